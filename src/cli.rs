@@ -1,0 +1,273 @@
+//! The command line (DESIGN §6).
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::{hash_password, Password};
+use crate::config::{self, Config};
+use crate::store::{AccountState, Store};
+
+pub const DEFAULT_CONFIG: &str = "/etc/ferrymail/ferrymail.toml";
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "ferrymail",
+    version,
+    about = "Mail server that migrates users off a legacy server on their first login"
+)]
+pub struct Cli {
+    /// Log format: text or json (overrides [log] format).
+    #[arg(long, global = true, value_name = "FORMAT")]
+    pub log_format: Option<String>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon.
+    Serve {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Report every problem in the configuration; exit 1 on any.
+    CheckConfig {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+    },
+    /// Manage local accounts (passwords are read from standard input).
+    Account {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: AccountAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AccountAction {
+    /// Create a local account; the password is read from standard input.
+    Add { address: String },
+    /// List accounts with their state.
+    List {
+        #[arg(long)]
+        domain: Option<String>,
+    },
+    /// Set a new password, read from standard input.
+    Passwd { address: String },
+    /// Delete an account and all its mail.
+    Delete { address: String },
+}
+
+/// Runs the command line; returns the process exit status.
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("ferrymail: {e}");
+            1
+        }
+    }
+}
+
+fn load_config(path: &Path) -> Result<Config, String> {
+    config::load(path).map_err(|problems| {
+        let mut s = String::new();
+        for p in &problems {
+            s.push_str(&format!("{p}\n"));
+        }
+        s.push_str(&format!(
+            "{} problem(s) in the configuration",
+            problems.len()
+        ));
+        s
+    })
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::CheckConfig { config } => match config::load(&config) {
+            Ok(c) => {
+                println!("{}", c.summary());
+                Ok(())
+            }
+            Err(problems) => {
+                for p in &problems {
+                    println!("{p}");
+                }
+                Err(format!(
+                    "{} problem(s) in the configuration",
+                    problems.len()
+                ))
+            }
+        },
+        Command::Serve { config } => {
+            let cfg = match config::load(&config) {
+                Ok(c) => c,
+                Err(problems) => {
+                    crate::logging::init(cli.log_format.as_deref().unwrap_or("text"), "info");
+                    for p in &problems {
+                        tracing::error!("{p}");
+                    }
+                    return Err(format!(
+                        "{} problem(s) in the configuration; not starting",
+                        problems.len()
+                    ));
+                }
+            };
+            let format = cli
+                .log_format
+                .clone()
+                .unwrap_or_else(|| cfg.log.format.clone());
+            crate::logging::init(&format, &cfg.log.level);
+            runtime()?.block_on(crate::server::serve(cfg, &crate::services))
+        }
+        Command::Account { config, action } => {
+            let cfg = load_config(&config)?;
+            runtime()?.block_on(account(&cfg, action))
+        }
+    }
+}
+
+async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
+    let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
+    match action {
+        AccountAction::Add { address } => {
+            let address = checked_address(cfg, &address)?;
+            if store
+                .account(&address)
+                .await
+                .map_err(|e| e.to_string())?
+                .is_some()
+            {
+                return Err(format!("account {address} already exists"));
+            }
+            let pw = read_password(true)?;
+            let hash = hash_password(&pw);
+            store
+                .create_account(&address, &hash, AccountState::Local, true)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("created {address}");
+        }
+        AccountAction::List { domain } => {
+            let accounts = store
+                .accounts(domain.as_deref())
+                .await
+                .map_err(|e| e.to_string())?;
+            for a in accounts {
+                match &a.state_reason {
+                    Some(r) => println!("{}\t{}\t{}", a.address, a.state, r),
+                    None => println!("{}\t{}", a.address, a.state),
+                }
+            }
+        }
+        AccountAction::Passwd { address } => {
+            let a = store
+                .account(&address)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or_else(|| format!("no account {address}"))?;
+            let pw = read_password(true)?;
+            store
+                .set_password_hash(a.id, &hash_password(&pw))
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("password changed for {}", a.address);
+        }
+        AccountAction::Delete { address } => {
+            store
+                .delete_account(&address)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("deleted {address}");
+        }
+    }
+    Ok(())
+}
+
+/// Lower-cases an address and checks that its domain is hosted.
+fn checked_address(cfg: &Config, address: &str) -> Result<String, String> {
+    let (local, domain) = crate::store::accounts::split_address(address)
+        .ok_or_else(|| format!("`{address}` is not an address (local@domain)"))?;
+    if local.chars().any(|c| c.is_control() || c.is_whitespace()) {
+        return Err(format!("`{address}` is not a valid address"));
+    }
+    if cfg.domain(&domain).is_none() {
+        return Err(format!(
+            "domain {domain} is not hosted here (no file for it in {})",
+            cfg.domains_dir.display()
+        ));
+    }
+    Ok(format!("{local}@{domain}"))
+}
+
+/// Reads a password from standard input: prompted twice without echo on a
+/// terminal, else the first line.
+pub fn read_password(confirm: bool) -> Result<Password, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = prompt_hidden("Password: ")?;
+        if confirm {
+            let second = prompt_hidden("Again: ")?;
+            if first != second {
+                return Err("the passwords differ".into());
+            }
+        }
+        if first.is_empty() {
+            return Err("empty password".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let pw = Password::new(line.trim_end_matches(['\r', '\n']));
+    line.clear();
+    if pw.is_empty() {
+        return Err("empty password on standard input".into());
+    }
+    Ok(pw)
+}
+
+fn prompt_hidden(prompt: &str) -> Result<Password, String> {
+    use std::os::fd::AsRawFd;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let fd = std::io::stdin().as_raw_fd();
+    // SAFETY: termios calls on our own stdin descriptor with a zeroed struct that
+    // tcgetattr fills in.
+    let saved = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return Err("cannot read terminal settings".into());
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        libc::tcsetattr(fd, libc::TCSANOW, &t);
+        saved
+    };
+    let mut line = String::new();
+    let r = std::io::stdin().lock().read_line(&mut line);
+    // SAFETY: restores the settings read above.
+    unsafe {
+        libc::tcsetattr(fd, libc::TCSANOW, &saved);
+    }
+    eprintln!();
+    r.map_err(|e| format!("cannot read the password: {e}"))?;
+    let pw = Password::new(line.trim_end_matches(['\r', '\n']));
+    line.clear();
+    Ok(pw)
+}

@@ -1,0 +1,27 @@
+//! ferrymail: a mail server that moves an organisation off its legacy mail server
+//! one user at a time, on each user's first login, keeping UIDs and UIDLs.
+//!
+//! See `docs/` for the admin guide and DESIGN notes.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod logging;
+pub mod server;
+pub mod store;
+
+use std::sync::Arc;
+
+use config::Protocol;
+use server::{App, Service};
+
+/// The protocol services of this build.
+pub fn services(_app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
+    match protocol {
+        Protocol::Imap
+        | Protocol::Pop3
+        | Protocol::Smtp
+        | Protocol::Submission
+        | Protocol::Admin => None,
+    }
+}

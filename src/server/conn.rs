@@ -1,0 +1,360 @@
+//! A buffered connection, plain or TLS, server or client side, used by every
+//! protocol session and by the clients of legacy servers.
+//!
+//! Every read has a timeout and, when a shutdown token is attached, ends with
+//! [`ConnError::Shutdown`] once the daemon is stopping. Lines are bounded: a line
+//! longer than the caller's limit is reported as [`ConnError::TooLong`] and
+//! discarded without being held in memory.
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::TcpStream;
+use tokio_rustls::{TlsAcceptor, TlsConnector};
+use tokio_util::sync::CancellationToken;
+
+/// How long a TLS handshake may take.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConnError {
+    #[error("timed out")]
+    Timeout,
+    #[error("connection closed by peer")]
+    Closed,
+    #[error("line too long")]
+    TooLong,
+    #[error("server shutting down")]
+    Shutdown,
+    #[error("plaintext pipelined after STARTTLS")]
+    Pipelined,
+    #[error("TLS: {0}")]
+    Tls(String),
+    #[error("i/o: {0}")]
+    Io(#[from] io::Error),
+}
+
+enum Stream {
+    Plain(TcpStream),
+    Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
+    Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// Only while a TLS upgrade is in progress.
+    Upgrading,
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Server(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Client(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Server(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Client(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_flush(cx),
+            Stream::Server(s) => Pin::new(s).poll_flush(cx),
+            Stream::Client(s) => Pin::new(s).poll_flush(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Server(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Client(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Upgrading => Poll::Ready(Ok(())),
+        }
+    }
+}
+
+/// A connection with a bounded read buffer and an output buffer.
+pub struct Conn {
+    stream: Stream,
+    buf: Vec<u8>,
+    pos: usize,
+    out: Vec<u8>,
+    /// Discard input up to the next LF before reading the next line (after TooLong).
+    skipping: bool,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    timeout: Duration,
+    shutdown: Option<CancellationToken>,
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+
+impl Conn {
+    pub fn new(tcp: TcpStream, timeout: Duration) -> io::Result<Conn> {
+        let peer = tcp.peer_addr()?;
+        let local = tcp.local_addr()?;
+        let _ = tcp.set_nodelay(true);
+        Ok(Conn {
+            stream: Stream::Plain(tcp),
+            buf: Vec::with_capacity(READ_CHUNK),
+            pos: 0,
+            out: Vec::new(),
+            skipping: false,
+            peer,
+            local,
+            timeout,
+            shutdown: None,
+        })
+    }
+
+    /// Connects to `host:port` within `timeout`.
+    pub async fn connect(host: &str, port: u16, timeout: Duration) -> Result<Conn, ConnError> {
+        let tcp = tokio::time::timeout(timeout, TcpStream::connect((host, port)))
+            .await
+            .map_err(|_| ConnError::Timeout)??;
+        Ok(Conn::new(tcp, timeout)?)
+    }
+
+    /// Makes reads end with [`ConnError::Shutdown`] once `token` is cancelled.
+    pub fn set_shutdown(&mut self, token: CancellationToken) {
+        self.shutdown = Some(token);
+    }
+
+    pub fn set_timeout(&mut self, timeout: Duration) {
+        self.timeout = timeout;
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    pub fn is_tls(&self) -> bool {
+        matches!(self.stream, Stream::Server(_) | Stream::Client(_))
+    }
+
+    /// Bytes received but not yet consumed.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// Reads more input into the buffer; returns how many bytes arrived.
+    async fn fill(&mut self) -> Result<usize, ConnError> {
+        if self.pos > 0 && (self.pos == self.buf.len() || self.pos > READ_CHUNK) {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        let start = self.buf.len();
+        self.buf.resize(start + READ_CHUNK, 0);
+        let timeout = self.timeout;
+        let shutdown = self.shutdown.clone();
+        let read = async {
+            tokio::time::timeout(timeout, self.stream.read(&mut self.buf[start..]))
+                .await
+                .map_err(|_| ConnError::Timeout)?
+                .map_err(ConnError::Io)
+        };
+        let result = match shutdown {
+            Some(token) => tokio::select! {
+                r = read => r,
+                _ = token.cancelled() => Err(ConnError::Shutdown),
+            },
+            None => read.await,
+        };
+        match result {
+            Ok(0) => {
+                self.buf.truncate(start);
+                Err(ConnError::Closed)
+            }
+            Ok(n) => {
+                self.buf.truncate(start + n);
+                Ok(n)
+            }
+            Err(e) => {
+                self.buf.truncate(start);
+                Err(e)
+            }
+        }
+    }
+
+    /// Reads one line, including its terminating LF (and CR if present). A line
+    /// with more than `max` bytes gives [`ConnError::TooLong`]; the rest of it is
+    /// skipped by the next call.
+    pub async fn read_line(&mut self, max: usize) -> Result<Vec<u8>, ConnError> {
+        let mut scanned = 0;
+        loop {
+            let avail = &self.buf[self.pos..];
+            if let Some(i) = avail[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + i + 1;
+                if self.skipping {
+                    self.pos += end;
+                    self.skipping = false;
+                    scanned = 0;
+                    continue;
+                }
+                if end > max {
+                    self.pos += end;
+                    return Err(ConnError::TooLong);
+                }
+                let line = avail[..end].to_vec();
+                self.pos += end;
+                return Ok(line);
+            }
+            scanned = avail.len();
+            if self.skipping || scanned > max {
+                // Drop what we have; remember to skip up to the next LF.
+                self.pos = self.buf.len();
+                scanned = 0;
+                if !self.skipping {
+                    self.skipping = true;
+                    return Err(ConnError::TooLong);
+                }
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Reads exactly `n` bytes (use only for small `n`; stream larger data with
+    /// [`Self::read_some`]).
+    pub async fn read_exact(&mut self, n: usize) -> Result<Vec<u8>, ConnError> {
+        while self.buffered() < n {
+            self.fill().await?;
+        }
+        let v = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        Ok(v)
+    }
+
+    /// Returns up to `max` bytes: what is buffered, or what the next read brings.
+    pub async fn read_some(&mut self, max: usize) -> Result<Vec<u8>, ConnError> {
+        if self.buffered() == 0 {
+            self.fill().await?;
+        }
+        let n = self.buffered().min(max);
+        let v = self.buf[self.pos..self.pos + n].to_vec();
+        self.pos += n;
+        Ok(v)
+    }
+
+    /// Queues bytes for sending.
+    pub fn write(&mut self, data: &[u8]) {
+        self.out.extend_from_slice(data);
+    }
+
+    /// Bytes queued but not sent.
+    pub fn pending_output(&self) -> usize {
+        self.out.len()
+    }
+
+    /// Sends everything queued.
+    pub async fn flush(&mut self) -> Result<(), ConnError> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let out = std::mem::take(&mut self.out);
+        let timeout = self.timeout;
+        let w = async {
+            self.stream.write_all(&out).await?;
+            self.stream.flush().await
+        };
+        tokio::time::timeout(timeout, w)
+            .await
+            .map_err(|_| ConnError::Timeout)??;
+        Ok(())
+    }
+
+    /// Queues and sends.
+    pub async fn send(&mut self, data: &[u8]) -> Result<(), ConnError> {
+        self.write(data);
+        self.flush().await
+    }
+
+    /// Server side of STARTTLS. Refuses (without starting TLS) when the client sent
+    /// anything after the STARTTLS command: such bytes would otherwise be taken as
+    /// if they came over TLS (CVE-2011-0411). The caller then closes the connection.
+    pub async fn starttls_server(&mut self, acceptor: &TlsAcceptor) -> Result<(), ConnError> {
+        if self.buffered() > 0 {
+            return Err(ConnError::Pipelined);
+        }
+        self.flush().await?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(ConnError::Tls("TLS is already active".into()));
+        };
+        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+            .await
+            .map_err(|_| ConnError::Timeout)?
+            .map_err(|e| ConnError::Tls(e.to_string()))?;
+        self.stream = Stream::Server(Box::new(tls));
+        self.buf.clear();
+        self.pos = 0;
+        Ok(())
+    }
+
+    /// Client side of STARTTLS (and of implicit TLS). Whatever the server sent
+    /// before the handshake is discarded: bytes buffered after its "go ahead" would
+    /// otherwise be read as if they came over TLS (response injection).
+    pub async fn starttls_client(
+        &mut self,
+        config: Arc<rustls::ClientConfig>,
+        host: &str,
+    ) -> Result<(), ConnError> {
+        self.flush().await?;
+        if self.buffered() > 0 {
+            tracing::warn!(peer = %self.peer, bytes = self.buffered(), "discarding data the server sent before the TLS handshake");
+        }
+        self.buf.clear();
+        self.pos = 0;
+        let name = rustls::pki_types::ServerName::try_from(host.to_string())
+            .map_err(|e| ConnError::Tls(format!("bad server name {host}: {e}")))?;
+        let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
+            return Err(ConnError::Tls("TLS is already active".into()));
+        };
+        let tls = tokio::time::timeout(
+            HANDSHAKE_TIMEOUT,
+            TlsConnector::from(config).connect(name, tcp),
+        )
+        .await
+        .map_err(|_| ConnError::Timeout)?
+        .map_err(|e| ConnError::Tls(e.to_string()))?;
+        self.stream = Stream::Client(Box::new(tls));
+        Ok(())
+    }
+
+    /// Server side of implicit TLS (993, 995, 465).
+    pub async fn accept_tls(&mut self, acceptor: &TlsAcceptor) -> Result<(), ConnError> {
+        self.starttls_server(acceptor).await
+    }
+
+    /// Flushes and closes the connection (TLS close_notify included).
+    pub async fn close(&mut self) {
+        let _ = self.flush().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.stream.shutdown()).await;
+    }
+}
+
+/// A line without its CRLF (or LF).
+pub fn trim_eol(line: &[u8]) -> &[u8] {
+    let line = line.strip_suffix(b"\n").unwrap_or(line);
+    line.strip_suffix(b"\r").unwrap_or(line)
+}

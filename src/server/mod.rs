@@ -1,0 +1,200 @@
+//! The daemon: shared state ([`App`]), listeners, TLS, and graceful shutdown.
+
+pub mod conn;
+pub mod listener;
+pub mod tls;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+pub use conn::{Conn, ConnError};
+pub use listener::Service;
+
+use crate::config::{Config, ListenerSpec, Protocol};
+use crate::store::Store;
+
+/// How long sessions get to finish after SIGTERM before the daemon exits anyway.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// State shared by every session of the daemon.
+pub struct App {
+    config: RwLock<Arc<Config>>,
+    pub store: Arc<Store>,
+    pub tls: TlsAcceptor,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+}
+
+impl App {
+    /// Opens the store and loads TLS for `config`.
+    pub fn new(config: Config) -> Result<Arc<App>, String> {
+        let store = Store::open(&config.data_dir).map_err(|e| {
+            format!(
+                "cannot open the store in {}: {e}",
+                config.data_dir.display()
+            )
+        })?;
+        let tls = TlsAcceptor::from(tls::server_config(&config)?);
+        Ok(Arc::new(App {
+            config: RwLock::new(Arc::new(config)),
+            store,
+            tls,
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+        }))
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Replaces the configuration (SIGHUP). Listeners stay as they were bound.
+    pub fn set_config(&self, config: Config) {
+        *self.config.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(config);
+    }
+}
+
+/// Builds the service for a protocol; `None` leaves its listeners closed.
+pub type ServiceFactory = dyn Fn(&Arc<App>, Protocol) -> Option<Arc<dyn Service>>;
+
+/// A started daemon.
+pub struct Running {
+    pub app: Arc<App>,
+    /// Every bound listener with its real address (port 0 resolved).
+    pub bound: Vec<(ListenerSpec, SocketAddr)>,
+}
+
+impl Running {
+    /// The first bound address of `protocol`, plain or implicit TLS.
+    pub fn addr(&self, protocol: Protocol, implicit_tls: bool) -> Option<SocketAddr> {
+        self.bound
+            .iter()
+            .find(|(s, _)| s.protocol == protocol && s.implicit_tls == implicit_tls)
+            .map(|(_, a)| *a)
+    }
+
+    /// Stops accepting, tells sessions to end, and waits for them (up to `grace`).
+    pub async fn stop(self, grace: Duration) {
+        self.app.shutdown.cancel();
+        self.app.tasks.close();
+        if tokio::time::timeout(grace, self.app.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!(
+                "sessions still running after the shutdown grace period; exiting anyway"
+            );
+        }
+    }
+}
+
+/// Binds every listener of the configuration and starts serving.
+pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, String> {
+    let config = app.config();
+    let mut bound = Vec::new();
+    for spec in &config.listeners {
+        let Some(service) = services(&app, spec.protocol) else {
+            tracing::warn!(protocol = spec.protocol.name(), addr = %spec.addr, "this protocol is not served by this build; listener not opened");
+            continue;
+        };
+        let listener = TcpListener::bind(spec.addr).await.map_err(|e| {
+            format!(
+                "cannot listen on {} ({}): {e}",
+                spec.addr,
+                spec.protocol.name()
+            )
+        })?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        tracing::info!(
+            protocol = spec.protocol.name(),
+            addr = %addr,
+            tls = if spec.implicit_tls { "implicit" } else { "starttls" },
+            "listening"
+        );
+        listener::spawn(
+            listener,
+            spec.clone(),
+            service,
+            app.tls.clone(),
+            app.shutdown.clone(),
+            app.tasks.clone(),
+        );
+        bound.push((spec.clone(), addr));
+    }
+    write_listeners_file(&config.data_dir, &bound);
+    Ok(Running { app, bound })
+}
+
+/// Writes `data_dir/listeners`: one line per bound socket, `protocol tls|plain addr`,
+/// so scripts and tests can find ports chosen by the system (port 0).
+fn write_listeners_file(data_dir: &Path, bound: &[(ListenerSpec, SocketAddr)]) {
+    let mut text = String::new();
+    for (spec, addr) in bound {
+        let kind = if spec.implicit_tls { "tls" } else { "plain" };
+        text.push_str(&format!("{} {} {}\n", spec.protocol.name(), kind, addr));
+    }
+    let path = data_dir.join("listeners");
+    let tmp = data_dir.join("listeners.tmp");
+    if std::fs::write(&tmp, text)
+        .and_then(|_| std::fs::rename(&tmp, &path))
+        .is_err()
+    {
+        tracing::warn!(path = %path.display(), "cannot write the listeners file");
+    }
+}
+
+/// Waits for SIGTERM or SIGINT; calls `on_hup` for each SIGHUP meanwhile.
+pub async fn wait_for_signal(mut on_hup: impl FnMut()) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        tracing::error!("cannot install signal handlers");
+        std::future::pending::<()>().await;
+        return;
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
+            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
+            _ = hup.recv() => on_hup(),
+        }
+    }
+}
+
+/// `ferrymail serve`: runs until SIGTERM/SIGINT, then shuts down gracefully.
+pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), String> {
+    let config_path = config.file.clone();
+    tracing::info!("{}", config.summary());
+    let app = App::new(config)?;
+    let running = start(app.clone(), services).await?;
+    wait_for_signal(|| match crate::config::load(&config_path) {
+        Ok(c) => {
+            tracing::info!("SIGHUP: configuration reloaded ({})", c.summary());
+            app.set_config(c);
+        }
+        Err(problems) => {
+            for p in problems {
+                tracing::error!("SIGHUP: {p}");
+            }
+            tracing::error!("SIGHUP: configuration has problems; keeping the old one");
+        }
+    })
+    .await;
+    running.stop(SHUTDOWN_GRACE).await;
+    tracing::info!("stopped");
+    Ok(())
+}

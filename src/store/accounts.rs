@@ -1,0 +1,279 @@
+//! Accounts and their migration state (DESIGN §1).
+
+use rusqlite::{params, OptionalExtension, Row};
+
+use super::{now, Result, Store, StoreError};
+
+/// Where an account stands. `Local` accounts were made by the admin and never had a
+/// legacy mailbox; the others follow the migration state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccountState {
+    Local,
+    Copying,
+    Migrated,
+    Finished,
+    Failed,
+}
+
+impl AccountState {
+    pub const ALL: [AccountState; 5] = [
+        AccountState::Local,
+        AccountState::Copying,
+        AccountState::Migrated,
+        AccountState::Finished,
+        AccountState::Failed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::Local => "local",
+            AccountState::Copying => "copying",
+            AccountState::Migrated => "migrated",
+            AccountState::Finished => "finished",
+            AccountState::Failed => "failed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<AccountState> {
+        AccountState::ALL.into_iter().find(|st| st.as_str() == s)
+    }
+
+    /// True when the local store is authoritative: mail is delivered and served locally.
+    pub fn serves_locally(self) -> bool {
+        matches!(
+            self,
+            AccountState::Local | AccountState::Migrated | AccountState::Finished
+        )
+    }
+}
+
+impl std::fmt::Display for AccountState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Clone, PartialEq, Eq)]
+pub struct Account {
+    pub id: i64,
+    /// Lower-case `local@domain`.
+    pub address: String,
+    pub domain: String,
+    /// PHC string (argon2id for every hash ferrymail writes).
+    pub password_hash: String,
+    pub state: AccountState,
+    pub state_reason: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl std::fmt::Debug for Account {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Account")
+            .field("id", &self.id)
+            .field("address", &self.address)
+            .field("state", &self.state)
+            .finish_non_exhaustive()
+    }
+}
+
+const COLUMNS: &str =
+    "id, address, domain, password_hash, state, state_reason, created_at, updated_at";
+
+fn from_row(r: &Row<'_>) -> rusqlite::Result<Account> {
+    let state: String = r.get(4)?;
+    Ok(Account {
+        id: r.get(0)?,
+        address: r.get(1)?,
+        domain: r.get(2)?,
+        password_hash: r.get(3)?,
+        state: AccountState::parse(&state).unwrap_or(AccountState::Failed),
+        state_reason: r.get(5)?,
+        created_at: r.get(6)?,
+        updated_at: r.get(7)?,
+    })
+}
+
+/// Splits and lower-cases `local@domain`; `None` when it is not of that form.
+pub fn split_address(address: &str) -> Option<(String, String)> {
+    let (local, domain) = address.rsplit_once('@')?;
+    if local.is_empty() || domain.is_empty() {
+        return None;
+    }
+    Some((local.to_lowercase(), domain.to_ascii_lowercase()))
+}
+
+/// Folders every new local account gets, with their special-use roles (RFC 6154).
+pub const DEFAULT_FOLDERS: &[(&str, Option<&str>)] = &[
+    ("INBOX", None),
+    ("Drafts", Some("\\Drafts")),
+    ("Sent", Some("\\Sent")),
+    ("Trash", Some("\\Trash")),
+    ("Junk", Some("\\Junk")),
+    ("Archive", Some("\\Archive")),
+];
+
+impl Store {
+    /// Creates an account and its (empty) mail store. With `default_folders` the
+    /// special-use folders are created too; otherwise only INBOX (the copy brings
+    /// the legacy folders).
+    pub async fn create_account(
+        &self,
+        address: &str,
+        password_hash: &str,
+        state: AccountState,
+        default_folders: bool,
+    ) -> Result<Account> {
+        let (local, domain) = split_address(address)
+            .ok_or_else(|| StoreError::Invalid(format!("`{address}` is not local@domain")))?;
+        let address = format!("{local}@{domain}");
+        let hash = password_hash.to_string();
+        let t = now();
+        let (addr2, dom2) = (address.clone(), domain.clone());
+        let account = self
+            .db
+            .call(move |c| {
+                let n = c.execute(
+                    "INSERT INTO accounts (address, domain, password_hash, state, created_at, updated_at)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(address) DO NOTHING",
+                    params![addr2, dom2, hash, state.as_str(), t],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::AlreadyExists(format!("account {addr2}")));
+                }
+                let id = c.last_insert_rowid();
+                Ok(c.query_row(
+                    &format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"),
+                    [id],
+                    from_row,
+                )?)
+            })
+            .await?;
+        let dir = self.account_dir(account.id);
+        let created = (|| {
+            // A directory left by an earlier crash half-way is cleared first.
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
+            }
+            super::mailstore::Mailstore::create(
+                &dir,
+                if default_folders {
+                    DEFAULT_FOLDERS
+                } else {
+                    &DEFAULT_FOLDERS[..1]
+                },
+            )
+        })();
+        if let Err(e) = created {
+            let id = account.id;
+            let _ = self
+                .db
+                .call(move |c| Ok(c.execute("DELETE FROM accounts WHERE id = ?1", [id])?))
+                .await;
+            let _ = std::fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        Ok(account)
+    }
+
+    pub async fn account(&self, address: &str) -> Result<Option<Account>> {
+        let address = address.to_lowercase();
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    &format!("SELECT {COLUMNS} FROM accounts WHERE address = ?1"),
+                    [address],
+                    from_row,
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    pub async fn account_by_id(&self, id: i64) -> Result<Option<Account>> {
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    &format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"),
+                    [id],
+                    from_row,
+                )
+                .optional()?)
+            })
+            .await
+    }
+
+    /// Every account, or those of one domain, ordered by address.
+    pub async fn accounts(&self, domain: Option<&str>) -> Result<Vec<Account>> {
+        let domain = domain.map(|d| d.to_ascii_lowercase());
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare(&format!(
+                    "SELECT {COLUMNS} FROM accounts WHERE ?1 IS NULL OR domain = ?1 ORDER BY address"
+                ))?;
+                let rows = st.query_map([domain], from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    pub async fn set_password_hash(&self, id: i64, hash: &str) -> Result<()> {
+        let hash = hash.to_string();
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE accounts SET password_hash = ?2, updated_at = ?3 WHERE id = ?1",
+                    params![id, hash, now()],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("account {id}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Moves an account to `state`, recording why (shown by `status`).
+    pub async fn set_state(
+        &self,
+        id: i64,
+        state: AccountState,
+        reason: Option<&str>,
+    ) -> Result<()> {
+        let reason = reason.map(str::to_string);
+        self.db
+            .call(move |c| {
+                let n = c.execute(
+                    "UPDATE accounts SET state = ?2, state_reason = ?3, updated_at = ?4 WHERE id = ?1",
+                    params![id, state.as_str(), reason, now()],
+                )?;
+                if n == 0 {
+                    return Err(StoreError::NotFound(format!("account {id}")));
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Deletes an account and all its mail.
+    pub async fn delete_account(&self, address: &str) -> Result<()> {
+        let account = self
+            .account(address)
+            .await?
+            .ok_or_else(|| StoreError::NotFound(format!("account {address}")))?;
+        let id = account.id;
+        self.db
+            .call(move |c| Ok(c.execute("DELETE FROM accounts WHERE id = ?1", [id])?))
+            .await?;
+        self.open
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
+        let dir = self.account_dir(id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        Ok(())
+    }
+}

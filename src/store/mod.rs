@@ -1,0 +1,158 @@
+//! Storage: the account database and, per account, a mail store.
+//!
+//! Layout under `data_dir` (DESIGN §5):
+//!
+//! ```text
+//! ferrymail.sqlite              accounts, states, jobs, statistics, relay queue index
+//! accounts/<id>/index.sqlite    mailboxes, messages, flags, modseq, legacy UID map, UIDLs
+//! accounts/<id>/blobs/xx/<blob> one file per message
+//! accounts/<id>/tmp/            files being written
+//! ```
+
+pub mod accounts;
+pub mod blob;
+pub mod db;
+pub mod flags;
+pub mod mailstore;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+pub use accounts::{Account, AccountState};
+pub use blob::{BlobWriter, StagedBlob};
+pub use db::Db;
+pub use flags::Flags;
+pub use mailstore::{
+    Change, FlagOp, IngestSource, MailboxInfo, Mailstore, MessageMeta, NewMailbox, NewMessage,
+    StoredMessage,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Db(#[from] rusqlite::Error),
+    #[error("i/o: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0} already exists")]
+    AlreadyExists(String),
+    #[error("{0} does not exist")]
+    NotFound(String),
+    #[error("UID {uid} is already used in this mailbox")]
+    DuplicateUid { uid: u32 },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl StoreError {
+    /// True when the disk is full (or over quota): callers answer with a temporary error.
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Io(e) => {
+                matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
+            }
+            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
+                e.code == rusqlite::ErrorCode::DiskFull
+            }
+            _ => false,
+        }
+    }
+}
+
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// Schema of `ferrymail.sqlite`. Append steps; never edit a released one.
+const ACCOUNT_SCHEMA: &[db::Migration] = &[r#"
+CREATE TABLE accounts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    address       TEXT NOT NULL UNIQUE,
+    domain        TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    state         TEXT NOT NULL,
+    state_reason  TEXT,
+    created_at    INTEGER NOT NULL,
+    updated_at    INTEGER NOT NULL
+);
+CREATE INDEX accounts_domain ON accounts(domain, state);
+"#];
+
+/// The whole store: the account database plus every account's mail store.
+pub struct Store {
+    data_dir: PathBuf,
+    db: Db,
+    open: Mutex<HashMap<i64, Weak<Mailstore>>>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("data_dir", &self.data_dir)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Opens the store in `data_dir`, creating it (mode 0700) if needed.
+    pub fn open(data_dir: &Path) -> Result<Arc<Store>> {
+        create_private_dir(data_dir)?;
+        create_private_dir(&data_dir.join("accounts"))?;
+        let db = Db::open(&data_dir.join("ferrymail.sqlite"), ACCOUNT_SCHEMA)?;
+        Ok(Arc::new(Store {
+            data_dir: data_dir.to_path_buf(),
+            db,
+            open: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// The account database, for modules that keep their own tables in it.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    fn account_dir(&self, id: i64) -> PathBuf {
+        self.data_dir.join("accounts").join(id.to_string())
+    }
+
+    /// The mail store of account `id`, shared by every session of that account so
+    /// that they all see one change feed.
+    pub fn mailstore(&self, id: i64) -> Result<Arc<Mailstore>> {
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ms) = open.get(&id).and_then(Weak::upgrade) {
+            return Ok(ms);
+        }
+        let dir = self.account_dir(id);
+        if !dir.join("index.sqlite").exists() {
+            return Err(StoreError::NotFound(format!("mail store of account {id}")));
+        }
+        let ms = Arc::new(Mailstore::open(id, &dir)?);
+        open.retain(|_, w| w.strong_count() > 0);
+        open.insert(id, Arc::downgrade(&ms));
+        Ok(ms)
+    }
+}
+
+/// Creates `dir` (and parents) with mode 0700 if it does not exist.
+pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    if dir.is_dir() {
+        return Ok(());
+    }
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+}
+
+/// Seconds since the Unix epoch.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,117 @@
+//! `ferrymail account add|list|passwd|delete`: passwords from stdin, hashes only.
+
+mod common;
+
+use common::{run_cli, TestConfig};
+use ferrymail::auth::{verify_password, Password};
+use ferrymail::store::{AccountState, Store};
+
+fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
+    let mut hits = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            hits.extend(grep_dir(&p, needle));
+        } else if let Ok(data) = std::fs::read(&p) {
+            if data.windows(needle.len()).any(|w| w == needle) {
+                hits.push(p);
+            }
+        }
+    }
+    hits
+}
+
+#[tokio::test]
+async fn add_verify_passwd_delete() {
+    let cfg = TestConfig::new("", &[("example.test", "domain = \"example.test\"\n")]);
+    let conf = cfg.path();
+    let conf = conf.to_str().unwrap();
+
+    let (code, out, err) = run_cli(
+        &["account", "add", "Bob@Example.test", "--config", conf],
+        "S3cret-first\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created bob@example.test"), "{out}");
+
+    // Twice: refused, nothing changed.
+    let (code, _, err) = run_cli(
+        &["account", "add", "bob@example.test", "--config", conf],
+        "other\n",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+
+    // A domain we do not host.
+    let (code, _, err) = run_cli(
+        &["account", "add", "eve@elsewhere.test", "--config", conf],
+        "pw\n",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("not hosted"), "{err}");
+
+    // Empty password refused.
+    let (code, _, err) = run_cli(
+        &["account", "add", "carol@example.test", "--config", conf],
+        "\n",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("empty password"), "{err}");
+
+    let (code, out, _) = run_cli(&["account", "list", "--config", conf], "");
+    assert_eq!(code, 0);
+    assert_eq!(out.trim(), "bob@example.test\tlocal");
+
+    let store = Store::open(&cfg.data_dir()).unwrap();
+    let a = store.account("bob@example.test").await.unwrap().unwrap();
+    assert_eq!(a.state, AccountState::Local);
+    assert!(a.password_hash.starts_with("$argon2id$"));
+    assert!(verify_password(
+        &a.password_hash,
+        &Password::new("S3cret-first")
+    ));
+    assert!(!verify_password(
+        &a.password_hash,
+        &Password::new("S3cret-firsT")
+    ));
+
+    let (code, out, err) = run_cli(
+        &["account", "passwd", "bob@example.test", "--config", conf],
+        "n3w-Pass\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let a = store.account("bob@example.test").await.unwrap().unwrap();
+    assert!(verify_password(
+        &a.password_hash,
+        &Password::new("n3w-Pass")
+    ));
+    assert!(!verify_password(
+        &a.password_hash,
+        &Password::new("S3cret-first")
+    ));
+
+    // The cleartext is nowhere on disk.
+    drop(store);
+    assert!(grep_dir(&cfg.data_dir(), b"S3cret-first").is_empty());
+    assert!(grep_dir(&cfg.data_dir(), b"n3w-Pass").is_empty());
+
+    let (code, _, _) = run_cli(
+        &["account", "delete", "bob@example.test", "--config", conf],
+        "",
+    );
+    assert_eq!(code, 0);
+    let store = Store::open(&cfg.data_dir()).unwrap();
+    assert!(store.account("bob@example.test").await.unwrap().is_none());
+    assert_eq!(
+        std::fs::read_dir(cfg.data_dir().join("accounts"))
+            .unwrap()
+            .count(),
+        0
+    );
+    let (code, _, err) = run_cli(
+        &["account", "delete", "bob@example.test", "--config", conf],
+        "",
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("does not exist"), "{err}");
+}
