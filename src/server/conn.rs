@@ -353,6 +353,37 @@ impl Conn {
     }
 }
 
+/// The raw stream of a connection, for byte-for-byte relaying.
+pub struct RawParts {
+    pub stream: Box<dyn RawStream>,
+    /// Received but not yet consumed.
+    pub buffered: Vec<u8>,
+}
+
+pub trait RawStream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> RawStream for T {}
+
+impl Conn {
+    /// Flushes queued output and gives up the connection's stream and unread input.
+    pub async fn into_raw(mut self) -> Result<RawParts, ConnError> {
+        self.flush().await?;
+        let buffered = self.buf[self.pos..].to_vec();
+        let stream: Box<dyn RawStream> =
+            match std::mem::replace(&mut self.stream, Stream::Upgrading) {
+                Stream::Plain(s) => Box::new(s),
+                Stream::Server(s) => Box::new(s),
+                Stream::Client(s) => Box::new(s),
+                Stream::Upgrading => return Err(ConnError::Tls("connection in transition".into())),
+            };
+        Ok(RawParts { stream, buffered })
+    }
+
+    /// The shutdown token attached to this connection, if any.
+    pub fn shutdown_token(&self) -> Option<CancellationToken> {
+        self.shutdown.clone()
+    }
+}
+
 /// A line without its CRLF (or LF).
 pub fn trim_eol(line: &[u8]) -> &[u8] {
     let line = line.strip_suffix(b"\n").unwrap_or(line);

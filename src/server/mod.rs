@@ -17,6 +17,7 @@ use tokio_util::task::TaskTracker;
 pub use conn::{Conn, ConnError};
 pub use listener::Service;
 
+use crate::auth::Throttle;
 use crate::config::{Config, ListenerSpec, Protocol};
 use crate::store::Store;
 
@@ -30,6 +31,8 @@ pub struct App {
     pub tls: TlsAcceptor,
     pub shutdown: CancellationToken,
     pub tasks: TaskTracker,
+    /// Failed-login delays and the legacy-check budget.
+    pub throttle: Throttle,
 }
 
 impl App {
@@ -42,7 +45,12 @@ impl App {
             )
         })?;
         let tls = TlsAcceptor::from(tls::server_config(&config)?);
+        let throttle = Throttle::new(
+            Duration::from_millis(config.auth.failure_delay_ms),
+            Duration::from_millis(config.auth.max_failure_delay_ms),
+        );
         Ok(Arc::new(App {
+            throttle,
             config: RwLock::new(Arc::new(config)),
             store,
             tls,

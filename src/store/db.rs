@@ -47,6 +47,34 @@ impl Db {
         })
     }
 
+    /// Brings the tables of one module (the relay queue, the job queue, ...) up to
+    /// date. Each module numbers its own steps, so modules never share a counter.
+    pub fn migrate_module(&self, module: &str, steps: &[Migration]) -> Result<(), StoreError> {
+        self.call_blocking(|c| {
+            c.execute_batch(
+                "CREATE TABLE IF NOT EXISTS schema_versions (module TEXT PRIMARY KEY, version INTEGER NOT NULL)",
+            )?;
+            let tx = c.transaction()?;
+            let version: i64 = tx
+                .query_row(
+                    "SELECT version FROM schema_versions WHERE module = ?1",
+                    [module],
+                    |r| r.get(0),
+                )
+                .unwrap_or(0);
+            for (i, step) in steps.iter().enumerate().skip(version.max(0) as usize) {
+                tx.execute_batch(step)?;
+                tx.execute(
+                    "INSERT INTO schema_versions (module, version) VALUES (?1, ?2)
+                     ON CONFLICT(module) DO UPDATE SET version = excluded.version",
+                    rusqlite::params![module, (i + 1) as i64],
+                )?;
+            }
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }

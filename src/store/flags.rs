@@ -36,11 +36,7 @@ impl Flags {
 
     /// Parses the stored form (space-separated).
     pub fn parse(s: &str) -> Flags {
-        Flags(
-            s.split_ascii_whitespace()
-                .filter_map(Flags::canonical)
-                .collect(),
-        )
+        Flags::from_names(s.split_ascii_whitespace())
     }
 
     /// Builds a set from names, dropping what is not a flag.

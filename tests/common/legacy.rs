@@ -454,7 +454,7 @@ setgid_group = postdrop
 
     /// Stops Postfix (for "legacy SMTP down" tests); `start_postfix_again` restarts it.
     pub fn stop_postfix(&self) {
-        if self.smtp_port.is_some() {
+        if let Some(port) = self.smtp_port {
             let _ = Command::new("/usr/sbin/postfix")
                 .arg("-c")
                 .arg(self.pf())
@@ -462,7 +462,6 @@ setgid_group = postdrop
                 .stdout(std::process::Stdio::null())
                 .stderr(std::process::Stdio::null())
                 .status();
-            let port = self.smtp_port.unwrap();
             let deadline = Instant::now() + Duration::from_secs(10);
             while TcpStream::connect(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
