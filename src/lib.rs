@@ -7,6 +7,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;
+pub mod message;
 pub mod migrate;
 pub mod server;
 pub mod store;
