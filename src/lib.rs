@@ -9,6 +9,7 @@ pub mod config;
 pub mod logging;
 pub mod message;
 pub mod migrate;
+pub mod pop3;
 pub mod server;
 pub mod store;
 
@@ -18,12 +19,9 @@ use config::Protocol;
 use server::{App, Service};
 
 /// The protocol services of this build.
-pub fn services(_app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
+pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
     match protocol {
-        Protocol::Imap
-        | Protocol::Pop3
-        | Protocol::Smtp
-        | Protocol::Submission
-        | Protocol::Admin => None,
+        Protocol::Pop3 => Some(pop3::Pop3Service::new(app.clone())),
+        Protocol::Imap | Protocol::Smtp | Protocol::Submission | Protocol::Admin => None,
     }
 }
