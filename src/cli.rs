@@ -37,6 +37,23 @@ pub enum Command {
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
+    /// Migration status per domain, from the running daemon.
+    Status {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this domain.
+        #[arg(long)]
+        domain: Option<String>,
+        /// Also show this user's line.
+        #[arg(long)]
+        user: Option<String>,
+        /// List every user.
+        #[arg(long)]
+        users: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Manage local accounts (passwords are read from standard input).
     Account {
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
@@ -132,6 +149,36 @@ fn run(cli: Cli) -> Result<(), String> {
             crate::logging::init(&format, &cfg.log.level);
             runtime()?.block_on(crate::server::serve(cfg, &crate::services))
         }
+        Command::Status {
+            config,
+            domain,
+            user,
+            users,
+            json,
+        } => {
+            let cfg = load_config(&config)?;
+            let client = crate::admin::client::AdminClient::from_config(&cfg)?;
+            let mut path = String::from("/api/status?");
+            if let Some(d) = &domain {
+                path.push_str(&format!("domain={}&", url_encode(d)));
+            }
+            if let Some(u) = &user {
+                path.push_str(&format!("user={}&", url_encode(u)));
+            }
+            if users {
+                path.push_str("users=1");
+            }
+            let report: crate::admin::status::StatusReport = client.get_json(&path)?;
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).map_err(|e| e.to_string())?
+                );
+            } else {
+                print!("{}", crate::admin::status::render_text(&report));
+            }
+            Ok(())
+        }
         Command::Account { config, action } => {
             let cfg = load_config(&config)?;
             runtime()?.block_on(account(&cfg, action))
@@ -194,6 +241,18 @@ async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Percent-encodes a query value.
+pub fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 /// Lower-cases an address and checks that its domain is hosted.

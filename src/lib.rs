@@ -3,11 +3,13 @@
 //!
 //! See `docs/` for the admin guide and DESIGN notes.
 
+pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod logging;
 pub mod message;
+pub mod metrics;
 pub mod migrate;
 pub mod pop3;
 pub mod server;

@@ -145,6 +145,9 @@ pub fn log_failure(protocol: Proto, client: IpAddr, user: &str, reason: &str) {
 /// Answers a failed attempt: logs it and waits out the growing delay.
 pub async fn refuse(app: &App, req: &LoginRequest, reason: &str) -> LoginOutcome {
     log_failure(req.protocol, req.client, &req.username, reason);
+    app.metrics
+        .login_failures
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let delay = app.throttle.failure(req.client);
     tokio::time::sleep(delay).await;
     LoginOutcome::Refused

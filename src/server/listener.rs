@@ -9,11 +9,9 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
-use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::conn::{Conn, HANDSHAKE_TIMEOUT};
+use super::App;
 use crate::config::ListenerSpec;
 
 /// What a protocol plugs into a listener.
@@ -68,15 +66,10 @@ impl Drop for PerIpGuard {
     }
 }
 
-/// Runs the accept loop of one listener until `shutdown` is cancelled.
-pub fn spawn(
-    listener: TcpListener,
-    spec: ListenerSpec,
-    service: Arc<dyn Service>,
-    tls: TlsAcceptor,
-    shutdown: CancellationToken,
-    tracker: TaskTracker,
-) {
+/// Runs the accept loop of one listener until the daemon shuts down.
+pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service>, app: Arc<App>) {
+    let shutdown = app.shutdown.clone();
+    let tracker = app.tasks.clone();
     let cap = Arc::new(Semaphore::new(spec.max_connections));
     let per_ip = PerIp::default();
     let tracker2 = tracker.clone();
@@ -98,10 +91,11 @@ pub fn spawn(
             let permit = cap.clone().try_acquire_owned().ok();
             let ip_guard = per_ip.acquire(peer.ip(), spec.max_connections_per_ip);
             let service = service.clone();
-            let tls = tls.clone();
+            let app = app.clone();
             let spec = spec.clone();
             let shutdown = shutdown.clone();
             tracker2.spawn(async move {
+                let _session = app.metrics.session(spec.protocol);
                 let mut conn = match Conn::new(tcp, service.timeout()) {
                     Ok(c) => c,
                     Err(_) => return,
@@ -122,7 +116,7 @@ pub fn spawn(
                 }
                 conn.set_shutdown(shutdown);
                 if spec.implicit_tls {
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_tls(&tls));
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_tls(&app.tls));
                     match handshake.await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {

@@ -19,6 +19,7 @@ pub use listener::Service;
 
 use crate::auth::Throttle;
 use crate::config::{Config, ListenerSpec, Protocol};
+use crate::metrics::Metrics;
 use crate::store::Store;
 
 /// How long sessions get to finish after SIGTERM before the daemon exits anyway.
@@ -33,6 +34,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Failed-login delays and the legacy-check budget.
     pub throttle: Throttle,
+    /// Counters for `GET /metrics`.
+    pub metrics: Metrics,
 }
 
 impl App {
@@ -51,6 +54,7 @@ impl App {
         );
         Ok(Arc::new(App {
             throttle,
+            metrics: Metrics::default(),
             config: RwLock::new(Arc::new(config)),
             store,
             tls,
@@ -81,6 +85,8 @@ pub struct Running {
     pub app: Arc<App>,
     /// Every bound listener with its real address (port 0 resolved).
     pub bound: Vec<(ListenerSpec, SocketAddr)>,
+    /// The admin API's address, when `[admin] listen` is set.
+    pub admin: Option<SocketAddr>,
 }
 
 impl Running {
@@ -130,27 +136,31 @@ pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, 
             tls = if spec.implicit_tls { "implicit" } else { "starttls" },
             "listening"
         );
-        listener::spawn(
-            listener,
-            spec.clone(),
-            service,
-            app.tls.clone(),
-            app.shutdown.clone(),
-            app.tasks.clone(),
-        );
+        listener::spawn(listener, spec.clone(), service, app.clone());
         bound.push((spec.clone(), addr));
     }
-    write_listeners_file(&config.data_dir, &bound);
-    Ok(Running { app, bound })
+    let mut admin = None;
+    if let Some(addr) = config.admin_listen {
+        admin = Some(crate::admin::start(app.clone(), addr).await?);
+    }
+    write_listeners_file(&config.data_dir, &bound, admin);
+    Ok(Running { app, bound, admin })
 }
 
 /// Writes `data_dir/listeners`: one line per bound socket, `protocol tls|plain addr`,
 /// so scripts and tests can find ports chosen by the system (port 0).
-fn write_listeners_file(data_dir: &Path, bound: &[(ListenerSpec, SocketAddr)]) {
+fn write_listeners_file(
+    data_dir: &Path,
+    bound: &[(ListenerSpec, SocketAddr)],
+    admin: Option<SocketAddr>,
+) {
     let mut text = String::new();
     for (spec, addr) in bound {
         let kind = if spec.implicit_tls { "tls" } else { "plain" };
         text.push_str(&format!("{} {} {}\n", spec.protocol.name(), kind, addr));
+    }
+    if let Some(addr) = admin {
+        text.push_str(&format!("admin plain {addr}\n"));
     }
     let path = data_dir.join("listeners");
     let tmp = data_dir.join("listeners.tmp");

@@ -1,0 +1,192 @@
+//! The admin listener (`[admin] listen`, loopback by default): the HTTP/JSON API
+//! the CLI talks to, Prometheus metrics, and the dashboard. Every request needs the
+//! token kept in `data_dir/admin-token` (mode 0600): `Authorization: Bearer TOKEN`,
+//! or, for the dashboard in a browser, `/?token=TOKEN` once, which sets a cookie.
+
+pub mod client;
+pub mod http;
+pub mod status;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::server::{App, Conn};
+use http::{Request, Response};
+
+/// Concurrent admin connections.
+const MAX_CONNECTIONS: usize = 64;
+const TIMEOUT: Duration = Duration::from_secs(30);
+const DASHBOARD: &str = include_str!("dashboard.html");
+
+pub fn token_path(data_dir: &Path) -> PathBuf {
+    data_dir.join("admin-token")
+}
+
+/// Reads the admin token, creating it (mode 0600) on first use.
+pub fn ensure_token(data_dir: &Path) -> std::io::Result<String> {
+    let path = token_path(data_dir);
+    if let Ok(t) = std::fs::read_to_string(&path) {
+        let t = t.trim().to_string();
+        if t.len() >= 32 {
+            return Ok(t);
+        }
+    }
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut b);
+    let token: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
+    f.write_all(token.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, &path)?;
+    Ok(token)
+}
+
+/// Compares without an early exit, so timing does not reveal the token.
+fn token_matches(given: &str, token: &str) -> bool {
+    let (a, b) = (given.as_bytes(), token.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Binds the admin listener and serves it until shutdown.
+pub async fn start(app: Arc<App>, addr: SocketAddr) -> Result<SocketAddr, String> {
+    let token = ensure_token(&app.config().data_dir)
+        .map_err(|e| format!("cannot create the admin token: {e}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))?;
+    let bound = listener.local_addr().map_err(|e| e.to_string())?;
+    if !bound.ip().is_loopback() {
+        tracing::warn!(addr = %bound, "the admin API listens on a non-loopback address; protect it with a firewall");
+    }
+    tracing::info!(protocol = "admin", addr = %bound, "listening");
+    let token = Arc::new(token);
+    let cap = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let tasks = app.tasks.clone();
+    tasks.spawn(async move {
+        loop {
+            let accepted = tokio::select! {
+                _ = app.shutdown.cancelled() => break,
+                r = listener.accept() => r,
+            };
+            let Ok((tcp, _)) = accepted else {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            };
+            let Ok(permit) = cap.clone().try_acquire_owned() else {
+                continue;
+            };
+            let (app, token) = (app.clone(), token.clone());
+            app.tasks.clone().spawn(async move {
+                if let Ok(mut conn) = Conn::new(tcp, TIMEOUT) {
+                    serve(&app, &token, &mut conn).await;
+                    conn.close().await;
+                }
+                drop(permit);
+            });
+        }
+    });
+    Ok(bound)
+}
+
+async fn serve(app: &Arc<App>, token: &str, conn: &mut Conn) {
+    let resp = match http::read_request(conn).await {
+        Ok(req) => route(app, token, &req).await,
+        Err(http::HttpError::TooLarge) => Response::error(413, "request body too large"),
+        Err(http::HttpError::Conn(_)) => return,
+        Err(e) => Response::error(400, &e.to_string()),
+    };
+    let _ = http::write_response(conn, &resp).await;
+}
+
+fn authorized(req: &Request, token: &str) -> bool {
+    let bearer = req
+        .header("authorization")
+        .and_then(|h| h.strip_prefix("Bearer "))
+        .map(str::trim);
+    [
+        bearer,
+        req.cookie("ferrymail_token"),
+        req.query.get("token").map(String::as_str),
+    ]
+    .into_iter()
+    .flatten()
+    .any(|t| token_matches(t, token))
+}
+
+async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
+    if !authorized(req, token) {
+        if req.path == "/" {
+            return Response::new(401, "text/html; charset=utf-8", LOGIN_PAGE);
+        }
+        return Response::error(
+            401,
+            "missing or wrong admin token (see data_dir/admin-token)",
+        )
+        .with_header("WWW-Authenticate", "Bearer");
+    }
+    match (req.method.as_str(), req.path.as_str()) {
+        ("GET", "/") => {
+            let mut r = Response::new(200, "text/html; charset=utf-8", DASHBOARD)
+                .with_header("Content-Security-Policy", "default-src 'self'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; connect-src 'self'");
+            if let Some(t) = req.query.get("token") {
+                if token_matches(t, token) {
+                    r = r.with_header(
+                        "Set-Cookie",
+                        &format!("ferrymail_token={token}; HttpOnly; SameSite=Strict; Path=/"),
+                    );
+                }
+            }
+            r
+        }
+        ("GET", "/api/status") => {
+            let domain = req.query.get("domain").map(String::as_str);
+            let user = req.query.get("user").map(String::as_str);
+            let all = req.query.get("users").is_some_and(|v| v == "1");
+            match status::report(app, domain, user, all).await {
+                Ok(r) => Response::json(200, &r),
+                Err(e) => {
+                    tracing::error!(error = %e, "status report failed");
+                    Response::error(500, "internal error")
+                }
+            }
+        }
+        ("GET", "/metrics") => match status::report(app, None, None, false).await {
+            Ok(r) => Response::new(
+                200,
+                "text/plain; version=0.0.4",
+                app.metrics.render(&status::metrics_lines(&r)),
+            ),
+            Err(e) => {
+                tracing::error!(error = %e, "metrics failed");
+                Response::error(500, "internal error")
+            }
+        },
+        (_, "/" | "/api/status" | "/metrics") => Response::error(405, "method not allowed"),
+        _ => Response::error(404, "no such endpoint"),
+    }
+}
+
+const LOGIN_PAGE: &str = r#"<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>ferrymail</title></head>
+<body style="font-family: sans-serif; margin: 3em">
+<h1>ferrymail</h1>
+<p>Open this page with the admin token: <code>http://HOST:PORT/?token=TOKEN</code>.
+The token is in <code>data_dir/admin-token</code>.</p>
+</body></html>
+"#;
