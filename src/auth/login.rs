@@ -43,6 +43,9 @@ pub struct LegacySession {
     /// IMAP: the legacy server's capabilities after login (`IMAP4rev1 IDLE ...`),
     /// announced to the client in the tagged OK.
     pub capabilities: Option<String>,
+    /// Cancelled when the user's switch to local service needs this proxied
+    /// session ended (DESIGN §1: "end their proxied sessions").
+    pub end: tokio_util::sync::CancellationToken,
 }
 
 /// What the login path decided.

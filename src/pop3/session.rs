@@ -97,7 +97,7 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
                     s.conn,
                     legacy.conn,
                     idle,
-                    tokio_util::sync::CancellationToken::new(),
+                    legacy.end,
                 )
                 .await;
                 return;
