@@ -11,6 +11,7 @@ pub mod logging;
 pub mod message;
 pub mod metrics;
 pub mod migrate;
+pub mod mutf7;
 pub mod pop3;
 pub mod server;
 pub mod store;
