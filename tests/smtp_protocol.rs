@@ -498,3 +498,84 @@ print("ok")
     assert!(bodies[1].contains("Subject: to myself"));
     assert!(bodies[2].contains("Subject: from swaks"));
 }
+
+/// Unmounts the test's tmpfs on drop.
+struct Tmpfs(std::path::PathBuf);
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_disk_gives_452_never_250() {
+    ferrymail::logging::init_test();
+    let cfg = TestConfig::new(
+        "[smtp]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.test", DOMAIN)],
+    );
+    let data = cfg.data_dir();
+    std::fs::create_dir_all(&data).unwrap();
+    let ok = std::process::Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
+        .arg(&data)
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    assert!(ok, "cannot mount a tmpfs (the tests run as root)");
+    let _guard = Tmpfs(data.clone());
+    let app = App::new(cfg.load()).unwrap();
+    let running = server::start(app.clone(), &ferrymail::services)
+        .await
+        .unwrap();
+    let mx = running.addr(Protocol::Smtp, false).unwrap();
+    let pat = app
+        .store
+        .create_account(
+            "pat@example.test",
+            &hash_password(&Password::new("pat-pw")),
+            AccountState::Local,
+            false,
+        )
+        .await
+        .unwrap();
+    // Fill the disk.
+    let filler = data.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![b'f'; 64 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+        let _ = f.sync_all();
+    }
+    let body = format!("Subject: full\r\n\r\n{}", "line of text\r\n".repeat(5000));
+    let mut c = greet(mx).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
+    let r = cmd(&mut c, "DATA").await;
+    if r.starts_with("354") {
+        c.send_raw(body.as_bytes()).await;
+        c.send_raw(b".\r\n").await;
+        let r = reply(&mut c).await.join("");
+        assert!(r.starts_with("452 4.3.1"), "{r}");
+    } else {
+        assert!(r.starts_with("452 4.3.1"), "{r}");
+    }
+    // Space again: the same message is taken.
+    std::fs::remove_file(&filler).unwrap();
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    c.send_raw(body.as_bytes()).await;
+    c.send_raw(b".\r\n").await;
+    assert!(reply(&mut c).await[0].starts_with("250"));
+    expect(&mut c, "QUIT", "221").await;
+    let ms = app.store.mailstore(pat.id).unwrap();
+    assert_eq!(inbox_bodies(&ms).await.len(), 1);
+    running.stop(Duration::from_secs(5)).await;
+}

@@ -360,6 +360,10 @@ async fn fail(app: &Arc<App>, e: &Entry, reason: &str, status: &str) {
     if !e.from.is_empty() {
         if let Err(err) = super::dsn::send(app, e, reason, status).await {
             tracing::error!(id = %e.id, error = %err, "cannot queue a DSN; keeping the entry");
+            let mut e = e.clone();
+            e.next_attempt = now() + app.config().smtp.retry_secs.max(1) as i64 * 10;
+            e.last_error = Some(format!("{reason}; DSN not stored: {err}"));
+            let _ = tokio::task::spawn_blocking(move || write_entry(&qdir, &e)).await;
             return;
         }
     }
