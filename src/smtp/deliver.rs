@@ -65,6 +65,9 @@ pub async fn deliver_local(app: &Arc<App>, account_id: i64, path: &Path) -> Resu
         }],
     )
     .await?;
+    app.metrics
+        .messages_delivered
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
 }
 

@@ -324,6 +324,9 @@ async fn attempt(app: &Arc<App>, mut e: Entry) {
     match outcome {
         Outcome::Delivered => {
             tracing::info!(id = %e.id, rcpt = %e.rcpt, hop = %e.hop, "relayed");
+            app.metrics
+                .messages_relayed
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let id = e.id.clone();
             let _ = tokio::task::spawn_blocking(move || remove(&q2, &id)).await;
         }
