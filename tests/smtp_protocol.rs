@@ -152,8 +152,19 @@ async fn ehlo_and_basic_commands() {
     expect(&mut c, "RCPT TO:<pat@example.test> NOTIFY=NEVER", "555").await;
     expect(&mut c, &format!("NOOP {}", "x".repeat(3000)), "500 5.5.2").await;
     expect(&mut c, "NOOP", "250").await;
+    expect(&mut c, "RSET", "250").await;
+    expect(&mut c, "MAIL FROM:<josé@example.net>", "553 5.6.7").await;
+    expect(&mut c, "MAIL FROM:<josé@example.net> SMTPUTF8", "250").await;
     expect(&mut c, "QUIT", "221").await;
     assert!(c.closed().await);
+    // HELO: plain SMTP, no extensions, parameters refused.
+    let mut c = greet(t.mx).await;
+    expect(&mut c, "MAIL FROM:<a@example.net>", "503 5.5.1").await;
+    let r = expect(&mut c, "HELO client.example", "250 mail.test").await;
+    assert!(!r.contains("SIZE"));
+    expect(&mut c, "MAIL FROM:<a@example.net> SIZE=10", "555").await;
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    expect(&mut c, "QUIT", "221").await;
 }
 
 #[tokio::test]
