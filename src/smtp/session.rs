@@ -175,7 +175,7 @@ impl Session {
             "STARTTLS" => return self.starttls(arg).await,
             "AUTH" => return self.auth(arg).await,
             "MAIL FROM:" => self.mail(arg),
-            "RCPT TO:" => self.rcpt(arg).await,
+            "RCPT TO:" => return self.rcpt(arg).await,
             "DATA" => return self.data(arg).await,
             "RSET" => {
                 self.tx = None;
@@ -486,11 +486,12 @@ impl Session {
         domain.migration.smtp.as_ref().map(Hop::from_endpoint)
     }
 
-    /// RCPT TO. RFC 5321 §4.1.1.3; routing of DESIGN §4.
-    async fn rcpt(&mut self, arg: &str) {
+    /// RCPT TO. RFC 5321 §4.1.1.3; routing of DESIGN §4. Refused recipients count
+    /// as errors, so one session cannot probe a whole dictionary of names.
+    async fn rcpt(&mut self, arg: &str) -> Next {
         let Some(tx) = &self.tx else {
             self.reply("503 5.5.1 Error: need MAIL command");
-            return;
+            return Next::Continue;
         };
         let smtputf8 = tx.smtputf8;
         let count = tx.rcpts.len();
@@ -516,24 +517,24 @@ impl Session {
             Ok(p) => p,
             Err(e) => {
                 self.reply(e.0);
-                return;
+                return self.error_next();
             }
         };
         if !path.params.is_empty() {
             self.reply("555 5.5.4 Unsupported RCPT parameter");
-            return;
+            return Next::Continue;
         }
         let Some(rcpt) = path.address else {
             self.reply("501 5.1.3 Bad recipient address syntax");
-            return;
+            return Next::Continue;
         };
         if !rcpt.is_ascii() && !smtputf8 {
             self.reply("553 5.6.7 Non-ASCII address requires SMTPUTF8");
-            return;
+            return Next::Continue;
         }
         if count >= config.smtp.max_recipients {
             self.reply("452 4.5.3 Too many recipients");
-            return;
+            return Next::Continue;
         }
         let outbound = if self.submission() {
             self.outbound_hop()
@@ -542,7 +543,7 @@ impl Session {
         };
         if self.submission() && outbound.is_none() && config.domain(&rcpt.domain).is_none() {
             self.reply("554 5.7.1 No relay host configured for other domains");
-            return;
+            return Next::Continue;
         }
         match route::route(
             &self.svc.app,
@@ -561,10 +562,15 @@ impl Session {
                     }
                 }
                 self.reply("250 2.1.5 Recipient OK");
+                Next::Continue
             }
             Err(refusal) => {
                 tracing::info!(rcpt = %rcpt, peer = %self.conn.peer, reply = refusal, "recipient refused");
                 self.reply(refusal);
+                if refusal.starts_with('5') {
+                    return self.error_next();
+                }
+                Next::Continue
             }
         }
     }
