@@ -93,13 +93,7 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
             Next::Close => break,
             Next::Proxy(legacy) => {
                 let idle = s.conn.timeout();
-                let _ = crate::migrate::proxy::relay(
-                    s.conn,
-                    legacy.conn,
-                    idle,
-                    legacy.end,
-                )
-                .await;
+                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;
             }
         }
