@@ -241,6 +241,10 @@ fn sections() {
             "Content-Type: text/html; charset=us-ascii\r\n\r\n".into(),
         ),
         (&rfc822, sec(&[2, 3], All), String::new()),
+        // Like Dovecot: part 1 of a single part inside a multipart is that part.
+        (&rfc822, sec(&[1, 1], All), "See below.\r\n".into()),
+        (&rfc822, sec(&[1, 2], All), String::new()),
+        (&rfc822, sec(&[2, 1, 1], All), "Pizza at noon?".into()),
         // HEADER / TEXT of a part that is not a message: nothing.
         (&rfc822, sec(&[1], Header), String::new()),
         (&rfc822, sec(&[1], Text), String::new()),
@@ -253,7 +257,9 @@ fn sections() {
             "Content-Type: application/pdf\r\nContent-Transfer-Encoding: base64\r\nContent-Disposition: attachment;\r\n filename*0=\"a very long file name that was split \";\r\n filename*1=\"into two pieces.pdf\"; size=1234\r\nContent-Language: en, de\r\nContent-MD5: Q2hlY2sgSW50ZWdyaXR5IQ==\r\n\r\n".into(),
         ),
         (&mixed, sec(&[1], Mime), "Content-Type: multipart/alternative; boundary=inner\r\n\r\n".into()),
-        (&mixed, sec(&[1, 1, 1], All), String::new()),
+        (&mixed, sec(&[1, 1, 1], All), "Gr=FC=DFe aus M=FCnchen!".into()),
+        (&mixed, sec(&[1, 1, 2], All), String::new()),
+        (&mixed, sec(&[1, 1, 1, 1], All), String::new()),
         // LF-only line ends.
         (&lf, sec(&[1], All), "line one\nline two".into()),
         (&lf, sec(&[2], All), "AAECAwQF".into()),

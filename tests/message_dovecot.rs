@@ -8,7 +8,7 @@
 mod common;
 
 use common::legacy::{Legacy, LegacyOptions, Line};
-use ferrymail::message::Message;
+use ferrymail::message::{Message, SearchField, Section, SectionKind};
 
 /// Rebuilds a response line with its literals (`{n}\r\n` + bytes).
 fn rebuild(line: &Line) -> Vec<u8> {
@@ -166,6 +166,103 @@ fn structures_match_dovecot() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// BODY[section] as IMAP text and as our `Section`.
+fn sections() -> Vec<(&'static str, Section)> {
+    use SectionKind::*;
+    let s = |part: &[u32], kind: SectionKind| Section {
+        part: part.to_vec(),
+        kind,
+    };
+    let f = |n: &[&str]| n.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    vec![
+        ("", s(&[], All)),
+        ("HEADER", s(&[], Header)),
+        ("TEXT", s(&[], Text)),
+        (
+            "HEADER.FIELDS (SUBJECT from)",
+            s(&[], HeaderFields(f(&["SUBJECT", "from"]))),
+        ),
+        (
+            "HEADER.FIELDS.NOT (Subject To)",
+            s(&[], HeaderFieldsNot(f(&["Subject", "To"]))),
+        ),
+        ("1", s(&[1], All)),
+        ("1.MIME", s(&[1], Mime)),
+        ("2", s(&[2], All)),
+        ("2.MIME", s(&[2], Mime)),
+        ("2.HEADER", s(&[2], Header)),
+        ("2.TEXT", s(&[2], Text)),
+        (
+            "2.HEADER.FIELDS (SUBJECT)",
+            s(&[2], HeaderFields(f(&["SUBJECT"]))),
+        ),
+        ("2.1", s(&[2, 1], All)),
+        ("2.1.MIME", s(&[2, 1], Mime)),
+        ("2.2", s(&[2, 2], All)),
+        ("1.1", s(&[1, 1], All)),
+        ("1.2", s(&[1, 2], All)),
+        ("1.2.MIME", s(&[1, 2], Mime)),
+        ("3", s(&[3], All)),
+        ("3.MIME", s(&[3], Mime)),
+        ("4", s(&[4], All)),
+        ("1.HEADER", s(&[1], Header)),
+        ("1.TEXT", s(&[1], Text)),
+        ("2.2.MIME", s(&[2, 2], Mime)),
+        ("2.1.1", s(&[2, 1, 1], All)),
+        ("2.1.2", s(&[2, 1, 2], All)),
+    ]
+}
+
+/// The literal (or quoted string) of a `BODY[...]` FETCH response; NIL is empty.
+fn section_value(line: &Line) -> Vec<u8> {
+    if let Some(l) = line.literals.first() {
+        return l.clone();
+    }
+    match line.text.find("] \"") {
+        Some(p) => {
+            let rest = &line.text[p + 3..];
+            rest[..rest.rfind('"').unwrap_or(0)].as_bytes().to_vec()
+        }
+        None => Vec::new(),
+    }
+}
+
+#[test]
+fn sections_match_dovecot() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut imap = legacy.imap("alice", "alice-pw");
+    let msgs = golden_messages();
+    for (_, raw) in &msgs {
+        imap.append("INBOX", "", "01-Jan-2020 10:00:00 +0000", raw);
+    }
+    imap.ok("SELECT INBOX");
+    let mut failures = Vec::new();
+    for (i, (name, raw)) in msgs.iter().enumerate() {
+        let m = Message::parse(raw);
+        for (text, section) in sections() {
+            let lines = imap.ok(&format!("FETCH {} (BODY.PEEK[{text}])", i + 1));
+            let line = lines
+                .iter()
+                .find(|l| l.text.starts_with(&format!("* {} FETCH", i + 1)))
+                .expect("FETCH response");
+            let theirs = section_value(line);
+            let ours = m.section(&section);
+            if ours != theirs && !KNOWN_SECTION_DIFFERENCES.contains(&(name.as_str(), text)) {
+                failures.push(format!(
+                    "{name} BODY[{text}]\n  dovecot:   {:?}\n  ferrymail: {:?}",
+                    String::from_utf8_lossy(&theirs),
+                    String::from_utf8_lossy(&ours)
+                ));
+            }
+        }
+    }
+    imap.logout();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// (message, section) pairs where ferrymail deliberately differs from Dovecot.
+const KNOWN_SECTION_DIFFERENCES: &[(&str, &str)] = &[];
+
 /// (message, item) pairs where ferrymail deliberately differs from Dovecot.
 /// broken ENVELOPE: after a syntax error in an address list Dovecot drops the
 /// rest of the list; ferrymail goes on with the next address.
@@ -173,4 +270,78 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[("broken", "ENVELOPE")];
 
 fn known_difference(name: &str, item: &str) -> bool {
     KNOWN_DIFFERENCES.contains(&(name, item))
+}
+
+#[test]
+fn search_matches_dovecot() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut imap = legacy.imap("alice", "alice-pw");
+    let msgs = golden_messages();
+    for (_, raw) in &msgs {
+        imap.append("INBOX", "", "01-Jan-2020 10:00:00 +0000", raw);
+    }
+    imap.ok("SELECT INBOX");
+    let searches: &[(&str, SearchField, &str)] = &[
+        ("BODY", SearchField::Body, "café"),
+        ("BODY", SearchField::Body, "grüße"),
+        ("BODY", SearchField::Body, "GRÜSSE"),
+        ("BODY", SearchField::Body, "pizza"),
+        ("BODY", SearchField::Body, "hello world"),
+        ("BODY", SearchField::Body, "<b>12%</b>"),
+        ("BODY", SearchField::Body, "schöne"),
+        ("BODY", SearchField::Body, "quarterly"),
+        ("BODY", SearchField::Body, "first message"),
+        ("BODY", SearchField::Body, "boundary never"),
+        ("TEXT", SearchField::Text, "quarterly"),
+        ("TEXT", SearchField::Text, "andré"),
+        ("TEXT", SearchField::Text, "pizza"),
+        ("SUBJECT", SearchField::Header("subject"), "teil 1"),
+        (
+            "SUBJECT",
+            SearchField::Header("subject"),
+            "understand the example",
+        ),
+        ("SUBJECT", SearchField::Header("subject"), "lunch"),
+        ("SUBJECT", SearchField::Header("subject"), "grüße"),
+        ("FROM", SearchField::Header("from"), "andré"),
+        ("FROM", SearchField::Header("from"), "jörg"),
+        ("TO", SearchField::Header("to"), "jürgen"),
+        ("CC", SearchField::Header("cc"), "ed jones"),
+        (
+            "HEADER MESSAGE-ID",
+            SearchField::Header("message-id"),
+            "example.org",
+        ),
+        (
+            "HEADER CONTENT-LANGUAGE",
+            SearchField::Header("content-language"),
+            "",
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (key, field, needle) in searches {
+        let cmd = format!(
+            "SEARCH CHARSET UTF-8 {key} {{{}+}}\r\n{needle}",
+            needle.len()
+        );
+        let lines = imap.ok(&cmd);
+        let theirs: Vec<usize> = lines
+            .iter()
+            .filter_map(|l| l.text.strip_prefix("* SEARCH"))
+            .flat_map(|t| t.split_whitespace().map(|n| n.parse().unwrap()))
+            .collect();
+        let ours: Vec<usize> = msgs
+            .iter()
+            .enumerate()
+            .filter(|(_, (_, raw))| Message::parse(raw).contains(*field, needle))
+            .map(|(i, _)| i + 1)
+            .collect();
+        if ours != theirs {
+            failures.push(format!(
+                "SEARCH {key} {needle:?}: dovecot {theirs:?}, ferrymail {ours:?}"
+            ));
+        }
+    }
+    imap.logout();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

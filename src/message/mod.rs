@@ -120,9 +120,12 @@ impl<'a> Message<'a> {
     }
 
     /// The part a part number refers to; the message itself for an empty one.
+    /// Matches Dovecot: part 1 of a non-multipart message is its body, part 1 of
+    /// a single part inside a multipart is that part; neither has parts itself.
     fn find(&self, path: &[u32]) -> Option<&mime::Part> {
         let mut cur = &self.root;
         let mut at_message = true;
+        let mut message_body = false;
         for &n in path {
             let idx = usize::try_from(n).ok()?.checked_sub(1)?;
             // The parts of a message/rfc822 part are those of the message inside.
@@ -131,19 +134,27 @@ impl<'a> Message<'a> {
                 mime::Kind::Message(inner) => Some(&**inner),
                 _ => None,
             };
+            let mut next_is_body = false;
             cur = match message {
                 Some(m) => match &m.kind {
                     mime::Kind::Multipart(children) => children.get(idx)?,
-                    // A non-multipart message has one part: its body.
-                    _ if idx == 0 => m,
+                    _ if idx == 0 => {
+                        next_is_body = true;
+                        m
+                    }
                     _ => return None,
                 },
                 None => match &cur.kind {
                     mime::Kind::Multipart(children) => children.get(idx)?,
+                    _ if idx == 0 && !message_body => {
+                        next_is_body = true;
+                        cur
+                    }
                     _ => return None,
                 },
             };
             at_message = false;
+            message_body = next_is_body;
         }
         Some(cur)
     }
