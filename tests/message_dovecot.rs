@@ -221,7 +221,7 @@ fn section_value(line: &Line) -> Vec<u8> {
     match line.text.find("] \"") {
         Some(p) => {
             let rest = &line.text[p + 3..];
-            rest[..rest.rfind('"').unwrap_or(0)].as_bytes().to_vec()
+            rest.as_bytes()[..rest.rfind('"').unwrap_or(0)].to_vec()
         }
         None => Vec::new(),
     }

@@ -23,13 +23,16 @@ pub struct Field {
     pub full: Range<usize>,
 }
 
+/// Parameters: lower-cased names and their values.
+pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
+
 #[derive(Debug, Clone)]
 pub struct ContentType {
     /// As written (case kept), or `text` by default.
     pub main: Vec<u8>,
     pub sub: Vec<u8>,
     /// Parameter names lower-cased, values unquoted (RFC 2231 merged).
-    pub params: Vec<(Vec<u8>, Vec<u8>)>,
+    pub params: Params,
 }
 
 impl ContentType {
@@ -362,7 +365,7 @@ pub fn parse_content_type(value: &[u8]) -> Option<ContentType> {
 
 /// A value with a leading token (Content-Disposition, Content-Transfer-Encoding)
 /// and its parameters.
-pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8>)>)> {
+pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
     let v = strip_comments(&unfold(value));
     let (head, rest) = match memchr(b';', &v) {
         Some(p) => (&v[..p], &v[p..]),
@@ -378,8 +381,8 @@ pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Vec<(Vec<u8>, Vec<u8
 /// `; name=value; name="quoted"`. Names are lower-cased. RFC 2231 continuations
 /// (`name*0`, `name*1*`) are merged into one value, but like Dovecot the
 /// charset'language'%XX form is passed through, under the name `name*`.
-pub fn parse_params(s: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut plain: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+pub fn parse_params(s: &[u8]) -> Params {
+    let mut plain: Params = Vec::new();
     // (name, section, extended, value)
     let mut continued: Vec<(Vec<u8>, u32, bool, Vec<u8>)> = Vec::new();
     let mut i = 0;
