@@ -23,7 +23,7 @@ pub struct Field {
     pub full: Range<usize>,
 }
 
-/// Parameters: lower-cased names and their values.
+/// Parameters: names (case as written) and their values.
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
 
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct ContentType {
     /// As written (case kept), or `text` by default.
     pub main: Vec<u8>,
     pub sub: Vec<u8>,
-    /// Parameter names lower-cased, values unquoted (RFC 2231 merged).
+    /// Parameters in Dovecot's order, values unquoted (RFC 2231 continuations merged).
     pub params: Params,
 }
 
@@ -92,6 +92,12 @@ pub fn memchr(b: u8, hay: &[u8]) -> Option<usize> {
 /// Parses the header block at `start..end`: the fields and the offset just after
 /// the blank line (or `end` when there is none).
 pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize) {
+    let (fields, body_start, _) = parse_header_block(raw, start, end);
+    (fields, body_start)
+}
+
+/// `parse_header`, and whether the blank line that ends the header was found.
+fn parse_header_block(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, bool) {
     let mut fields: Vec<Field> = Vec::new();
     let mut i = start;
     let mut open = false; // whether the last line belongs to a field that may continue
@@ -99,7 +105,7 @@ pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize)
         let le = line_end(raw, i, end);
         let line = &raw[i..le];
         if line == b"\r\n" || line == b"\n" {
-            return (fields, le);
+            return (fields, le, true);
         }
         let content_end = strip_eol(raw, i, le);
         if (line[0] == b' ' || line[0] == b'\t') && open {
@@ -127,7 +133,7 @@ pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize)
         }
         i = le;
     }
-    (fields, end)
+    (fields, end, false)
 }
 
 fn strip_eol(raw: &[u8], start: usize, mut end: usize) -> usize {
@@ -235,7 +241,14 @@ impl Builder<'_> {
             let le = line_end(raw, i, end);
             if let Some(close) = delimiter(&raw[i..le], boundary) {
                 if let Some(s) = current.take() {
-                    out.push(s..part_end(raw, s, i));
+                    let mut e = part_end(raw, s, i);
+                    // Like Dovecot: when the part (or a message inside it) is
+                    // still in its header at the delimiter, the line end before
+                    // the delimiter stays with the part.
+                    if e < i && ends_in_header(raw, s, e, 0) {
+                        e = i;
+                    }
+                    out.push(s..e);
                 }
                 if close || self.parts + out.len() >= MAX_PARTS {
                     if !close {
@@ -253,6 +266,24 @@ impl Builder<'_> {
         }
         out
     }
+}
+
+/// Whether the part at `start..end` ends before its header (or the header of the
+/// message/rfc822 it holds) has ended.
+fn ends_in_header(raw: &[u8], start: usize, end: usize, depth: usize) -> bool {
+    let (fields, body_start, found) = parse_header_block(raw, start, end);
+    if !found {
+        return true;
+    }
+    if depth >= MAX_DEPTH {
+        return false;
+    }
+    let is_message = fields
+        .iter()
+        .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
+        .and_then(|f| parse_content_type(&raw[f.value.clone()]))
+        .is_some_and(|ct| ct.is("message", "rfc822"));
+    is_message && ends_in_header(raw, body_start, end, depth + 1)
 }
 
 /// Where a part that is followed by a delimiter line at `delim` ends: before the
@@ -337,8 +368,8 @@ fn is_token_char(c: u8) -> bool {
     c > b' ' && c < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&c)
 }
 
-/// `type/subtype; params` (RFC 2045) with RFC 2231 parameters; None when the
-/// type is unusable.
+/// `type/subtype; params` (RFC 2045) with RFC 2231 parameters, case kept; None
+/// when the type is unusable.
 pub fn parse_content_type(value: &[u8]) -> Option<ContentType> {
     let v = strip_comments(&unfold(value));
     let (head, rest) = match memchr(b';', &v) {
@@ -346,11 +377,12 @@ pub fn parse_content_type(value: &[u8]) -> Option<ContentType> {
         None => (&v[..], &v[v.len()..]),
     };
     let head = trim(head);
-    let slash = memchr(b'/', head)?;
-    let main = trim(&head[..slash]);
-    let sub = trim(&head[slash + 1..]);
+    // Like Dovecot, a type without a subtype keeps the type and an empty subtype.
+    let (main, sub) = match memchr(b'/', head) {
+        Some(slash) => (trim(&head[..slash]), trim(&head[slash + 1..])),
+        None => (head, &head[head.len()..]),
+    };
     if main.is_empty()
-        || sub.is_empty()
         || !main.iter().all(|&c| is_token_char(c))
         || !sub.iter().all(|&c| is_token_char(c))
     {
@@ -378,9 +410,10 @@ pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
     Some((head.to_vec(), parse_params(rest)))
 }
 
-/// `; name=value; name="quoted"`. Names are lower-cased. RFC 2231 continuations
-/// (`name*0`, `name*1*`) are merged into one value, but like Dovecot the
-/// charset'language'%XX form is passed through, under the name `name*`.
+/// `; name=value; name="quoted"`, case kept. Like Dovecot: RFC 2231 continuations
+/// (`name*0`, `name*1*`) are merged into one value, the charset'language'%XX form
+/// is passed through under the name `name*`, and parameters whose name has a `*`
+/// come after the others.
 pub fn parse_params(s: &[u8]) -> Params {
     let mut plain: Params = Vec::new();
     // (name, section, extended, value)
@@ -395,7 +428,7 @@ pub fn parse_params(s: &[u8]) -> Params {
         while i < n && s[i] != b'=' && s[i] != b';' {
             i += 1;
         }
-        let name = trim(&s[ns..i]).to_ascii_lowercase();
+        let name = trim(&s[ns..i]).to_vec();
         if i >= n || s[i] == b';' {
             continue;
         }
@@ -428,18 +461,23 @@ pub fn parse_params(s: &[u8]) -> Params {
         }
         match split_2231_name(&name) {
             Some((base, section, extended)) => continued.push((base, section, extended, value)),
+            None if name.ends_with(b"*") => {
+                continued.push((name[..name.len() - 1].to_vec(), 0, true, value))
+            }
             None => plain.push((name, value)),
         }
     }
     let mut names: Vec<&Vec<u8>> = Vec::new();
     for (name, ..) in &continued {
-        if !names.contains(&name) {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             names.push(name);
         }
     }
     for name in names {
-        let mut segs: Vec<&(Vec<u8>, u32, bool, Vec<u8>)> =
-            continued.iter().filter(|(n, ..)| n == name).collect();
+        let mut segs: Vec<&(Vec<u8>, u32, bool, Vec<u8>)> = continued
+            .iter()
+            .filter(|(n, ..)| n.eq_ignore_ascii_case(name))
+            .collect();
         segs.sort_by_key(|(_, sec, ..)| *sec);
         let extended = segs.iter().any(|(_, _, e, _)| *e);
         let mut value = Vec::new();
