@@ -341,9 +341,13 @@ fn search_matching() {
         (&enc, Body, "schöne grüße", true),
         (&enc, Text, "andré", true),
         (&enc, Text, "schöne", true),
-        // The header and body of an encapsulated message are body text.
+        // Like Dovecot: BODY is the text of the parts; TEXT adds all headers (the
+        // message's, the parts' MIME headers, encapsulated messages').
         (&rfc822, Body, "pizza at noon", true),
-        (&rfc822, Body, "original sender", true),
+        (&rfc822, Body, "original sender", false),
+        (&rfc822, Text, "original sender", true),
+        (&rfc822, Text, "content-disposition: inline", true),
+        (&rfc822, Body, "content-disposition", false),
         (&rfc822, Header("subject"), "lunch?", false),
         (&rfc822, Header("subject"), "fwd: lunch", true),
         // Unknown charset and encoding: read as they are; broken base64 decodes

@@ -164,11 +164,13 @@ impl<'a> Message<'a> {
         let needle = needle.to_lowercase();
         match field {
             SearchField::Header(name) => search::header_field(self.raw, &self.root, name, &needle),
-            SearchField::Body => needle.is_empty() || search::body(self.raw, &self.root, &needle),
+            SearchField::Body => {
+                needle.is_empty() || search::body(self.raw, &self.root, &needle, false)
+            }
             SearchField::Text => {
                 needle.is_empty()
                     || search::any_header(self.raw, &self.root, &needle)
-                    || search::body(self.raw, &self.root, &needle)
+                    || search::body(self.raw, &self.root, &needle, true)
             }
         }
     }

@@ -1,7 +1,9 @@
 //! SEARCH text matching (RFC 3501 §6.4.4): case-insensitive substring tests on
 //! decoded text. Headers are matched both RFC 2047-decoded and as written; bodies
 //! of text/* parts (also inside multiparts and message/rfc822) after
-//! Content-Transfer-Encoding and charset decoding. Non-text parts are not searched.
+//! Content-Transfer-Encoding and charset decoding. Non-text parts are not
+//! searched. What BODY and TEXT cover follows Dovecot (checked against it in
+//! tests/message_dovecot.rs).
 
 use super::bodystructure::encoding;
 use super::decode::{base64, quoted_printable, rfc2047, to_utf8};
@@ -34,11 +36,17 @@ pub fn any_header(raw: &[u8], part: &Part, needle: &str) -> bool {
         .contains(needle)
 }
 
-/// Whether the decoded text of `part`'s body contains `needle`.
-pub fn body(raw: &[u8], part: &Part, needle: &str) -> bool {
+/// Whether the decoded text of `part`'s body contains `needle`. With `headers`
+/// (SEARCH TEXT) the MIME headers of the parts and the headers of encapsulated
+/// messages count too; without (SEARCH BODY) only the text, like Dovecot.
+pub fn body(raw: &[u8], part: &Part, needle: &str, headers: bool) -> bool {
     match &part.kind {
-        Kind::Multipart(children) => children.iter().any(|c| body(raw, c, needle)),
-        Kind::Message(inner) => any_header(raw, inner, needle) || body(raw, inner, needle),
+        Kind::Multipart(children) => children
+            .iter()
+            .any(|c| (headers && any_header(raw, c, needle)) || body(raw, c, needle, headers)),
+        Kind::Message(inner) => {
+            (headers && any_header(raw, inner, needle)) || body(raw, inner, needle, headers)
+        }
         Kind::Leaf => {
             if !part.ctype.main.eq_ignore_ascii_case(b"text") {
                 return false;
