@@ -174,6 +174,8 @@ fn sections() {
     let mixed = golden("mixed-attach");
     let lf = golden("lf-only");
     let nobound = golden("nobound");
+    let odd = golden("oddities");
+    let edge = golden("edge");
     let inner_msg_start = "From: Original Sender";
     let s = |raw: &[u8], needle: &str| {
         let t = String::from_utf8_lossy(raw);
@@ -265,6 +267,17 @@ fn sections() {
         (&lf, sec(&[2], All), "AAECAwQF".into()),
         (&lf, sec(&[2], Mime), "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n".into()),
         (&lf, sec(&[], HeaderFields(fields(&["to"]))), "To: you@example.org\n\r\n".into()),
+        // Like Dovecot: a part that ends inside a header line, or with a nested
+        // close delimiter, keeps the line end before the next delimiter; the
+        // header cut short does not include it.
+        (&odd, sec(&[3], All), "Subject: inner without body\r\nFrom: Inner <inner@example.com>\r\n".into()),
+        (&odd, sec(&[3], Header), "Subject: inner without body\r\nFrom: Inner <inner@example.com>".into()),
+        (&odd, sec(&[3], Text), String::new()),
+        (&edge, sec(&[2], All), "--e2\r\n\r\nSubject: digest entry\r\n\r\nentry body\r\n--e2--\r\n".into()),
+        (&edge, sec(&[2, 1], All), "Subject: digest entry\r\n\r\nentry body".into()),
+        (&edge, sec(&[2, 1], Header), "Subject: digest entry\r\n\r\n".into()),
+        (&edge, sec(&[3], Mime), "Content-Type: message/rfc822\r\n".into()),
+        (&edge, sec(&[3], All), String::new()),
         // A multipart without delimiters has one empty part.
         (&nobound, sec(&[1], All), String::new()),
     ];

@@ -204,6 +204,8 @@ fn sections() -> Vec<(&'static str, Section)> {
         ("1.2.MIME", s(&[1, 2], Mime)),
         ("3", s(&[3], All)),
         ("3.MIME", s(&[3], Mime)),
+        ("3.HEADER", s(&[3], Header)),
+        ("3.TEXT", s(&[3], Text)),
         ("4", s(&[4], All)),
         ("1.HEADER", s(&[1], Header)),
         ("1.TEXT", s(&[1], Text)),

@@ -155,7 +155,7 @@ fn is_plain_7bit(raw: &[u8], part: &Part, top: bool) -> bool {
             "content-location",
         ]
         .iter()
-        .all(|f| part.field(raw, f).is_none())
+        .all(|f| part.field(raw, f).is_none_or(|v| trim(v).is_empty()))
 }
 
 fn params(out: &mut Vec<u8>, params: &[(Vec<u8>, Vec<u8>)]) {

@@ -1,6 +1,8 @@
 //! ENVELOPE (RFC 3501 §7.4.2) and RFC 5322 address lists.
 //!
 //! Header values are not decoded (encoded-words stay as written), only unfolded.
+//! With repeated fields, the last one counts (address fields: all are joined),
+//! as in Dovecot.
 //! Addresses are parsed leniently; a missing local part or domain is reported as
 //! `MISSING_MAILBOX` / `MISSING_DOMAIN` like Dovecot does, so that a NIL host keeps
 //! meaning group syntax.
@@ -18,11 +20,13 @@ pub struct Address {
 
 /// Renders the envelope of the message whose header is `part`'s.
 pub fn render(raw: &[u8], part: &Part, out: &mut Vec<u8>) {
-    let field = |name: &str| part.field(raw, name).map(unfold);
+    // Like Dovecot: the last field of a name counts, and the addresses of all
+    // fields of a name are concatenated.
+    let field = |name: &str| part.all(raw, name).last().map(unfold);
     let addrs = |name: &str| {
-        part.field(raw, name)
-            .map(|v| parse_addresses(&unfold(v)))
-            .unwrap_or_default()
+        part.all(raw, name)
+            .flat_map(|v| parse_addresses(&unfold(v)))
+            .collect::<Vec<_>>()
     };
     out.push(b'(');
     nstring(out, field("date").as_deref());

@@ -68,6 +68,21 @@ pub struct Part {
 }
 
 impl Part {
+    /// The raw values of all fields named `name`, in order.
+    pub fn all<'r, 's>(
+        &'s self,
+        raw: &'r [u8],
+        name: &'s str,
+    ) -> impl Iterator<Item = &'r [u8]> + 's
+    where
+        'r: 's,
+    {
+        self.fields
+            .iter()
+            .filter(move |f| raw[f.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |f| &raw[f.value.clone()])
+    }
+
     /// The raw value of the first field named `name`.
     pub fn field<'r>(&self, raw: &'r [u8], name: &str) -> Option<&'r [u8]> {
         self.fields
@@ -89,15 +104,9 @@ pub fn memchr(b: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&c| c == b)
 }
 
-/// Parses the header block at `start..end`: the fields and the offset just after
-/// the blank line (or `end` when there is none).
-pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize) {
-    let (fields, body_start, _) = parse_header_block(raw, start, end);
-    (fields, body_start)
-}
-
-/// `parse_header`, and whether the blank line that ends the header was found.
-fn parse_header_block(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, bool) {
+/// Parses the header block at `start..end`: the fields, the offset just after
+/// the blank line (or `end` when there is none), and whether it was found.
+fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, bool) {
     let mut fields: Vec<Field> = Vec::new();
     let mut i = start;
     let mut open = false; // whether the last line belongs to a field that may continue
@@ -171,16 +180,31 @@ struct Builder<'r> {
 /// Parses the message `raw` into its MIME tree.
 pub fn parse(raw: &[u8]) -> Part {
     let mut b = Builder { raw, parts: 0 };
-    b.part(0, raw.len(), 0, false)
+    b.part(0, raw.len(), 0, false, 0)
 }
 
 impl Builder<'_> {
     /// A part (or message) occupying `start..end`; `digest` makes message/rfc822
-    /// the default type.
-    fn part(&mut self, start: usize, end: usize, depth: usize, digest: bool) -> Part {
+    /// the default type; the last `borrowed` bytes are the line end before the
+    /// next delimiter, kept by the part (see `keeps_line_end`).
+    fn part(
+        &mut self,
+        start: usize,
+        end: usize,
+        depth: usize,
+        digest: bool,
+        borrowed: usize,
+    ) -> Part {
         self.parts += 1;
         let raw = self.raw;
-        let (fields, body_start) = parse_header(raw, start, end);
+        let (fields, mut body_start, found) = parse_header(raw, start, end);
+        let mut header_end = body_start;
+        if !found && borrowed > 0 {
+            // Like Dovecot: a header cut by the delimiter does not include the
+            // borrowed line end (nor does the empty body).
+            header_end = end - borrowed;
+            body_start = end;
+        }
         let ct_value = fields
             .iter()
             .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
@@ -195,7 +219,7 @@ impl Builder<'_> {
             None => default_type(),
         };
         let mut part = Part {
-            header: start..body_start,
+            header: start..header_end,
             fields,
             body: body_start..end,
             ctype,
@@ -213,17 +237,18 @@ impl Builder<'_> {
             };
             // Like Dovecot: a multipart without parts has one empty part at its end.
             if ranges.is_empty() {
-                ranges.push(end..end);
+                ranges.push((end..end, 0));
             }
             {
                 let mut children = Vec::with_capacity(ranges.len());
-                for r in ranges {
-                    children.push(self.part(r.start, r.end, depth + 1, digest));
+                for (r, borrowed) in ranges {
+                    children.push(self.part(r.start, r.end, depth + 1, digest, borrowed));
                 }
                 part.kind = Kind::Multipart(children);
             }
         } else if part.ctype.is("message", "rfc822") {
-            let inner = self.part(body_start, end, depth + 1, false);
+            let borrowed = if found { borrowed } else { 0 };
+            let inner = self.part(body_start, end, depth + 1, false, borrowed);
             part.kind = Kind::Message(Box::new(inner));
         }
         part
@@ -232,7 +257,7 @@ impl Builder<'_> {
     /// The ranges of the parts of a multipart body `start..end`. The line end
     /// before a delimiter belongs to the delimiter; a missing close delimiter
     /// ends the last part at `end`.
-    fn split(&mut self, start: usize, end: usize, boundary: &[u8]) -> Vec<Range<usize>> {
+    fn split(&mut self, start: usize, end: usize, boundary: &[u8]) -> Vec<(Range<usize>, usize)> {
         let raw = self.raw;
         let mut out = Vec::new();
         let mut current: Option<usize> = None;
@@ -242,18 +267,21 @@ impl Builder<'_> {
             if let Some(close) = delimiter(&raw[i..le], boundary) {
                 if let Some(s) = current.take() {
                     let mut e = part_end(raw, s, i);
-                    // Like Dovecot: when the part (or a message inside it) is
-                    // still in its header at the delimiter, the line end before
-                    // the delimiter stays with the part.
-                    if e < i && ends_in_header(raw, s, e, 0) {
+                    let mut borrowed = 0;
+                    // Like Dovecot: when the part ends in the middle of a header
+                    // line (its own, or a message's inside it) or with the close
+                    // delimiter of a multipart inside it, the line end before the
+                    // delimiter stays with the part.
+                    if e < i && keeps_line_end(raw, s, e, 0) {
+                        borrowed = i - e;
                         e = i;
                     }
-                    out.push(s..e);
+                    out.push((s..e, borrowed));
                 }
                 if close || self.parts + out.len() >= MAX_PARTS {
                     if !close {
                         // Too many parts: the rest goes into one last part.
-                        out.push(le..end);
+                        out.push((le..end, 0));
                     }
                     return out;
                 }
@@ -262,28 +290,46 @@ impl Builder<'_> {
             i = le;
         }
         if let Some(s) = current {
-            out.push(s..end);
+            out.push((s..end, 0));
         }
         out
     }
 }
 
-/// Whether the part at `start..end` ends before its header (or the header of the
-/// message/rfc822 it holds) has ended.
-fn ends_in_header(raw: &[u8], start: usize, end: usize, depth: usize) -> bool {
-    let (fields, body_start, found) = parse_header_block(raw, start, end);
+/// Whether the part at `start..end` (which does not end with a line end) ends
+/// inside a header line of its own or of the message/rfc822 it holds, or with
+/// the close delimiter of the multipart it is.
+fn keeps_line_end(raw: &[u8], start: usize, end: usize, depth: usize) -> bool {
+    if end == start || raw[end - 1] == b'\n' {
+        return false;
+    }
+    let (fields, body_start, found) = parse_header(raw, start, end);
     if !found {
         return true;
     }
     if depth >= MAX_DEPTH {
         return false;
     }
-    let is_message = fields
+    let Some(ct) = fields
         .iter()
         .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
         .and_then(|f| parse_content_type(&raw[f.value.clone()]))
-        .is_some_and(|ct| ct.is("message", "rfc822"));
-    is_message && ends_in_header(raw, body_start, end, depth + 1)
+    else {
+        return false;
+    };
+    if ct.is("message", "rfc822") {
+        return keeps_line_end(raw, body_start, end, depth + 1);
+    }
+    if ct.main.eq_ignore_ascii_case(b"multipart") {
+        if let Some(b) = ct.param("boundary").filter(|b| !b.is_empty()) {
+            let last = raw[body_start..end]
+                .iter()
+                .rposition(|&c| c == b'\n')
+                .map_or(body_start, |p| body_start + p + 1);
+            return delimiter(&raw[last..end], b) == Some(true);
+        }
+    }
+    false
 }
 
 /// Where a part that is followed by a delimiter line at `delim` ends: before the
@@ -404,10 +450,12 @@ pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
         None => (&v[..], &v[v.len()..]),
     };
     let head = trim(head);
-    if head.is_empty() {
+    let params = parse_params(rest);
+    // Like Dovecot: parameters without a disposition type keep an empty type.
+    if head.is_empty() && params.is_empty() {
         return None;
     }
-    Some((head.to_vec(), parse_params(rest)))
+    Some((head.to_vec(), params))
 }
 
 /// `; name=value; name="quoted"`, case kept. Like Dovecot: RFC 2231 continuations
