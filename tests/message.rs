@@ -282,7 +282,9 @@ fn sections() {
         (&nobound, sec(&[1], All), String::new()),
     ];
     for (i, (raw, section, want)) in table.iter().enumerate() {
-        let got = Message::parse(raw).section(section);
+        let m = Message::parse(raw);
+        let got = m.section(section);
+        assert_eq!(m.section_ref(section).as_ref(), &got[..], "row {i}");
         assert_eq!(String::from_utf8_lossy(&got), *want, "row {i}: {section:?}");
     }
 }
@@ -589,6 +591,9 @@ fn large_message_is_handled() {
     }
     raw.extend_from_slice(b"--B--\r\n");
     let m = Message::parse(&raw);
+    let part1 = m.section_ref(&sec(&[1], SectionKind::All));
+    assert!(matches!(part1, std::borrow::Cow::Borrowed(_)));
+    assert!(part1.ends_with(b"needle in the haystack"));
     assert!(m.contains(SearchField::Body, "NEEDLE IN THE"));
     assert!(!m.contains(SearchField::Body, "needle in a"));
     let bs = String::from_utf8(m.body_structure(true)).unwrap();
