@@ -538,7 +538,7 @@ fn deep_nesting_is_bounded() {
     let mut raw = Vec::new();
     for i in 0..500 {
         raw.extend_from_slice(
-            format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+            format!("Content-Type: multipart/mixed; boundary=\"b{i}=\"\r\n\r\n--b{i}=\r\n")
                 .as_bytes(),
         );
     }

@@ -104,9 +104,24 @@ pub fn memchr(b: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&c| c == b)
 }
 
-/// Parses the header block at `start..end`: the fields, the offset just after
-/// the blank line (or `end` when there is none), and whether it was found.
-fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, bool) {
+/// Where the header starting at `start` ends.
+enum HeaderEnd {
+    /// After the blank line at this offset.
+    Blank(usize),
+    /// At the end of the input, without a blank line.
+    Eof,
+    /// Cut by a delimiter line of an enclosing multipart.
+    Cut(Hit),
+}
+
+/// Parses the header block starting at `start`: its fields and how it ends.
+/// `stop` recognises delimiter lines of enclosing multiparts.
+fn parse_header(
+    raw: &[u8],
+    start: usize,
+    stop: impl Fn(usize, usize) -> Option<Hit>,
+) -> (Vec<Field>, HeaderEnd) {
+    let end = raw.len();
     let mut fields: Vec<Field> = Vec::new();
     let mut i = start;
     let mut open = false; // whether the last line belongs to a field that may continue
@@ -114,7 +129,12 @@ fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, boo
         let le = line_end(raw, i, end);
         let line = &raw[i..le];
         if line == b"\r\n" || line == b"\n" {
-            return (fields, le, true);
+            return (fields, HeaderEnd::Blank(i));
+        }
+        if line[0] == b'-' {
+            if let Some(hit) = stop(i, le) {
+                return (fields, HeaderEnd::Cut(hit));
+            }
         }
         let content_end = strip_eol(raw, i, le);
         if (line[0] == b' ' || line[0] == b'\t') && open {
@@ -142,7 +162,7 @@ fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize, boo
         }
         i = le;
     }
-    (fields, end, false)
+    (fields, HeaderEnd::Eof)
 }
 
 fn strip_eol(raw: &[u8], start: usize, mut end: usize) -> usize {
@@ -172,44 +192,96 @@ pub fn trim(v: &[u8]) -> &[u8] {
     &v[s..e]
 }
 
+/// A delimiter line of an enclosing multipart: where it starts, where the next
+/// line starts, the multipart's index in the boundary stack, and whether it is
+/// the close delimiter.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    line: usize,
+    next: usize,
+    level: usize,
+    close: bool,
+}
+
+/// A one-pass parser: each part is read until a delimiter line of any enclosing
+/// multipart (innermost first, boundaries matched as prefixes like Dovecot), so
+/// a part with a missing close delimiter ends where its parent's next part
+/// starts.
 struct Builder<'r> {
     raw: &'r [u8],
     parts: usize,
+    stack: Vec<Vec<u8>>,
 }
 
 /// Parses the message `raw` into its MIME tree.
 pub fn parse(raw: &[u8]) -> Part {
-    let mut b = Builder { raw, parts: 0 };
-    b.part(0, raw.len(), 0, false, 0)
+    let mut b = Builder {
+        raw,
+        parts: 0,
+        stack: Vec::new(),
+    };
+    b.part(0, 0, false).0
 }
 
 impl Builder<'_> {
-    /// A part (or message) occupying `start..end`; `digest` makes message/rfc822
-    /// the default type; the last `borrowed` bytes are the line end before the
-    /// next delimiter, kept by the part (see `keeps_line_end`).
-    fn part(
-        &mut self,
-        start: usize,
-        end: usize,
-        depth: usize,
-        digest: bool,
-        borrowed: usize,
-    ) -> Part {
+    /// Whether the line `i..le` is a delimiter line of an enclosing multipart.
+    fn boundary(&self, i: usize, le: usize) -> Option<Hit> {
+        let rest = self.raw[i..le].strip_prefix(b"--")?;
+        for (level, b) in self.stack.iter().enumerate().rev() {
+            if let Some(after) = rest.strip_prefix(b.as_slice()) {
+                return Some(Hit {
+                    line: i,
+                    next: le,
+                    level,
+                    close: after.starts_with(b"--"),
+                });
+            }
+        }
+        None
+    }
+
+    /// The first delimiter line at or after `i`.
+    fn scan(&self, mut i: usize) -> Option<Hit> {
+        if self.stack.is_empty() {
+            return None;
+        }
+        let end = self.raw.len();
+        while i < end {
+            let le = line_end(self.raw, i, end);
+            if self.raw[i] == b'-' {
+                if let Some(h) = self.boundary(i, le) {
+                    return Some(h);
+                }
+            }
+            i = le;
+        }
+        None
+    }
+
+    /// An empty text/plain part at `at`.
+    fn empty(&mut self, at: usize) -> Part {
+        self.parts += 1;
+        Part {
+            header: at..at,
+            fields: Vec::new(),
+            body: at..at,
+            ctype: default_type(),
+            kind: Kind::Leaf,
+        }
+    }
+
+    /// The part (or message) starting at `start`, and the delimiter line that
+    /// ended it (None at the end of the input). `digest` makes message/rfc822
+    /// the default type.
+    fn part(&mut self, start: usize, depth: usize, digest: bool) -> (Part, Option<Hit>) {
         self.parts += 1;
         let raw = self.raw;
-        let (fields, mut body_start, found) = parse_header(raw, start, end);
-        let mut header_end = body_start;
-        if !found && borrowed > 0 {
-            // Like Dovecot: a header cut by the delimiter does not include the
-            // borrowed line end (nor does the empty body).
-            header_end = end - borrowed;
-            body_start = end;
-        }
-        let ct_value = fields
+        let (fields, hend) = parse_header(raw, start, |i, le| self.boundary(i, le));
+        let ctype = fields
             .iter()
             .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
-            .map(|f| &raw[f.value.clone()]);
-        let ctype = match ct_value.and_then(parse_content_type) {
+            .and_then(|f| parse_content_type(&raw[f.value.clone()]));
+        let ctype = match ctype {
             Some(ct) => ct,
             None if digest => ContentType {
                 main: b"message".to_vec(),
@@ -218,118 +290,150 @@ impl Builder<'_> {
             },
             None => default_type(),
         };
-        let mut part = Part {
-            header: start..header_end,
+        let multipart = ctype.main.eq_ignore_ascii_case(b"multipart");
+        let message = ctype.is("message", "rfc822");
+        let container = (multipart || message) && depth < MAX_DEPTH && self.parts < MAX_PARTS;
+        // A part without a body: its header cut by a delimiter line (like
+        // Dovecot, the line end before it stays with the part but not with the
+        // header), or a blank line right before a delimiter line (the blank
+        // line's line end is the delimiter's).
+        let boundary = ctype
+            .param("boundary")
+            .filter(|b| !b.is_empty())
+            .map(<[u8]>::to_vec);
+        let cut = match hend {
+            HeaderEnd::Cut(h) => Some((strip_eol(raw, start, h.line), h.line, h)),
+            HeaderEnd::Blank(bl) => {
+                let body_start = line_end(raw, bl, raw.len());
+                let le = line_end(raw, body_start, raw.len());
+                let own = container
+                    && multipart
+                    && boundary.as_ref().is_some_and(|b| {
+                        raw[body_start..le]
+                            .strip_prefix(b"--")
+                            .is_some_and(|r| r.starts_with(b))
+                    });
+                match self.boundary(body_start, le) {
+                    Some(h) if !own && body_start < raw.len() => Some((bl, bl, h)),
+                    _ => None,
+                }
+            }
+            HeaderEnd::Eof => None,
+        };
+        if let Some((header_end, end, hit)) = cut {
+            let kind = match container {
+                true if multipart => Kind::Multipart(vec![self.empty(end)]),
+                true => Kind::Message(Box::new(self.empty(end))),
+                false => Kind::Leaf,
+            };
+            let part = Part {
+                header: start..header_end,
+                fields,
+                body: end..end,
+                ctype,
+                kind,
+            };
+            return (part, Some(hit));
+        }
+        let body_start = match hend {
+            HeaderEnd::Blank(bl) => line_end(raw, bl, raw.len()),
+            _ => raw.len(),
+        };
+        let (kind, end, hit) = if container && multipart {
+            match boundary {
+                Some(b) => {
+                    let sub_digest = ctype.sub.eq_ignore_ascii_case(b"digest");
+                    self.multipart(body_start, b, depth, sub_digest)
+                }
+                None => {
+                    let (end, hit) = self.leaf(body_start);
+                    (Kind::Multipart(vec![self.empty(end)]), end, hit)
+                }
+            }
+        } else if container {
+            let (inner, hit) = self.part(body_start, depth + 1, false);
+            let end = inner.body.end;
+            (Kind::Message(Box::new(inner)), end, hit)
+        } else {
+            let (end, hit) = self.leaf(body_start);
+            (Kind::Leaf, end, hit)
+        };
+        let part = Part {
+            header: start..body_start,
             fields,
             body: body_start..end,
             ctype,
-            kind: Kind::Leaf,
+            kind,
         };
-        if depth >= MAX_DEPTH || self.parts >= MAX_PARTS {
-            return part;
-        }
-        if part.ctype.main.eq_ignore_ascii_case(b"multipart") {
-            let boundary = part.ctype.param("boundary").map(|b| b.to_vec());
-            let digest = part.ctype.sub.eq_ignore_ascii_case(b"digest");
-            let mut ranges = match boundary.filter(|b| !b.is_empty()) {
-                Some(boundary) => self.split(body_start, end, &boundary),
-                None => Vec::new(),
-            };
-            // Like Dovecot: a multipart without parts has one empty part at its end.
-            if ranges.is_empty() {
-                ranges.push((end..end, 0));
-            }
-            {
-                let mut children = Vec::with_capacity(ranges.len());
-                for (r, borrowed) in ranges {
-                    children.push(self.part(r.start, r.end, depth + 1, digest, borrowed));
-                }
-                part.kind = Kind::Multipart(children);
-            }
-        } else if part.ctype.is("message", "rfc822") {
-            let borrowed = if found { borrowed } else { 0 };
-            let inner = self.part(body_start, end, depth + 1, false, borrowed);
-            part.kind = Kind::Message(Box::new(inner));
-        }
-        part
+        (part, hit)
     }
 
-    /// The ranges of the parts of a multipart body `start..end`. The line end
-    /// before a delimiter belongs to the delimiter; a missing close delimiter
-    /// ends the last part at `end`.
-    fn split(&mut self, start: usize, end: usize, boundary: &[u8]) -> Vec<(Range<usize>, usize)> {
+    /// A body read up to the next delimiter line: its end and that line.
+    fn leaf(&self, start: usize) -> (usize, Option<Hit>) {
+        match self.scan(start) {
+            Some(h) => (part_end(self.raw, start, h.line), Some(h)),
+            None => (self.raw.len(), None),
+        }
+    }
+
+    /// The body of a multipart with `boundary` starting at `start`: its parts,
+    /// where it ends, and the delimiter line of an enclosing multipart that ended
+    /// it. Like Dovecot, after a close delimiter directly followed by the
+    /// parent's delimiter, the close line's line end stays in this body; a
+    /// multipart without parts gets one empty part.
+    fn multipart(
+        &mut self,
+        start: usize,
+        boundary: Vec<u8>,
+        depth: usize,
+        digest: bool,
+    ) -> (Kind, usize, Option<Hit>) {
         let raw = self.raw;
-        let mut out = Vec::new();
-        let mut current: Option<usize> = None;
-        let mut i = start;
-        while i < end {
-            let le = line_end(raw, i, end);
-            if let Some(close) = delimiter(&raw[i..le], boundary) {
-                if let Some(s) = current.take() {
-                    let mut e = part_end(raw, s, i);
-                    let mut borrowed = 0;
-                    // Like Dovecot: when the part ends in the middle of a header
-                    // line (its own, or a message's inside it) or with the close
-                    // delimiter of a multipart inside it, the line end before the
-                    // delimiter stays with the part.
-                    if e < i && keeps_line_end(raw, s, e, 0) {
-                        borrowed = i - e;
-                        e = i;
-                    }
-                    out.push((s..e, borrowed));
+        self.stack.push(boundary);
+        let me = self.stack.len() - 1;
+        let mut children = Vec::new();
+        // The segment the next hit ends: its start, or the end of the child.
+        let mut from = start;
+        let mut child_end: Option<usize> = None;
+        let mut hit = self.scan(start);
+        let (end, out) = loop {
+            match hit {
+                None => break (raw.len(), None),
+                Some(h) if h.level < me => {
+                    // The parent's delimiter: the close delimiter is missing.
+                    let end = child_end.unwrap_or_else(|| part_end(raw, from, h.line));
+                    break (end, Some(h));
                 }
-                if close || self.parts + out.len() >= MAX_PARTS {
-                    if !close {
-                        // Too many parts: the rest goes into one last part.
-                        out.push((le..end, 0));
-                    }
-                    return out;
+                Some(h) if h.close => {
+                    let epilogue = self.scan(h.next);
+                    let end = match epilogue {
+                        None => raw.len(),
+                        Some(e) if e.line == h.next => h.next,
+                        Some(e) => part_end(raw, h.next, e.line),
+                    };
+                    break (end, epilogue);
                 }
-                current = Some(le);
+                Some(h) => {
+                    if self.parts >= MAX_PARTS {
+                        // Too many parts: the rest is not split any further.
+                        from = h.next;
+                        child_end = None;
+                        hit = self.scan(h.next);
+                        continue;
+                    }
+                    let (child, next) = self.part(h.next, depth + 1, digest);
+                    child_end = Some(child.body.end);
+                    children.push(child);
+                    hit = next;
+                }
             }
-            i = le;
+        };
+        self.stack.pop();
+        if children.is_empty() {
+            children.push(self.empty(end));
         }
-        if let Some(s) = current {
-            out.push((s..end, 0));
-        }
-        out
+        (Kind::Multipart(children), end, out)
     }
-}
-
-/// Whether the part at `start..end` (which does not end with a line end) ends
-/// inside a header line of its own or of the message/rfc822 it holds, or with
-/// the close delimiter of the multipart it is.
-fn keeps_line_end(raw: &[u8], start: usize, end: usize, depth: usize) -> bool {
-    if end == start || raw[end - 1] == b'\n' {
-        return false;
-    }
-    let (fields, body_start, found) = parse_header(raw, start, end);
-    if !found {
-        return true;
-    }
-    if depth >= MAX_DEPTH {
-        return false;
-    }
-    let Some(ct) = fields
-        .iter()
-        .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
-        .and_then(|f| parse_content_type(&raw[f.value.clone()]))
-    else {
-        return false;
-    };
-    if ct.is("message", "rfc822") {
-        return keeps_line_end(raw, body_start, end, depth + 1);
-    }
-    if ct.main.eq_ignore_ascii_case(b"multipart") {
-        if let Some(b) = ct.param("boundary").filter(|b| !b.is_empty()) {
-            let last = raw[body_start..end]
-                .iter()
-                .rposition(|&c| c == b'\n')
-                .map_or(body_start, |p| body_start + p + 1);
-            return delimiter(&raw[last..end], b) == Some(true);
-        }
-    }
-    false
 }
 
 /// Where a part that is followed by a delimiter line at `delim` ends: before the
@@ -343,22 +447,6 @@ fn part_end(raw: &[u8], start: usize, delim: usize) -> usize {
         }
     }
     e
-}
-
-/// `Some(is_close)` when `line` is a delimiter line for `boundary`.
-fn delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    if rest.starts_with(b"--") {
-        return Some(true);
-    }
-    if rest
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-    {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 pub fn default_type() -> ContentType {
