@@ -655,3 +655,63 @@ pub fn hex(c: u8) -> Option<u8> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(s: &str) -> Vec<(String, String)> {
+        parse_params(s.as_bytes())
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()))
+            .collect()
+    }
+
+    fn p(n: &str, v: &str) -> (String, String) {
+        (n.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn parameters() {
+        assert_eq!(
+            params("; charset=\"utf-8\"; Format=flowed"),
+            [p("charset", "utf-8"), p("Format", "flowed")]
+        );
+        assert_eq!(params("; name=\"a \\\"b\\\" c\""), [p("name", "a \"b\" c")]);
+        // RFC 2231: continuations merged, extended values passed through, and
+        // starred names after the others.
+        assert_eq!(
+            params("; filename*1=\"b.txt\"; size=3; filename*0=\"a \""),
+            [p("size", "3"), p("filename", "a b.txt")]
+        );
+        assert_eq!(
+            params("; name*0*=utf-8''%E2%82%AC; name*1*=%20x; a=b"),
+            [p("a", "b"), p("name*", "utf-8''%E2%82%AC%20x")]
+        );
+        assert_eq!(
+            params("; title*=us-ascii'en'This%20is; x=1"),
+            [p("x", "1"), p("title*", "us-ascii'en'This%20is")]
+        );
+        assert_eq!(params(";;; =x; novalue; ok=1"), [p("ok", "1")]);
+        assert_eq!(params("; unterminated=\"abc"), [p("unterminated", "abc")]);
+    }
+
+    #[test]
+    fn content_types() {
+        let ct = parse_content_type(b"Text/HTML (c); CHARSET=x").unwrap();
+        assert_eq!((&ct.main[..], &ct.sub[..]), (&b"Text"[..], &b"HTML"[..]));
+        assert_eq!(ct.param("charset"), Some(&b"x"[..]));
+        let ct = parse_content_type(b"text").unwrap();
+        assert_eq!((&ct.main[..], &ct.sub[..]), (&b"text"[..], &b""[..]));
+        assert!(parse_content_type(b"").is_none());
+        assert!(parse_content_type(b"/plain").is_none());
+        assert!(parse_content_type(b"te xt/plain").is_none());
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(strip_comments(b"a (b (c) d) e"), b"a  e");
+        assert_eq!(strip_comments(b"\"(not)\" x"), b"\"(not)\" x");
+        assert_eq!(strip_comments(b"a (unclosed"), b"a ");
+    }
+}

@@ -184,9 +184,12 @@ impl<'a> Message<'a> {
     }
 
     /// The Date header: seconds since the epoch and the zone offset in minutes.
+    /// With several Date fields the last counts (as in ENVELOPE); None when
+    /// there is none or it cannot be parsed.
     pub fn date(&self) -> Option<(i64, i32)> {
         self.root
-            .field(self.raw, "date")
+            .all(self.raw, "date")
+            .last()
             .and_then(|v| date::parse(&mime::unfold(v)))
     }
 }
