@@ -51,15 +51,18 @@ def first_login(fm):
 
 
 def ferrymail_copy(binary, dovecot):
+    """A fresh daemon, the user's first login, until `migrated`. Returns
+    (seconds, idle RSS KB before the login, peak RSS KB)."""
     fm = benchlib.Ferrymail(binary, dovecot)
     try:
+        idle = fm.rss_kb()
         t0 = time.perf_counter()
         session = first_login(fm)
         fm.wait_state(f"{USER}@example.org", "migrated")
         secs = time.perf_counter() - t0
         peak = fm.peak_rss_kb()
         session.close()
-        return secs, peak
+        return secs, idle, peak
     finally:
         fm.stop()
 
@@ -89,7 +92,7 @@ def main():
                 floor.append(f_secs)
                 mbs.append(m_secs)
                 if binary:
-                    c_secs, peak = ferrymail_copy(binary, dovecot)
+                    c_secs, _, peak = ferrymail_copy(binary, dovecot)
                     fm.append(c_secs)
                     peaks.append(peak)
                     ratio_floor.append(c_secs / f_secs)

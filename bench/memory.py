@@ -11,11 +11,10 @@ Peak RSS is the daemon's VmHWM from /proc after the switch. Target: <= 64 MB.
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
-from copy_throughput import USER, PASSWORD, first_login  # noqa: E402
+from copy_throughput import USER, PASSWORD, ferrymail_copy  # noqa: E402
 
 
 def big_message(size):
@@ -28,21 +27,6 @@ def big_message(size):
     raw = base64.b64encode(rng.randbytes(size * 3 // 4))
     body = b"\r\n".join(raw[i:i + 76] for i in range(0, len(raw), 76))
     return head + body + b"\r\n"
-
-
-def run(binary, dovecot):
-    fm = benchlib.Ferrymail(binary, dovecot)
-    try:
-        idle = fm.rss_kb()
-        t0 = time.perf_counter()
-        s = first_login(fm)
-        fm.wait_state(f"{USER}@example.org", "migrated")
-        secs = time.perf_counter() - t0
-        peak = fm.peak_rss_kb()
-        s.close()
-        return idle, peak, secs
-    finally:
-        fm.stop()
 
 
 def main():
@@ -58,7 +42,7 @@ def main():
         n, nbytes = benchlib.seed_maildir(dovecot, USER, args.messages, single_folder="INBOX")
         dovecot.start()
         benchlib.raw_floor(dovecot.imap_port, USER, PASSWORD)
-        idle, peak, secs = run(binary, dovecot)
+        secs, idle, peak = ferrymail_copy(binary, dovecot)
         rows.append([f"one folder, {n} messages ({nbytes / 1e6:.0f} MB)", idle // 1024, peak // 1024, f"{secs:.1f}"])
     finally:
         dovecot.stop()
@@ -74,7 +58,7 @@ def main():
             f.write(msg)
         dovecot.chown()
         dovecot.start()
-        idle, peak, secs = run(binary, dovecot)
+        secs, idle, peak = ferrymail_copy(binary, dovecot)
         rows.append([f"one message of {len(msg) / 1e6:.0f} MB", idle // 1024, peak // 1024, f"{secs:.1f}"])
     finally:
         dovecot.stop()
