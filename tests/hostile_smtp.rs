@@ -448,3 +448,99 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!marker.exists(), "a client-supplied command was run");
 }
+
+/// The same through a real MTA: a private Postfix (the legacy SMTP server, the
+/// default relay for a migrating domain's users) takes the relayed message as one
+/// message with its content lines intact, and sends exactly one copy to its
+/// "outside world" file sink.
+#[tokio::test(flavor = "multi_thread")]
+async fn relayed_mail_reaches_a_real_postfix_as_one_intact_message() {
+    use common::legacy::{Legacy, LegacyOptions};
+    let l = tokio::task::spawn_blocking(|| {
+        Legacy::start(LegacyOptions {
+            postfix: true,
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap();
+    let domain = format!(
+        "domain = \"example.org\"\n[migration]\nenabled = true\n\
+         [migration.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         [migration.smtp]\nhost = \"127.0.0.1\"\nport = {}\n",
+        l.imap_port,
+        l.smtp_port.unwrap()
+    );
+    let cfg = TestConfig::new(
+        "[auth]\nallow_plaintext = true\n[submission]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.org", &domain)],
+    );
+    let conf = cfg.path();
+    let (code, _, err) = common::run_cli(
+        &[
+            "account",
+            "add",
+            "carol@example.org",
+            "--config",
+            conf.to_str().unwrap(),
+        ],
+        "carol-pw\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = Daemon::start(&conf, &cfg.data_dir());
+    let mut c = greet(d.addr("submission", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("\0carol@example.org\0carol-pw");
+    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+    expect(&mut c, "MAIL FROM:<carol@example.org>", "250").await;
+    expect(&mut c, "RCPT TO:<friend@example.net>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    c.send_raw(
+        b"Subject: wire-check\r\n\r\nbefore\r\n..\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n..\r\nafter\r\n.\r\n",
+    )
+    .await;
+    assert!(reply(&mut c).await.starts_with("250"));
+    expect(&mut c, "QUIT", "221").await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let files = loop {
+        let files: Vec<String> = std::fs::read_dir(&l.sink_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if files.iter().any(|f| f.contains("wire-check")) {
+            // Give a second (wrong) copy the time to show up too.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            break std::fs::read_dir(&l.sink_dir)
+                .unwrap()
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<Vec<_>>();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing in the sink:\n{}",
+            l.postfix_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // One message, to one recipient; nothing smuggled became a message of its own.
+    assert_eq!(files.len(), 1, "{files:?}");
+    let f = &files[0];
+    assert!(
+        f.contains("\n\nbefore\n.\nMAIL FROM:<evil@example.net>\nRCPT TO:<victim@example.net>\nDATA\nSubject: smuggled\n\nx\n.\nafter\n"),
+        "{f}"
+    );
+    let log = l.postfix_log();
+    assert!(!log.contains("victim@example.net"), "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|x| x.contains("to=<friend@example.net>") && x.contains("status=sent"))
+            .count(),
+        1,
+        "{log}"
+    );
+}
