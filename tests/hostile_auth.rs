@@ -184,7 +184,10 @@ async fn names_that_are_not_names_are_refused_before_any_lookup() {
     let mut c = Raw::connect("127.0.0.1", sub).await;
     assert!(c.smtp_cmd("EHLO client.example").await.starts_with("250"));
     let r = c
-        .smtp_cmd(&format!("AUTH PLAIN {}", plain(b"a\0b@example.test", "pat-pw")))
+        .smtp_cmd(&format!(
+            "AUTH PLAIN {}",
+            plain(b"a\0b@example.test", "pat-pw")
+        ))
         .await;
     assert!(r.starts_with("501"), "{r}");
 
@@ -196,7 +199,10 @@ async fn names_that_are_not_names_are_refused_before_any_lookup() {
     assert_eq!(count(&log, "reason=password"), 0, "{log}");
     // The raw CR/LF never reached the log as a line break: each failure is one line.
     for l in log.lines().filter(|l| l.contains("auth failed:")) {
-        assert!(l.contains(" proto=") && l.ends_with("reason=bad-name"), "{l}");
+        assert!(
+            l.contains(" proto=") && l.ends_with("reason=bad-name"),
+            "{l}"
+        );
     }
     assert!(!log.contains("pat-pw"));
 }
@@ -252,7 +258,15 @@ async fn wrong_passwords_serially_and_in_parallel_get_growing_delays_to_a_cap() 
 
     // One line per failure, for each address.
     let log = wait_log(&d, "reason=password", 40);
-    assert_eq!(count(&log, "auth failed: proto=pop3 client=127.0.0.1 "), 20, "{log}");
-    assert_eq!(count(&log, "auth failed: proto=pop3 client=127.0.0.2 "), 20, "{log}");
+    assert_eq!(
+        count(&log, "auth failed: proto=pop3 client=127.0.0.1 "),
+        20,
+        "{log}"
+    );
+    assert_eq!(
+        count(&log, "auth failed: proto=pop3 client=127.0.0.2 "),
+        20,
+        "{log}"
+    );
     assert_eq!(count(&log, "reason=password"), 40);
 }
