@@ -194,3 +194,32 @@ async fn idle_floods_and_stalled_tls_handshakes_are_capped_and_timed_out() {
     let _ = Client::connect_tls(d.addr("pop3", "tls")).await;
     assert!(!d.log_text().contains("panicked"));
 }
+
+#[tokio::test]
+async fn a_stalled_starttls_handshake_is_closed_by_its_timeout() {
+    let cfg = TestConfig::new(
+        "[pop3]\nlisten = [\"127.0.0.1:0\"]\ntimeout_secs = 2\n\
+         [smtp]\nlisten = [\"127.0.0.1:0\"]\ntimeout_secs = 2\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    for (proto, cmd, go) in [
+        ("pop3", "STLS", "+OK Begin TLS"),
+        ("smtp", "STARTTLS", "220 2.0.0"),
+    ] {
+        let mut c = Client::connect(d.addr(proto, "plain")).await;
+        c.line().await.unwrap();
+        if proto == "smtp" {
+            c.send("EHLO client.example").await;
+            c.until("250 ").await;
+        }
+        c.send(cmd).await;
+        assert!(c.line().await.unwrap().starts_with(go));
+        // Then nothing: no ClientHello ever comes.
+        c.timeout = Duration::from_secs(60);
+        assert!(c.closed().await, "{proto}: still open");
+    }
+    let log = wait_log(&d, "STARTTLS failed", 1);
+    assert!(log.contains("POP3: STLS failed"), "{log}");
+    assert!(log.contains("error=timed out"), "{log}");
+}
