@@ -159,6 +159,39 @@ mod tests {
     }
 
     #[test]
+    fn twenty_failures_serially_then_in_parallel_grow_to_the_cap() {
+        let base = Duration::from_millis(500);
+        let cap = Duration::from_millis(15_000);
+        let t = std::sync::Arc::new(Throttle::new(base, cap));
+        let expected: Vec<Duration> = (0..20u32)
+            .map(|i| base.saturating_mul(1 << i.min(20)).min(cap))
+            .collect();
+        // Serially: 0.5 s, 1 s, 2 s, 4 s, 8 s, then the cap of 15 s for the rest.
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        let serial: Vec<Duration> = (0..20).map(|_| t.failure(ip)).collect();
+        assert_eq!(serial, expected);
+        assert_eq!(serial[19], cap);
+        assert!(serial.windows(2).all(|w| w[0] <= w[1]));
+        assert_eq!(t.failures(ip), 20);
+        // In parallel from another address: every failure counts once, so the
+        // delays handed out are the same set, whatever the interleaving.
+        let ip2: IpAddr = "192.0.2.2".parse().unwrap();
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let t = t.clone();
+                std::thread::spawn(move || t.failure(ip2))
+            })
+            .collect();
+        let mut parallel: Vec<Duration> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        parallel.sort();
+        assert_eq!(parallel, expected);
+        // Far more failures never overflow past the cap.
+        for _ in 0..100 {
+            assert_eq!(t.failure(ip), cap);
+        }
+    }
+
+    #[test]
     fn legacy_budget_per_user_per_address_and_per_pair() {
         let t = Throttle::new(Duration::ZERO, Duration::ZERO);
         let ip: IpAddr = "192.0.2.1".parse().unwrap();

@@ -14,6 +14,7 @@ use crate::config::ListenerSpec;
 use crate::server::{App, Conn, Service};
 
 pub use maildrop::uidl_for;
+pub use session::{parse_command, Command, CommandError};
 
 /// The POP3 service plugged into the listeners.
 pub struct Pop3Service {
@@ -70,6 +71,6 @@ impl Service for Pop3Service {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(self.app.config().pop3.timeout_secs.max(30))
+        Duration::from_secs(self.app.config().pop3.timeout_secs.max(1))
     }
 }

@@ -110,6 +110,51 @@ fn msg_number(arg: Option<&str>) -> Option<usize> {
     a.parse().ok()
 }
 
+/// One POP3 command line (without its CRLF), split into its keyword and the rest
+/// (RFC 1939 §3). Pure, so the fuzz target `pop3_command` can drive it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Command<'a> {
+    /// The keyword, upper-cased.
+    pub keyword: String,
+    /// Everything after the first space, as sent.
+    pub arg: Option<&'a str>,
+}
+
+/// Why a command line is refused before dispatch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("NUL in command")]
+    Nul,
+    #[error("command is not UTF-8")]
+    NotUtf8,
+}
+
+impl CommandError {
+    /// The reply for a refused line.
+    pub fn reply(self) -> &'static str {
+        match self {
+            CommandError::Nul => "-ERR Invalid character in command",
+            CommandError::NotUtf8 => "-ERR Command is not valid UTF-8",
+        }
+    }
+}
+
+/// Parses one command line (its CRLF already removed).
+pub fn parse_command(line: &[u8]) -> Result<Command<'_>, CommandError> {
+    if line.contains(&0) {
+        return Err(CommandError::Nul);
+    }
+    let line = std::str::from_utf8(line).map_err(|_| CommandError::NotUtf8)?;
+    let (keyword, arg) = match line.split_once(' ') {
+        Some((k, r)) => (k, Some(r)),
+        None => (line, None),
+    };
+    Ok(Command {
+        keyword: keyword.to_ascii_uppercase(),
+        arg,
+    })
+}
+
 impl Session {
     fn write_line(&mut self, line: &str) {
         self.conn.write(line.as_bytes());
@@ -132,27 +177,17 @@ impl Session {
     }
 
     async fn command(&mut self, line: &[u8]) -> Next {
-        if line.contains(&0) {
-            self.write_line("-ERR Invalid character in command");
-            return if self.count_error() {
-                Next::Close
-            } else {
-                Next::Continue
-            };
-        }
-        let Ok(line) = std::str::from_utf8(line) else {
-            self.write_line("-ERR Command is not valid UTF-8");
-            return if self.count_error() {
-                Next::Close
-            } else {
-                Next::Continue
-            };
+        let (keyword, rest) = match parse_command(line) {
+            Ok(c) => (c.keyword, c.arg),
+            Err(e) => {
+                self.write_line(e.reply());
+                return if self.count_error() {
+                    Next::Close
+                } else {
+                    Next::Continue
+                };
+            }
         };
-        let (keyword, rest) = match line.split_once(' ') {
-            Some((k, r)) => (k, Some(r)),
-            None => (line, None),
-        };
-        let keyword = keyword.to_ascii_uppercase();
         match (&self.state, keyword.as_str()) {
             (_, "CAPA") => self.capa(),
             (_, "QUIT") => return self.quit().await,
@@ -487,7 +522,24 @@ impl Session {
 
 #[cfg(test)]
 mod tests {
-    use super::msg_number;
+    use super::{msg_number, parse_command, Command, CommandError};
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            parse_command(b"user Alice"),
+            Ok(Command {
+                keyword: "USER".into(),
+                arg: Some("Alice")
+            })
+        );
+        assert_eq!(parse_command(b"STAT").unwrap().arg, None);
+        assert_eq!(parse_command(b"LIST ").unwrap().arg, Some(""));
+        assert_eq!(parse_command(b"").unwrap().keyword, "");
+        assert_eq!(parse_command(b"USER a\0b"), Err(CommandError::Nul));
+        assert_eq!(parse_command(b"\0"), Err(CommandError::Nul));
+        assert_eq!(parse_command(b"USER \xff"), Err(CommandError::NotUtf8));
+    }
 
     #[test]
     fn message_numbers() {

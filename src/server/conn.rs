@@ -18,7 +18,8 @@ use tokio::net::TcpStream;
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 use tokio_util::sync::CancellationToken;
 
-/// How long a TLS handshake may take.
+/// How long a TLS handshake may take at most; a server-side handshake also gets
+/// no longer than the connection's read timeout (see [`Conn::handshake_timeout`]).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +149,12 @@ impl Conn {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The server-side TLS handshake bound: [`HANDSHAKE_TIMEOUT`], or the read
+    /// timeout when that is shorter (a stalled handshake holds a connection slot).
+    pub fn handshake_timeout(&self) -> Duration {
+        HANDSHAKE_TIMEOUT.min(self.timeout)
     }
 
     pub fn is_tls(&self) -> bool {
@@ -301,7 +308,7 @@ impl Conn {
         let Stream::Plain(tcp) = std::mem::replace(&mut self.stream, Stream::Upgrading) else {
             return Err(ConnError::Tls("TLS is already active".into()));
         };
-        let tls = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+        let tls = tokio::time::timeout(self.handshake_timeout(), acceptor.accept(tcp))
             .await
             .map_err(|_| ConnError::Timeout)?
             .map_err(|e| ConnError::Tls(e.to_string()))?;

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use super::conn::{Conn, HANDSHAKE_TIMEOUT};
+use super::conn::Conn;
 use super::App;
 use crate::config::ListenerSpec;
 
@@ -116,7 +116,8 @@ pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service
                 }
                 conn.set_shutdown(shutdown);
                 if spec.implicit_tls {
-                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, conn.accept_tls(&app.tls));
+                    let handshake =
+                        tokio::time::timeout(conn.handshake_timeout(), conn.accept_tls(&app.tls));
                     match handshake.await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {

@@ -17,6 +17,8 @@ pub mod queue;
 pub mod route;
 mod session;
 
+pub use session::split_command;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +55,7 @@ impl Service for SmtpService {
     }
 
     fn timeout(&self) -> Duration {
-        Duration::from_secs(self.app.config().smtp.timeout_secs.max(30))
+        Duration::from_secs(self.app.config().smtp.timeout_secs.max(1))
     }
 }
 

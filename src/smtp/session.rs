@@ -16,9 +16,11 @@ use crate::server::conn::trim_eol;
 use crate::server::{Conn, ConnError};
 use crate::store::Account;
 
-/// Longest command line. RFC 5321 §4.5.3.1.4 says 512 octets for commands; AUTH
-/// initial responses (RFC 4954 §4) need more.
-const MAX_LINE: usize = 2048;
+/// Longest command line with its CRLF. RFC 5321 §4.5.3.1.4 says 512 octets for
+/// commands, and extensions add some; anything over a text line's 1000 octets is
+/// refused with 500. Only AUTH, whose initial response (RFC 4954 §4) may be longer,
+/// gets up to [`MAX_AUTH_LINE`].
+const MAX_LINE: usize = 1000;
 /// Longest line of an AUTH exchange (RFC 4954 §4: 12288 octets).
 const MAX_AUTH_LINE: usize = 12288;
 const MAX_AUTH_FAILURES: u32 = 3;
@@ -67,7 +69,17 @@ pub async fn run(svc: Arc<SmtpService>, conn: Conn, _listener: ListenerSpec) {
         return;
     }
     loop {
-        let line = match s.conn.read_line(MAX_LINE).await {
+        let line = match s.conn.read_line(MAX_AUTH_LINE).await {
+            Ok(l) if l.len() > MAX_LINE && !is_auth(&l) => {
+                s.reply("500 5.5.2 Line too long");
+                if s.count_error() {
+                    break;
+                }
+                if s.conn.buffered() == 0 && s.conn.flush().await.is_err() {
+                    return;
+                }
+                continue;
+            }
             Ok(l) => l,
             Err(ConnError::TooLong) => {
                 s.reply("500 5.5.2 Line too long");
@@ -98,7 +110,7 @@ pub async fn run(svc: Arc<SmtpService>, conn: Conn, _listener: ListenerSpec) {
 }
 
 /// The verb of a command line, upper-cased (`MAIL FROM:` and `RCPT TO:` whole).
-fn split_command(line: &str) -> (String, &str) {
+pub fn split_command(line: &str) -> (String, &str) {
     let upper: String = line
         .chars()
         .take(10)
@@ -113,6 +125,11 @@ fn split_command(line: &str) -> (String, &str) {
         Some((v, rest)) => (v.to_ascii_uppercase(), rest.trim()),
         None => (line.to_ascii_uppercase(), ""),
     }
+}
+
+/// True for an `AUTH ...` command line (allowed past [`MAX_LINE`]).
+fn is_auth(line: &[u8]) -> bool {
+    line.len() > 5 && line[..5].eq_ignore_ascii_case(b"AUTH ")
 }
 
 /// A HELO name or peer detail made safe for a Received header.
@@ -164,6 +181,10 @@ impl Session {
     }
 
     async fn command(&mut self, line: &[u8]) -> Next {
+        if line.contains(&0) {
+            self.reply("501 5.5.2 NUL character in command");
+            return self.error_next();
+        }
         let Ok(line) = std::str::from_utf8(line) else {
             self.reply("500 5.5.2 Invalid characters in command");
             return self.error_next();

@@ -1,0 +1,546 @@
+//! Hostile SMTP input against `ferrymail serve` (a child process on port 0 with a
+//! temporary data dir): NUL in commands, over-long command lines, a SIZE that lies,
+//! shell metacharacters and huge ESMTP parameters, and what a relayed message looks
+//! like on the wire at the next hop (CRLF only, dot-stuffed, one transaction).
+//! The bare CR/LF smuggling refusals themselves are in tests/smtp_protocol.rs.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use common::{Client, Daemon, TestConfig};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+const DOMAIN: &str = "domain = \"example.test\"\n";
+
+/// Reads one reply (all its lines), joined with `\n`.
+async fn reply(c: &mut Client) -> String {
+    let mut lines = Vec::new();
+    loop {
+        let l = c
+            .line()
+            .await
+            .unwrap_or_else(|| panic!("closed; got {lines:?}"));
+        let last = l.len() < 4 || l.as_bytes()[3] == b' ';
+        lines.push(l);
+        if last {
+            return lines.join("\n");
+        }
+    }
+}
+
+async fn expect(c: &mut Client, line: &str, code: &str) -> String {
+    c.send(line).await;
+    let r = reply(c).await;
+    assert!(r.starts_with(code), "{:.80} -> {r}", line);
+    r
+}
+
+async fn greet(addr: SocketAddr) -> Client {
+    let mut c = Client::connect(addr).await;
+    let g = reply(&mut c).await;
+    assert!(g.starts_with("220 "), "{g}");
+    c
+}
+
+/// Resident memory of a process, KiB.
+fn vm_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// A daemon with an MX, submission (relaying to `relay`), and POP3 to look
+/// into pat@example.test's INBOX.
+struct T {
+    cfg: TestConfig,
+    d: Daemon,
+}
+
+impl T {
+    fn start(extra: &str) -> T {
+        let cfg = TestConfig::new(
+            &format!(
+                "[auth]\nallow_plaintext = true\nfailure_delay_ms = 1\nmax_failure_delay_ms = 1\n\
+                 [smtp]\nlisten = [\"127.0.0.1:0\"]\nmax_message_size = 1000000\n\
+                 [pop3]\nlisten = [\"127.0.0.1:0\"]\n\
+                 {extra}"
+            ),
+            &[("example.test", DOMAIN)],
+        );
+        let conf = cfg.path();
+        let (code, _, err) = common::run_cli(
+            &[
+                "account",
+                "add",
+                "pat@example.test",
+                "--config",
+                conf.to_str().unwrap(),
+            ],
+            "pat-pw\n",
+        );
+        assert_eq!(code, 0, "{err}");
+        let d = Daemon::start(&conf, &cfg.data_dir());
+        T { cfg, d }
+    }
+
+    /// Messages in pat's INBOX, by POP3 STAT.
+    async fn inbox_count(&self) -> usize {
+        let mut c = Client::connect(self.d.addr("pop3", "plain")).await;
+        c.line().await.unwrap();
+        c.send("USER pat@example.test").await;
+        c.line().await.unwrap();
+        c.send("PASS pat-pw").await;
+        let l = c.line().await.unwrap();
+        assert!(l.starts_with("+OK"), "{l}");
+        c.send("STAT").await;
+        let l = c.line().await.unwrap();
+        c.send("QUIT").await;
+        l.split(' ').nth(1).unwrap().parse().unwrap()
+    }
+
+    fn spool_files(&self) -> usize {
+        std::fs::read_dir(self.cfg.data_dir().join("spool"))
+            .map(|r| r.count())
+            .unwrap_or(0)
+    }
+}
+
+#[tokio::test]
+async fn nul_in_commands_gets_501_and_the_session_goes_on() {
+    let t = T::start("");
+    let mut c = greet(t.d.addr("smtp", "plain")).await;
+    for evil in [
+        &b"EH\0LO client.example\r\n"[..],
+        b"EHLO client\0.example\r\n",
+        b"\0\r\n",
+    ] {
+        c.send_raw(evil).await;
+        let r = reply(&mut c).await;
+        assert!(r.starts_with("501 "), "{evil:?} -> {r}");
+    }
+    expect(&mut c, "EHLO client.example", "250").await;
+    for evil in [
+        &b"MAIL FROM:<a\0b@example.net>\r\n"[..],
+        b"MAIL FROM:<ab@example.net> SIZE=1\0\r\n",
+    ] {
+        c.send_raw(evil).await;
+        let r = reply(&mut c).await;
+        assert!(r.starts_with("501 "), "{evil:?} -> {r}");
+    }
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    c.send_raw(b"RCPT TO:<pat@example.test\0>\r\n").await;
+    assert!(reply(&mut c).await.starts_with("501 "));
+    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    c.send_raw(b"Subject: after NULs\r\n\r\nok\r\n.\r\n").await;
+    assert!(reply(&mut c).await.starts_with("250 "));
+    expect(&mut c, "QUIT", "221").await;
+    assert_eq!(t.inbox_count().await, 1);
+    assert!(!t.d.log_text().contains("panicked"), "{}", t.d.log_text());
+}
+
+#[tokio::test]
+async fn command_lines_over_1000_octets_get_500_but_auth_may_be_longer() {
+    let t = T::start("[submission]\nlisten = [\"127.0.0.1:0\"]\n");
+    let mut c = greet(t.d.addr("smtp", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    // 998 octets + CRLF is a legal line; one more octet is not.
+    let ok = format!("NOOP {}", "x".repeat(993));
+    assert_eq!(ok.len(), 998);
+    expect(&mut c, &ok, "250").await;
+    expect(&mut c, &format!("NOOP {}", "x".repeat(994)), "500 5.5.2").await;
+    expect(
+        &mut c,
+        &format!("NOOP {}", "x".repeat(100_000)),
+        "500 5.5.2",
+    )
+    .await;
+    let params = format!("MAIL FROM:<a@example.net> X-P={}", "p".repeat(10 * 1024));
+    expect(&mut c, &params, "500 5.5.2").await;
+    // The session goes on.
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    expect(&mut c, "RSET", "250").await;
+    expect(&mut c, "QUIT", "221").await;
+
+    // AUTH PLAIN's initial response may be longer than a command line (RFC 4954 §4).
+    let mut c = greet(t.d.addr("submission", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    let long_pw = "w".repeat(1500);
+    let b64 =
+        base64::engine::general_purpose::STANDARD.encode(format!("\0pat@example.test\0{long_pw}"));
+    assert!(b64.len() > 1000);
+    expect(&mut c, &format!("AUTH PLAIN {b64}"), "535").await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("\0pat@example.test\0pat-pw");
+    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+    expect(&mut c, "QUIT", "221").await;
+}
+
+#[tokio::test]
+async fn declared_small_size_then_50_mb_gets_552_and_nothing_is_stored() {
+    let t = T::start("");
+    let pid = t.d.pid();
+    let mut c = greet(t.d.addr("smtp", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    expect(&mut c, "MAIL FROM:<a@example.net> SIZE=1000", "250").await;
+    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    let rss_before = vm_rss_kib(pid);
+    c.send_raw(b"Subject: liar\r\n\r\n").await;
+    let line = format!("{}\r\n", "z".repeat(998));
+    let chunk = line.repeat(1024); // 1 MiB
+    for _ in 0..50 {
+        c.send_raw(chunk.as_bytes()).await;
+    }
+    c.send_raw(b".\r\n").await;
+    c.timeout = Duration::from_secs(60);
+    let r = reply(&mut c).await;
+    assert!(r.starts_with("552 5.3.4"), "{r}");
+    let rss_after = vm_rss_kib(pid);
+    // The message streamed through a bounded buffer: 50 MB never sat in memory.
+    assert!(
+        rss_after < rss_before + 20 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+    // The session goes on, and nothing was stored.
+    expect(&mut c, "NOOP", "250").await;
+    expect(&mut c, "QUIT", "221").await;
+    assert_eq!(t.inbox_count().await, 0);
+    assert_eq!(t.spool_files(), 0);
+}
+
+/// A next hop that records every byte it is sent: answers 250 to everything,
+/// 354 to DATA, and reads DATA up to CRLF.CRLF.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
+
+impl Capture {
+    async fn start() -> (Capture, SocketAddr) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let cap = Capture::default();
+        let c2 = cap.clone();
+        tokio::spawn(async move {
+            while let Ok((s, _)) = listener.accept().await {
+                let cap = c2.clone();
+                tokio::spawn(async move {
+                    let i = {
+                        let mut v = cap.0.lock().unwrap();
+                        v.push(Vec::new());
+                        v.len() - 1
+                    };
+                    let (r, mut w) = s.into_split();
+                    let mut r = BufReader::new(r);
+                    let _ = w.write_all(b"220 capture ESMTP\r\n").await;
+                    let mut in_data = false;
+                    loop {
+                        let mut line = Vec::new();
+                        match r.read_until(b'\n', &mut line).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(_) => {}
+                        }
+                        let transcript = {
+                            let mut v = cap.0.lock().unwrap();
+                            v[i].extend_from_slice(&line);
+                            v[i].clone()
+                        };
+                        let answer: &[u8] = if in_data {
+                            if transcript.ends_with(b"\r\n.\r\n") {
+                                in_data = false;
+                                b"250 2.0.0 captured\r\n"
+                            } else {
+                                continue;
+                            }
+                        } else {
+                            let upper = line.to_ascii_uppercase();
+                            if upper.starts_with(b"EHLO") {
+                                b"250-capture\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
+                            } else if upper.starts_with(b"DATA") {
+                                in_data = true;
+                                b"354 go\r\n"
+                            } else if upper.starts_with(b"QUIT") {
+                                let _ = w.write_all(b"221 bye\r\n").await;
+                                return;
+                            } else {
+                                b"250 2.0.0 ok\r\n"
+                            }
+                        };
+                        if w.write_all(answer).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (cap, addr)
+    }
+
+    /// Waits until a connection's transcript contains `needle`; returns it.
+    async fn wait_for(&self, needle: &[u8]) -> Vec<u8> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let found = self
+                .0
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|t| t.windows(needle.len()).any(|w| w == needle) && t.ends_with(b"QUIT\r\n"))
+                .cloned();
+            if let Some(t) = found {
+                return t;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "the next hop never got {:?}",
+                String::from_utf8_lossy(needle)
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+fn count(hay: &[u8], needle: &[u8]) -> usize {
+    hay.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+async fn submission_login(addr: SocketAddr) -> Client {
+    let mut c = greet(addr).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("\0pat@example.test\0pat-pw");
+    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+    c
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn relayed_mail_is_crlf_only_dot_stuffed_and_one_transaction() {
+    let (cap, hop) = Capture::start().await;
+    let t = T::start(&format!(
+        "[submission]\nlisten = [\"127.0.0.1:0\"]\nrelay_host = \"{hop}\"\n"
+    ));
+    let mut c = submission_login(t.d.addr("submission", "plain")).await;
+    expect(&mut c, "MAIL FROM:<pat@example.test>", "250").await;
+    expect(&mut c, "RCPT TO:<friend@remote.test>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    // Content lines that look like the end of data or like commands, sent
+    // dot-stuffed by the client as RFC 5321 §4.5.2 requires.
+    c.send_raw(
+        b"Subject: relay-wire\r\n\r\nfirst\r\n..\r\n...two\r\n..MAIL FROM:<x@y>\r\nRCPT TO:<evil@remote.test>\r\nDATA\r\nlast\r\n.\r\n",
+    )
+    .await;
+    let r = reply(&mut c).await;
+    assert!(r.starts_with("250 "), "{r}");
+    expect(&mut c, "QUIT", "221").await;
+
+    let wire = cap.wait_for(b"Subject: relay-wire").await;
+    let text = String::from_utf8_lossy(&wire);
+    // CRLF only: no bare LF, no bare CR anywhere on the wire.
+    for (i, &b) in wire.iter().enumerate() {
+        if b == b'\n' {
+            assert!(i > 0 && wire[i - 1] == b'\r', "bare LF at {i}:\n{text}");
+        }
+        if b == b'\r' {
+            assert_eq!(wire.get(i + 1), Some(&b'\n'), "bare CR at {i}:\n{text}");
+        }
+    }
+    // Exactly one transaction, one end of data.
+    assert_eq!(count(&wire, b"\r\nMAIL FROM:"), 1, "{text}");
+    assert_eq!(count(&wire, b"\r\nDATA\r\n"), 1 + 1, "{text}"); // the command, and the content line
+    assert_eq!(count(&wire, b"\r\n.\r\n"), 1, "{text}");
+    assert_eq!(count(&wire, b"\r\nRCPT TO:"), 2, "{text}"); // the command, and the content line
+    assert!(text.contains("RCPT TO:<friend@remote.test>\r\n"), "{text}");
+    // The content, dot-stuffed again.
+    assert!(
+        text.contains(
+            "\r\n\r\nfirst\r\n..\r\n...two\r\n..MAIL FROM:<x@y>\r\nRCPT TO:<evil@remote.test>\r\nDATA\r\nlast\r\n.\r\n"
+        ),
+        "{text}"
+    );
+    // A lone content "." never reached the next hop unstuffed.
+    assert_eq!(count(&wire, b"\r\n.\r\n"), 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbatim() {
+    let (cap, hop) = Capture::start().await;
+    let t = T::start(&format!(
+        "[submission]\nlisten = [\"127.0.0.1:0\"]\nrelay_host = \"{hop}\"\n"
+    ));
+    let marker = std::env::temp_dir().join(format!("fm-pwned-{}", std::process::id()));
+    let _ = std::fs::remove_file(&marker);
+    let m = marker.display().to_string();
+
+    // On the MX: every form is either a syntax refusal or an unknown user.
+    let mut c = greet(t.d.addr("smtp", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    for (line, code) in [
+        (format!("MAIL FROM:<$(touch {m})@example.net>"), "5"),
+        (
+            format!("MAIL FROM:<a@example.net> X-CMD=$(touch${{IFS}}{m})"),
+            "555",
+        ),
+        (
+            format!("MAIL FROM:<a@example.net> BODY=`touch${{IFS}}{m}`"),
+            "555",
+        ),
+        (
+            "MAIL FROM:<a@example.net> SIZE=${jndi:ldap://x/a}".to_string(),
+            "555",
+        ),
+        (format!("MAIL FROM:<a@example.net> AUTH=<;touch {m}>"), "5"),
+        ("MAIL FROM:<a@example.net> SIZE=1;reboot".to_string(), "555"),
+    ] {
+        expect(&mut c, &line, code).await;
+    }
+    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    for line in [
+        format!("RCPT TO:<`touch${{IFS}}{m}`@example.test>"),
+        "RCPT TO:<${HOME}@example.test>".to_string(),
+        "RCPT TO:<a|b&c@example.test>".to_string(),
+        format!("RCPT TO:<pat@example.test> NOTIFY=$(touch${{IFS}}{m})"),
+        format!("RCPT TO:<pat@example.test> X={}", "q".repeat(900)),
+    ] {
+        let r = expect(&mut c, &line, "5").await;
+        assert!(!r.contains(&m) || r.starts_with("55"), "{r}");
+    }
+    expect(&mut c, "QUIT", "221").await;
+
+    // Through submission to another domain: valid atext characters are carried to
+    // the next hop byte for byte and never interpreted.
+    let rcpts = [
+        format!("`touch${{IFS}}{m}`@remote.test"),
+        "${HOME}|$PATH&x@remote.test".to_string(),
+        "'q'{x}~#=?^@remote.test".to_string(),
+    ];
+    let mut c = submission_login(t.d.addr("submission", "plain")).await;
+    expect(&mut c, "MAIL FROM:<pat@example.test>", "250").await;
+    let mut accepted = Vec::new();
+    for r in &rcpts {
+        c.send(&format!("RCPT TO:<{r}>")).await;
+        let reply = reply(&mut c).await;
+        assert!(
+            reply.starts_with("250") || reply.starts_with("5"),
+            "{r} -> {reply}"
+        );
+        if reply.starts_with("250") {
+            accepted.push(r.clone());
+        }
+    }
+    assert!(accepted.len() >= 2, "{accepted:?}");
+    expect(&mut c, "DATA", "354").await;
+    c.send_raw(format!("Subject: meta $(touch {m}) `id` ${{HOME}}\r\n\r\nx\r\n.\r\n").as_bytes())
+        .await;
+    assert!(reply(&mut c).await.starts_with("250"));
+    expect(&mut c, "QUIT", "221").await;
+    for r in &accepted {
+        let wire = cap.wait_for(format!("RCPT TO:<{r}>\r\n").as_bytes()).await;
+        let text = String::from_utf8_lossy(&wire);
+        assert!(
+            text.contains(&format!("Subject: meta $(touch {m}) `id` ${{HOME}}\r\n")),
+            "{text}"
+        );
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!marker.exists(), "a client-supplied command was run");
+}
+
+/// The same through a real MTA: a private Postfix (the legacy SMTP server, the
+/// default relay for a migrating domain's users) takes the relayed message as one
+/// message with its content lines intact, and sends exactly one copy to its
+/// "outside world" file sink.
+#[tokio::test(flavor = "multi_thread")]
+async fn relayed_mail_reaches_a_real_postfix_as_one_intact_message() {
+    use common::legacy::{Legacy, LegacyOptions};
+    let l = tokio::task::spawn_blocking(|| {
+        Legacy::start(LegacyOptions {
+            postfix: true,
+            ..Default::default()
+        })
+    })
+    .await
+    .unwrap();
+    let domain = format!(
+        "domain = \"example.org\"\n[migration]\nenabled = true\n\
+         [migration.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
+         [migration.smtp]\nhost = \"127.0.0.1\"\nport = {}\n",
+        l.imap_port,
+        l.smtp_port.unwrap()
+    );
+    let cfg = TestConfig::new(
+        "[auth]\nallow_plaintext = true\n[submission]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.org", &domain)],
+    );
+    let conf = cfg.path();
+    let (code, _, err) = common::run_cli(
+        &[
+            "account",
+            "add",
+            "carol@example.org",
+            "--config",
+            conf.to_str().unwrap(),
+        ],
+        "carol-pw\n",
+    );
+    assert_eq!(code, 0, "{err}");
+    let d = Daemon::start(&conf, &cfg.data_dir());
+    let mut c = greet(d.addr("submission", "plain")).await;
+    expect(&mut c, "EHLO client.example", "250").await;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("\0carol@example.org\0carol-pw");
+    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+    expect(&mut c, "MAIL FROM:<carol@example.org>", "250").await;
+    expect(&mut c, "RCPT TO:<friend@example.net>", "250").await;
+    expect(&mut c, "DATA", "354").await;
+    c.send_raw(
+        b"Subject: wire-check\r\n\r\nbefore\r\n..\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n..\r\nafter\r\n.\r\n",
+    )
+    .await;
+    assert!(reply(&mut c).await.starts_with("250"));
+    expect(&mut c, "QUIT", "221").await;
+
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let files = loop {
+        let files: Vec<String> = std::fs::read_dir(&l.sink_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if files.iter().any(|f| f.contains("wire-check")) {
+            // Give a second (wrong) copy the time to show up too.
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            break std::fs::read_dir(&l.sink_dir)
+                .unwrap()
+                .flatten()
+                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                .collect::<Vec<_>>();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "nothing in the sink:\n{}",
+            l.postfix_log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    // One message, to one recipient; nothing smuggled became a message of its own.
+    assert_eq!(files.len(), 1, "{files:?}");
+    let f = &files[0];
+    assert!(
+        f.contains("\n\nbefore\n.\nMAIL FROM:<evil@example.net>\nRCPT TO:<victim@example.net>\nDATA\nSubject: smuggled\n\nx\n.\nafter\n"),
+        "{f}"
+    );
+    let log = l.postfix_log();
+    assert!(!log.contains("victim@example.net"), "{log}");
+    assert_eq!(
+        log.lines()
+            .filter(|x| x.contains("to=<friend@example.net>") && x.contains("status=sent"))
+            .count(),
+        1,
+        "{log}"
+    );
+}
