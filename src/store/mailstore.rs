@@ -1141,6 +1141,27 @@ impl Mailstore {
         Ok(pairs)
     }
 
+    /// Every legacy UID of one legacy folder (at one UIDVALIDITY) already copied,
+    /// with the local message id it was copied to: one query for a whole folder.
+    pub async fn legacy_map_for(
+        &self,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashMap<u32, i64>> {
+        let folder = folder.to_string();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT uid, message_id FROM legacy_map WHERE folder = ?1 AND uidvalidity = ?2",
+                )?;
+                let rows = st.query_map(params![folder, uidvalidity as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u32, r.get(1)?))
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
+    }
+
     /// The local message a legacy message was copied to, if it was. The mapping
     /// outlives a local expunge, so a later pass does not bring the message back.
     pub async fn legacy_lookup(&self, legacy: &LegacyRef) -> Result<Option<i64>> {
