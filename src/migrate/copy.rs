@@ -119,8 +119,21 @@ pub async fn pass(sess: &mut Session, ms: &Mailstore, mode: Mode) -> Result<Pass
             .or_else(|| names::role_by_name(&f.local));
         let role = role.filter(|r| mode == Mode::Mirror && roles_taken.insert(r.to_string()));
         if !f.selectable() {
-            if mode == Mode::Mirror && ms.mailbox(&f.local).await?.is_none() {
-                ms.create_mailbox(&f.local, NewMailbox::default()).await?;
+            if mode == Mode::Mirror {
+                match ms.mailbox(&f.local).await? {
+                    None => {
+                        let opts = NewMailbox {
+                            special_use: role.map(str::to_string),
+                            ..Default::default()
+                        };
+                        ms.create_mailbox(&f.local, opts).await?;
+                    }
+                    Some(m) if m.special_use.is_none() && role.is_some() => {
+                        ms.update_mailbox(m.id, None, None, None, Some(role.map(str::to_string)))
+                            .await?;
+                    }
+                    Some(_) => {}
+                }
             }
             continue;
         }
