@@ -1,0 +1,186 @@
+//! The switch and crash safety, against a real Dovecot: while a (deliberately
+//! slowed) copy runs, POP3 sessions are relayed to the legacy server; changes
+//! made on the legacy side meanwhile are present after the switch, which ends
+//! the proxied sessions; `kill -9` during the copy, restart, login: the same
+//! result with no duplicates and nothing fetched twice.
+
+mod common;
+mod migrate_support;
+
+use std::time::{Duration, Instant};
+
+use common::legacy::{Legacy, LegacyOptions};
+use migrate_support::*;
+
+fn seed(legacy: &Legacy, folders: &[&str], per_folder: usize) {
+    let mut c = legacy.imap("alice", "alice-pw");
+    for f in folders {
+        if !matches!(*f, "INBOX" | "Sent" | "Drafts" | "Trash" | "Junk") {
+            c.ok(&format!("CREATE \"{f}\""));
+        }
+        let samples = sample_messages();
+        for i in 0..per_folder {
+            let (flags, date, body) = &samples[i % samples.len()];
+            let mut body = body.clone();
+            body.extend_from_slice(format!("\r\n-- {f} {i}\r\n").as_bytes());
+            c.append(f, flags, date, &body);
+        }
+    }
+    c.logout();
+}
+
+#[test]
+fn proxied_while_copying_then_switched_with_legacy_changes() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    seed(&legacy, &["INBOX", "Archive"], 20);
+    let cfg = config(
+        &legacy,
+        "serve_locally_within_ms = 0\nwhile_copying = \"proxy\"",
+    );
+    let mut d = start_daemon(&cfg, Some(150));
+    let addr = d.addr("pop3", "plain");
+
+    // The first login is relayed to the legacy POP3 server: Dovecot's UIDLs
+    // (%08Xu%08Xv), not ferrymail's.
+    let mut p = Pop::connect(addr);
+    let r = p.login("alice@example.org", "alice-pw");
+    assert_eq!(r, "+OK Logged in", "first session must be proxied");
+    assert_eq!(
+        account_state(&d.data_dir, "alice@example.org").as_deref(),
+        Some("copying")
+    );
+    assert!(p.cmd("UIDL").starts_with("+OK"));
+    let uidls = p.multiline();
+    assert_eq!(uidls.len(), 20, "{uidls:?}");
+    for u in &uidls {
+        let id = u.split(' ').nth(1).unwrap();
+        assert!(
+            id.len() == 16 && id.chars().all(|c| c.is_ascii_hexdigit()),
+            "{u}"
+        );
+    }
+    assert!(p.cmd("QUIT").starts_with("+OK"));
+
+    // A second proxied session stays open across the switch.
+    let mut held = Pop::connect(addr);
+    assert_eq!(held.login("alice@example.org", "alice-pw"), "+OK Logged in");
+    assert!(held.cmd("STAT").starts_with("+OK 20 "));
+
+    // Meanwhile on the legacy side: new mail, flag changes, an expunge.
+    let mut c = legacy.imap("alice", "alice-pw");
+    c.ok("SELECT INBOX");
+    c.ok("UID STORE 1 +FLAGS (\\Flagged $Late)");
+    c.ok("UID STORE 3 -FLAGS (\\Seen)");
+    c.ok("UID STORE 2 +FLAGS (\\Deleted)");
+    c.ok("EXPUNGE");
+    c.append(
+        "INBOX",
+        "",
+        "20-Nov-2026 09:00:00 +0100",
+        b"From: late@example.net\r\nSubject: arrived during the copy\r\n\r\nlate\r\n",
+    );
+    c.append(
+        "Archive",
+        "\\Seen",
+        "21-Nov-2026 09:00:00 +0100",
+        b"From: late@example.net\r\nSubject: filed during the copy\r\n\r\nlate\r\n",
+    );
+    c.logout();
+
+    wait_state(&d, "alice@example.org", "migrated", 180);
+    // The switch ended the proxied session.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    assert!(held.line().is_none(), "proxied session not ended");
+    assert!(Instant::now() < deadline);
+
+    // From now on, served locally.
+    let mut p = Pop::connect(addr);
+    let r = p.login("alice@example.org", "alice-pw");
+    assert!(r.starts_with("+OK Logged in, 20 messages"), "{r}");
+    p.cmd("QUIT");
+    let log = d.log_text();
+    assert!(log.contains("switch: logins held"), "{log}");
+    assert!(!log.contains("alice-pw"));
+    d.terminate();
+
+    let leg = legacy_snapshot(&legacy, "alice", "alice-pw");
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_same(&leg, &loc, &|raw| raw.into());
+    let inbox = &loc.folders["INBOX"].messages;
+    assert!(!inbox.iter().any(|m| m.uid == 2), "expunge mirrored");
+    assert!(inbox
+        .iter()
+        .any(|m| m.uid == 1 && m.flags.contains("$Late")));
+    assert_eq!(loc.folders["Archive"].messages.len(), 21);
+}
+
+#[test]
+fn kill_9_during_the_copy_then_login_resumes_without_duplicates() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    seed(&legacy, &["Archive", "INBOX", "Sent"], 12);
+    let total = 36;
+    let cfg = config(&legacy, "serve_locally_within_ms = 0");
+    let mut d = start_daemon(&cfg, Some(120));
+    let addr = d.addr("pop3", "plain");
+
+    let mut p = Pop::connect(addr);
+    assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
+    p.cmd("QUIT");
+    // Wait until the first folder is committed, then kill -9 mid-copy.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while committed_messages(&d.data_dir) < 12 {
+        assert!(Instant::now() < deadline, "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    d.kill9();
+    let before = committed_messages(&d.data_dir);
+    assert!(before < total, "copy finished before the kill");
+    assert_eq!(
+        account_state(&d.data_dir, "alice@example.org").as_deref(),
+        Some("copying")
+    );
+    let log_len = d.log_text().len();
+
+    // Restart (no slow-down) and log in: the copy resumes.
+    let mut d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
+    p.cmd("QUIT");
+    wait_state(&d, "alice@example.org", "migrated", 120);
+    let log = strip_ansi(&d.log_text()[log_len..]);
+    let expected = format!("messages={}", total - before);
+    let copy_line = log
+        .lines()
+        .find(|l| l.contains("copy pass") && l.contains("pass=\"copy\""))
+        .unwrap_or_else(|| panic!("no copy line: {log}"));
+    assert!(
+        copy_line.contains(&expected),
+        "resumed copy fetched again what was committed: {copy_line} (expected {expected})"
+    );
+    d.terminate();
+
+    let leg = legacy_snapshot(&legacy, "alice", "alice-pw");
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_same(&leg, &loc, &|raw| raw.into());
+    assert_eq!(loc.legacy_map_rows, total);
+    let stored: usize = loc.folders.values().map(|f| f.messages.len()).sum();
+    assert_eq!(stored as i64, total, "duplicates");
+}
+
+/// The log without terminal colour codes.
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut it = s.chars().peekable();
+    while let Some(c) = it.next() {
+        if c == '\u{1b}' {
+            for d in it.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
