@@ -210,9 +210,7 @@ fn parse_values(text: &[u8], mem: &mut [Option<Vec<u8>>]) -> Result<Vec<Value>> 
                         depth += 1;
                     } else if c == b']' {
                         depth = depth.saturating_sub(1);
-                    } else if depth == 0 && !is_atom_char(c) {
-                        break;
-                    } else if c == 0 {
+                    } else if c == 0 || (depth == 0 && !is_atom_char(c)) {
                         break;
                     }
                     i += 1;
