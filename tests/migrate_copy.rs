@@ -190,3 +190,64 @@ fn legacy_down_is_a_temporary_failure_and_a_later_login_works() {
     wait_state(&d, "alice@example.org", "migrated", 120);
     d.terminate();
 }
+
+/// Peak resident memory of a process, in bytes (VmHWM).
+fn peak_rss(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .unwrap()
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap();
+    kb * 1024
+}
+
+#[test]
+fn a_50_mb_message_is_streamed_with_bounded_memory() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut body =
+        b"From: big@example.net\r\nSubject: big attachment\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n".to_vec();
+    let mut x: u32 = 12345;
+    while body.len() < 50 * 1024 * 1024 {
+        let line: String = (0..76)
+            .map(|_| {
+                x = x.wrapping_mul(1103515245).wrapping_add(12345);
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+                    [(x >> 16) as usize % 64] as char
+            })
+            .collect();
+        body.extend_from_slice(line.as_bytes());
+        body.extend_from_slice(b"\r\n");
+    }
+    let mut c = legacy.imap("alice", "alice-pw");
+    c.append("INBOX", "\\Seen", "02-Jan-2024 10:00:00 +0000", &body);
+    c.append(
+        "INBOX",
+        "",
+        "03-Jan-2024 10:00:00 +0000",
+        b"Subject: small\r\n\r\nsmall\r\n",
+    );
+    c.logout();
+    drop(body);
+    let cfg = config(&legacy, "serve_locally_within_ms = 0");
+    let mut d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
+    p.cmd("QUIT");
+    wait_state(&d, "alice@example.org", "migrated", 300);
+    let peak = peak_rss(d.pid());
+    assert!(
+        peak < 100 * 1024 * 1024,
+        "peak RSS {} MB while copying a 50 MB message",
+        peak / (1024 * 1024)
+    );
+    d.terminate();
+    let leg = legacy_snapshot(&legacy, "alice", "alice-pw");
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_same(&leg, &loc, &|raw| raw.into());
+    assert!(loc.folders["INBOX"].messages[0].size > 50 * 1024 * 1024);
+}

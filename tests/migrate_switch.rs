@@ -184,3 +184,93 @@ fn strip_ansi(s: &str) -> String {
     }
     out
 }
+
+#[test]
+fn concurrent_first_logins_start_exactly_one_copy() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    seed(&legacy, &["INBOX"], 10);
+    let cfg = config(&legacy, "serve_locally_within_ms = 0");
+    let mut d = start_daemon(&cfg, Some(100));
+    let addr = d.addr("pop3", "plain");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            std::thread::spawn(move || {
+                let mut p = Pop::connect(addr);
+                let r = p.login("alice@example.org", "alice-pw");
+                p.cmd("QUIT");
+                r
+            })
+        })
+        .collect();
+    for t in threads {
+        let r = t.join().unwrap();
+        assert!(r.starts_with("+OK"), "{r}");
+    }
+    wait_state(&d, "alice@example.org", "migrated", 120);
+    let log = strip_ansi(&d.log_text());
+    let copies = log
+        .lines()
+        .filter(|l| l.contains("copy pass") && l.contains("pass=\"copy\""))
+        .count();
+    assert_eq!(copies, 1, "{log}");
+    let created = log
+        .lines()
+        .filter(|l| l.contains("account state changed") && l.contains("to=\"copying\""))
+        .count();
+    assert_eq!(created, 1, "{log}");
+    d.terminate();
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_eq!(loc.folders["INBOX"].messages.len(), 10);
+}
+
+#[test]
+fn reject_and_wait_modes() {
+    let legacy = Legacy::start(LegacyOptions {
+        users: vec![
+            ("alice".into(), "alice-pw".into()),
+            ("bob".into(), "bob-pw".into()),
+        ],
+        ..Default::default()
+    });
+    seed(&legacy, &["INBOX"], 10);
+    let mut c = legacy.imap("bob", "bob-pw");
+    for (flags, date, body) in sample_messages() {
+        c.append("INBOX", flags, date, &body);
+    }
+    c.logout();
+
+    // reject: a clear temporary failure while the copy runs; the account exists.
+    let cfg = config(
+        &legacy,
+        "serve_locally_within_ms = 0\nwhile_copying = \"reject\"",
+    );
+    let mut d = start_daemon(&cfg, Some(100));
+    let addr = d.addr("pop3", "plain");
+    let mut p = Pop::connect(addr);
+    let r = p.login("alice@example.org", "alice-pw");
+    assert!(
+        r.starts_with("-ERR [SYS/TEMP]") && r.contains("moved"),
+        "{r}"
+    );
+    p.cmd("QUIT");
+    assert!(account_state(&d.data_dir, "alice@example.org").is_some());
+    wait_state(&d, "alice@example.org", "migrated", 120);
+    let mut p = Pop::connect(addr);
+    assert!(p
+        .login("alice@example.org", "alice-pw")
+        .starts_with("+OK Logged in, 10 messages"));
+    p.cmd("QUIT");
+    d.terminate();
+
+    // wait: the login is held until the copy is done, then served locally.
+    let cfg2 = config(
+        &legacy,
+        "serve_locally_within_ms = 0\nwhile_copying = \"wait\"\nwait_secs = 120",
+    );
+    let mut d = start_daemon(&cfg2, Some(50));
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    let r = p.login("bob@example.org", "bob-pw");
+    assert!(r.starts_with("+OK Logged in, 5 messages"), "{r}");
+    p.cmd("QUIT");
+    d.terminate();
+}
