@@ -251,3 +251,57 @@ fn a_50_mb_message_is_streamed_with_bounded_memory() {
     assert_same(&leg, &loc, &|raw| raw.into());
     assert!(loc.folders["INBOX"].messages[0].size > 50 * 1024 * 1024);
 }
+
+fn set_domain_key(cfg: &common::TestConfig, from: &str, to: &str) {
+    let path = cfg.dir.path().join("domains/example.org.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen(from, to, 1)).unwrap();
+}
+
+#[test]
+fn an_unverifiable_legacy_certificate_is_a_temporary_failure() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    let cfg = config(&legacy, "");
+    // Dovecot's certificate is self-signed: with verification on, STARTTLS fails
+    // and the password is never sent.
+    set_domain_key(
+        &cfg,
+        "verify_certificate = false",
+        "verify_certificate = true",
+    );
+    let mut d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    let r = p.login("alice@example.org", "alice-pw");
+    assert!(r.starts_with("-ERR [SYS/TEMP]"), "{r}");
+    p.cmd("QUIT");
+    assert_eq!(account_state(&d.data_dir, "alice@example.org"), None);
+    assert!(
+        !legacy.dovecot_log().contains("user=<alice>"),
+        "credentials reached the legacy server: {}",
+        legacy.dovecot_log()
+    );
+    d.terminate();
+}
+
+#[test]
+fn failed_legacy_checks_are_throttled_per_user() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    let cfg = config(&legacy, "");
+    let mut d = start_daemon(&cfg, None);
+    let addr = d.addr("pop3", "plain");
+    for i in 0..3 {
+        let mut p = Pop::connect(addr);
+        let r = p.login("alice@example.org", &format!("guess-{i}"));
+        assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+        p.cmd("QUIT");
+    }
+    // The budget is spent: not even the right password is sent to the legacy
+    // server now (no brute force through ferrymail, no lockout upstream).
+    let mut p = Pop::connect(addr);
+    let r = p.login("alice@example.org", "alice-pw");
+    assert!(r.starts_with("-ERR [AUTH]"), "{r}");
+    p.cmd("QUIT");
+    assert_eq!(account_state(&d.data_dir, "alice@example.org"), None);
+    assert!(d.log_text().contains("reason=legacy-throttled"));
+    d.terminate();
+}

@@ -274,3 +274,86 @@ fn reject_and_wait_modes() {
     p.cmd("QUIT");
     d.terminate();
 }
+
+#[test]
+fn a_copy_interrupted_by_the_legacy_server_is_retried_with_backoff() {
+    let mut legacy = Legacy::start(LegacyOptions::default());
+    // Large enough that the fetch cannot sit whole in socket buffers.
+    let mut c = legacy.imap("alice", "alice-pw");
+    for i in 0..20 {
+        let mut body = format!("Subject: part {i}\r\n\r\n").into_bytes();
+        for j in 0..4000 {
+            body.extend_from_slice(
+                format!("line {j} of message {i}, padding padding padding\r\n").as_bytes(),
+            );
+        }
+        c.append("INBOX", "", "01-Jan-2024 10:00:00 +0000", &body);
+    }
+    c.logout();
+    let cfg = config(&legacy, "serve_locally_within_ms = 0");
+    let mut d = start_daemon(&cfg, Some(150));
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
+    p.cmd("QUIT");
+    std::thread::sleep(Duration::from_millis(800));
+    // The legacy server goes away mid-copy: its IMAP processes (children of this
+    // test's own Dovecot, found by parent id) first, then Dovecot itself.
+    kill_imap_children(&legacy);
+    legacy.stop_dovecot();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !strip_ansi(&d.log_text()).contains("migration attempt failed") {
+        assert!(Instant::now() < deadline, "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    legacy.start_dovecot();
+    wait_state(&d, "alice@example.org", "migrated", 120);
+    d.terminate();
+    let c = rusqlite::Connection::open(d.data_dir.join("ferrymail.sqlite")).unwrap();
+    let (state, attempts, error): (String, i64, Option<String>) = c
+        .query_row(
+            "SELECT state, attempts, last_error FROM migration_jobs",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "done");
+    assert!(attempts >= 2, "{attempts}");
+    assert!(error.is_some());
+    let leg = legacy_snapshot(&legacy, "alice", "alice-pw");
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_same(&leg, &loc, &|raw| raw.into());
+    assert_eq!(loc.legacy_map_rows, 20);
+}
+
+/// SIGKILLs the `imap` processes of this test's Dovecot (by id, children of its
+/// master process).
+fn kill_imap_children(legacy: &Legacy) {
+    let master: i32 = std::fs::read_to_string(legacy.path().join("run/master.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // pid (comm) state ppid ...
+        let Some(close) = stat.rfind(')') else {
+            continue;
+        };
+        let comm = &stat[stat.find('(').unwrap_or(0) + 1..close];
+        let ppid: i32 = stat[close + 2..]
+            .split(' ')
+            .nth(1)
+            .and_then(|x| x.parse().ok())
+            .unwrap_or(0);
+        if ppid == master && comm == "imap" {
+            unsafe {
+                libc::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+}

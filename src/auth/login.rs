@@ -184,9 +184,18 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
             }
             app.throttle.success(req.client);
             match account.state {
-                AccountState::Local | AccountState::Migrated | AccountState::Finished => {
+                AccountState::Migrated => {
+                    // `continuous = true`: bring over what still reaches the legacy
+                    // server, on every login until the domain is finished.
+                    let continuous = config
+                        .domain(&account.domain)
+                        .is_some_and(|d| d.migrating() && d.migration.continuous);
+                    if continuous {
+                        crate::migrate::Registry::catch_up(app, &account, &req.password);
+                    }
                     LoginOutcome::Local(account)
                 }
+                AccountState::Local | AccountState::Finished => LoginOutcome::Local(account),
                 // Still copying (or given up on): the copy runs (or is restarted)
                 // with this password, and the session is proxied, held or refused
                 // per `while_copying`; SMTP AUTH gets Local.

@@ -52,7 +52,7 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
-/// A copy attempt starts.
+/// A copy attempt starts (the first of a job, or a retry).
 pub async fn started(db: &Db, account_id: i64, address: &str) -> Result<(), StoreError> {
     let address = address.to_string();
     db.call(move |c| {

@@ -108,6 +108,8 @@ impl UserMigration {
 pub struct Registry {
     users: Mutex<HashMap<i64, Arc<UserMigration>>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Accounts with a `continuous` catch-up pass running.
+    catching_up: Mutex<std::collections::HashSet<i64>>,
 }
 
 impl Registry {
@@ -117,6 +119,7 @@ impl Registry {
         Ok(Registry {
             users: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
+            catching_up: Mutex::new(Default::default()),
         })
     }
 
@@ -174,6 +177,36 @@ impl Registry {
         um
     }
 
+    /// `continuous = true`: a migrated user logged in; import in the background
+    /// what reached the legacy server since (with fresh local UIDs). At most one
+    /// such pass per account at a time; failures are logged only.
+    pub fn catch_up(app: &Arc<App>, account: &Account, password: &Password) {
+        if !app
+            .migrations
+            .catching_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.id)
+        {
+            return;
+        }
+        let (app2, account, password) = (app.clone(), account.clone(), password.clone());
+        app.tasks.spawn(async move {
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = catch_up_once(&app2, &account, &password) => r,
+                _ = app2.shutdown.cancelled() => Err(LegacyError::Unavailable("shutting down".into())),
+            };
+            drop(password);
+            log_copy(&account.address, "continuous", &result, started);
+            app2.migrations
+                .catching_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&account.id);
+        });
+    }
+
     /// The connection cap of one legacy host (`max_connections` of the first
     /// domain that used it).
     pub fn host_cap(&self, key: &str, max: usize) -> Arc<Semaphore> {
@@ -210,11 +243,11 @@ fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option
 /// The whole life of one migration: attempts with backoff until it is flipped,
 /// marked failed, or the daemon stops.
 async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
-    if let Err(e) = jobs::started(app.store.db(), um.account_id, &um.address).await {
-        tracing::error!(user = %um.address, error = %e, "cannot record the migration job");
-    }
     let mut backoff = FIRST_BACKOFF;
     for attempt in 1..=MAX_ATTEMPTS {
+        if let Err(e) = jobs::started(app.store.db(), um.account_id, &um.address).await {
+            tracing::error!(user = %um.address, error = %e, "cannot record the migration job");
+        }
         let outcome = tokio::select! {
             r = attempt_once(app, um) => r,
             _ = app.shutdown.cancelled() => {
@@ -378,6 +411,35 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
         }
     }
     Ok(())
+}
+
+async fn catch_up_once(
+    app: &Arc<App>,
+    account: &Account,
+    password: &Password,
+) -> Result<copy::PassReport, LegacyError> {
+    let config = app.config();
+    let m = config
+        .domain(&account.domain)
+        .map(|d| d.migration.clone())
+        .ok_or_else(|| LegacyError::Unavailable("domain no longer hosted".into()))?;
+    let ep = m
+        .imap
+        .clone()
+        .ok_or_else(|| LegacyError::Unavailable("no [migration.imap] host".into()))?;
+    let cap = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections);
+    let _permit = cap
+        .acquire_owned()
+        .await
+        .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
+    let ms = app.store.mailstore(account.id)?;
+    let user = legacy_user(&account.address, m.legacy_login);
+    let mut sess = Session::login(&ep, m.timeout, &user, password).await?;
+    let r = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
+    sess.logout().await;
+    r
 }
 
 fn log_copy(
