@@ -93,11 +93,21 @@ fn proxied_while_copying_then_switched_with_legacy_changes() {
     assert!(held.line().is_none(), "proxied session not ended");
     assert!(Instant::now() < deadline);
 
-    // From now on, served locally.
+    // From now on, served locally, with the legacy server's UIDLs: a "leave
+    // mail on server" POP3 client downloads nothing twice.
     let mut p = Pop::connect(addr);
     let r = p.login("alice@example.org", "alice-pw");
     assert!(r.starts_with("+OK Logged in, 20 messages"), "{r}");
+    assert!(p.cmd("UIDL").starts_with("+OK"));
+    let ours = p.multiline();
     p.cmd("QUIT");
+    let mut lp = Pop::connect(([127, 0, 0, 1], legacy.pop3_port).into());
+    assert!(lp.login("alice", "alice-pw").starts_with("+OK"));
+    assert!(lp.cmd("UIDL").starts_with("+OK"));
+    let theirs = lp.multiline();
+    lp.cmd("QUIT");
+    assert_eq!(ours, theirs);
+    assert_eq!(ours[..1], uidls[..1], "UIDL of the first message kept");
     let log = d.log_text();
     assert!(log.contains("switch: logins held"), "{log}");
     assert!(!log.contains("alice-pw"));

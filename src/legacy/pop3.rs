@@ -77,3 +77,49 @@ pub async fn login(
     }
     Ok(conn)
 }
+
+/// Most UIDL lines accepted from the legacy server.
+const MAX_UIDLS: usize = 5_000_000;
+
+/// `UIDL` (RFC 1939 §7): `(message number, unique id)` in message-number order.
+/// The ids are kept verbatim (1 to 70 printable characters).
+pub async fn uidl_list(conn: &mut Conn) -> Result<Vec<(u32, String)>> {
+    conn.send(b"UIDL\r\n").await?;
+    let (ok, text) = reply(conn).await?;
+    if !ok {
+        return Err(LegacyError::Protocol(format!("UIDL: {text}")));
+    }
+    let mut out = Vec::new();
+    loop {
+        let line = conn.read_line(MAX_LINE).await?;
+        let line = trim_eol(&line);
+        if line == b"." {
+            return Ok(out);
+        }
+        if out.len() >= MAX_UIDLS {
+            return Err(LegacyError::Protocol("too many UIDL lines".into()));
+        }
+        let text = String::from_utf8_lossy(line);
+        let mut it = text.splitn(2, ' ');
+        let n = it.next().and_then(|n| n.parse::<u32>().ok());
+        let id = it.next().map(str::trim).filter(|id| {
+            !id.is_empty() && id.len() <= 70 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        });
+        match (n, id) {
+            (Some(n), Some(id)) => out.push((n, id.to_string())),
+            _ => {
+                return Err(LegacyError::Protocol(format!(
+                    "bad UIDL line `{}`",
+                    text.chars().take(80).collect::<String>()
+                )))
+            }
+        }
+    }
+}
+
+/// `QUIT`, ignoring errors (no message is deleted: none was marked).
+pub async fn quit(mut conn: Conn) {
+    let _ = conn.send(b"QUIT\r\n").await;
+    let _ = reply(&mut conn).await;
+    conn.close().await;
+}

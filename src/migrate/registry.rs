@@ -370,6 +370,11 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
     log_copy(&um.address, "delta", &result, started);
     let delta = result.map_err(|e| e.to_string())?;
+    if let Some(pop3) = &m.pop3 {
+        if let Some(password) = um.password() {
+            carry_uidls(pop3, m.timeout, &user, &password, &ms, &um.address).await;
+        }
+    }
     match copy::verify(&mut sess, &ms).await {
         Ok(Ok(())) => {}
         Ok(Err(why)) => return Err(format!("verification failed: {why}")),
@@ -440,6 +445,54 @@ async fn catch_up_once(
     let r = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
     sess.logout().await;
     r
+}
+
+/// Carries the legacy POP3 UIDLs of INBOX over (DESIGN §3), so that "leave mail
+/// on server" POP3 clients download nothing twice. POP3 message n is the n-th
+/// INBOX message in UID order; the lists are matched only when the counts agree
+/// (they do during the switch, when nothing else touches the mailbox). A failure
+/// is logged and does not stop the switch: those messages get ferrymail's own
+/// UIDLs.
+async fn carry_uidls(
+    ep: &crate::config::Endpoint,
+    timeout: Duration,
+    user: &str,
+    password: &Password,
+    ms: &crate::store::Mailstore,
+    address: &str,
+) {
+    let result = async {
+        let mut conn = legacy::pop3::login(ep, timeout, user, password).await?;
+        let list = legacy::pop3::uidl_list(&mut conn).await;
+        legacy::pop3::quit(conn).await;
+        let mut list = list?;
+        list.sort_by_key(|e| e.0);
+        let inbox = ms
+            .mailbox("INBOX")
+            .await?
+            .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
+        let local = ms.messages(inbox.id).await?;
+        if local.len() != list.len() {
+            return Err(LegacyError::Protocol(format!(
+                "{} POP3 messages, {} in INBOX",
+                list.len(),
+                local.len()
+            )));
+        }
+        let pairs: Vec<(u32, String)> = local
+            .iter()
+            .zip(list)
+            .map(|(m, (_, uidl))| (m.uid, uidl))
+            .collect();
+        Ok::<usize, LegacyError>(ms.set_legacy_uidls(inbox.id, pairs).await?)
+    }
+    .await;
+    match result {
+        Ok(n) => tracing::info!(user = %address, uidls = n, "legacy POP3 UIDLs carried over"),
+        Err(e) => {
+            tracing::warn!(user = %address, error = %e, "legacy POP3 UIDLs not carried over; POP3 clients may download INBOX again")
+        }
+    }
 }
 
 fn log_copy(

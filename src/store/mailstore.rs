@@ -1141,6 +1141,33 @@ impl Mailstore {
         Ok(pairs)
     }
 
+    /// Records the legacy POP3 UIDL of messages that have none yet (the copy
+    /// carries UIDLs over so POP3 clients download nothing twice). Not an IMAP
+    /// change: no modseq is taken.
+    pub async fn set_legacy_uidls(
+        &self,
+        mailbox_id: i64,
+        uidls: Vec<(u32, String)>,
+    ) -> Result<usize> {
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut n = 0;
+                {
+                    let mut st = tx.prepare_cached(
+                        "UPDATE messages SET legacy_uidl = ?3
+                         WHERE mailbox_id = ?1 AND uid = ?2 AND legacy_uidl IS NULL",
+                    )?;
+                    for (uid, uidl) in uidls {
+                        n += st.execute(params![mailbox_id, uid, uidl])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(n)
+            })
+            .await
+    }
+
     /// Every legacy UID of one legacy folder (at one UIDVALIDITY) already copied,
     /// with the local message id it was copied to: one query for a whole folder.
     pub async fn legacy_map_for(
