@@ -200,6 +200,9 @@ pub struct Msg {
 pub struct Folder {
     pub uidvalidity: u32,
     pub messages: Vec<Msg>,
+    /// UIDNEXT and HIGHESTMODSEQ (the local side must be at least the legacy's).
+    pub uidnext: u32,
+    pub highestmodseq: u64,
 }
 
 fn sha(b: &[u8]) -> String {
@@ -251,9 +254,14 @@ pub fn legacy_snapshot(legacy: &Legacy, user: &str, pw: &str) -> BTreeMap<String
             continue;
         }
         let mut c = legacy.imap(user, pw);
-        let lines = c.ok(&format!("EXAMINE {}", quote(&name)));
+        let lines = c.ok(&format!("EXAMINE {} (CONDSTORE)", quote(&name)));
         let all: String = lines.iter().map(|l| l.text.clone() + "\n").collect();
         let uidvalidity: u32 = between(&all, "[UIDVALIDITY ", ']')
+            .unwrap()
+            .parse()
+            .unwrap();
+        let uidnext: u32 = between(&all, "[UIDNEXT ", ']').unwrap().parse().unwrap();
+        let highestmodseq: u64 = between(&all, "[HIGHESTMODSEQ ", ']')
             .unwrap()
             .parse()
             .unwrap();
@@ -292,6 +300,8 @@ pub fn legacy_snapshot(legacy: &Legacy, user: &str, pw: &str) -> BTreeMap<String
             Folder {
                 uidvalidity,
                 messages,
+                uidnext,
+                highestmodseq,
             },
         );
     }
@@ -338,6 +348,8 @@ pub fn local_snapshot(data_dir: &Path, address: &str) -> LocalSide {
                 Folder {
                     uidvalidity: mbx.uidvalidity,
                     messages,
+                    uidnext: mbx.uidnext,
+                    highestmodseq: mbx.highestmodseq,
                 },
             );
         }
@@ -383,10 +395,12 @@ pub fn assert_same(
         for (a, b) in mine.messages.iter().zip(&lf.messages) {
             assert_eq!(a, b, "message in {name}");
         }
-        let next = local.uidnext[&name];
+        assert!(mine.uidnext >= lf.uidnext, "UIDNEXT of {name}");
         assert!(
-            lf.messages.last().is_none_or(|m| next > m.uid),
-            "UIDNEXT of {name}"
+            mine.highestmodseq >= lf.highestmodseq,
+            "HIGHESTMODSEQ of {name}: {} < {}",
+            mine.highestmodseq,
+            lf.highestmodseq
         );
         seen.push(name);
     }
