@@ -795,8 +795,18 @@ impl Session {
                     status,
                     text,
                 } if t == tag => {
-                    if status != Status::Ok {
-                        return Err(LegacyError::Protocol(format!("UID FETCH: {text}")));
+                    match status {
+                        Status::Ok => {}
+                        // Some messages could not be fetched (expunged meanwhile,
+                        // or broken on the server): keep what came; verification
+                        // decides whether anything is missing.
+                        Status::No => tracing::warn!(
+                            response = %text.chars().take(200).collect::<String>(),
+                            "legacy UID FETCH answered NO; keeping the messages that came"
+                        ),
+                        Status::Bad => {
+                            return Err(LegacyError::Protocol(format!("UID FETCH: {text}")))
+                        }
                     }
                     return Ok(None);
                 }

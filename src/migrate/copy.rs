@@ -18,7 +18,7 @@ use crate::store::mailstore::LegacyRef;
 use crate::store::{FlagOp, Flags, IngestSource, Mailstore, NewMailbox, NewMessage};
 
 /// Messages per committed batch.
-const BATCH_MESSAGES: usize = 200;
+const BATCH_MESSAGES: usize = 2000;
 /// Bytes per committed batch.
 const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// UIDs per `UID FETCH` command.
@@ -289,7 +289,9 @@ async fn commit(ms: &Mailstore, batch: Vec<NewMessage>, report: &mut PassReport)
     Ok(())
 }
 
-/// Flag changes and expunges made on the legacy side since the messages were copied.
+/// Flag changes and expunges made on the legacy side since the messages were
+/// copied. Walks the local mailbox in pages, so memory stays bounded by the
+/// legacy UID list and the map, whatever the folder size.
 async fn mirror_changes(
     ms: &Mailstore,
     mailbox_id: i64,
@@ -297,38 +299,42 @@ async fn mirror_changes(
     mapped: &HashMap<u32, i64>,
     report: &mut PassReport,
 ) -> Result<()> {
-    let local: HashMap<i64, crate::store::MessageMeta> = ms
-        .messages(mailbox_id)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m))
-        .collect();
-    // Flags, grouped by the new flag set: one store call per distinct set.
+    const PAGE: usize = 5000;
+    let by_id: HashMap<i64, u32> = mapped.iter().map(|(uid, id)| (*id, *uid)).collect();
+    let mut gone: Vec<u32> = Vec::new();
     let mut by_flags: HashMap<String, (Flags, Vec<u32>)> = HashMap::new();
-    let present: HashSet<u32> = legacy.iter().map(|m| m.0).collect();
-    for (uid, flags) in legacy {
-        let Some(meta) = mapped.get(uid).and_then(|id| local.get(id)) else {
-            continue;
-        };
-        let flags = Flags::from_names(flags);
-        if flags != meta.flags {
-            by_flags
-                .entry(flags.to_stored())
-                .or_insert_with(|| (flags.clone(), Vec::new()))
-                .1
-                .push(meta.uid);
+    let mut after = 0u32;
+    loop {
+        let page = ms.messages_page(mailbox_id, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.uid;
+        for meta in &page {
+            let Some(legacy_uid) = by_id.get(&meta.id) else {
+                continue;
+            };
+            let Ok(i) = legacy.binary_search_by_key(legacy_uid, |m| m.0) else {
+                gone.push(meta.uid);
+                continue;
+            };
+            let flags = Flags::from_names(&legacy[i].1);
+            if flags != meta.flags {
+                by_flags
+                    .entry(flags.to_stored())
+                    .or_insert_with(|| (flags.clone(), Vec::new()))
+                    .1
+                    .push(meta.uid);
+            }
+        }
+        if page.len() < PAGE {
+            break;
         }
     }
+    // One store call per distinct new flag set.
     for (_, (flags, uids)) in by_flags {
         report.flag_updates += uids.len() as u64;
         ms.store_flags(mailbox_id, uids, FlagOp::Replace, flags, None)
             .await?;
     }
-    let gone: Vec<u32> = mapped
-        .iter()
-        .filter(|(uid, _)| !present.contains(uid))
-        .filter_map(|(_, id)| local.get(id).map(|m| m.uid))
-        .collect();
     if !gone.is_empty() {
         report.expunged += ms.remove(mailbox_id, gone).await?.len() as u64;
     }
@@ -361,7 +367,7 @@ pub async fn verify(sess: &mut Session, ms: &Mailstore) -> Result<std::result::R
         }
         legacy.sort_unstable();
         legacy.dedup();
-        let local: Vec<u32> = ms.messages(mbx.id).await?.iter().map(|m| m.uid).collect();
+        let local = ms.uids(mbx.id).await?;
         if local != legacy {
             return Ok(Err(format!(
                 "folder `{}`: {} messages locally, {} on the legacy server, or different UIDs",

@@ -471,7 +471,7 @@ async fn carry_uidls(
             .mailbox("INBOX")
             .await?
             .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
-        let local = ms.messages(inbox.id).await?;
+        let local = ms.uids(inbox.id).await?;
         if local.len() != list.len() {
             return Err(LegacyError::Protocol(format!(
                 "{} POP3 messages, {} in INBOX",
@@ -482,7 +482,7 @@ async fn carry_uidls(
         let pairs: Vec<(u32, String)> = local
             .iter()
             .zip(list)
-            .map(|(m, (_, uidl))| (m.uid, uidl))
+            .map(|(uid, (_, uidl))| (*uid, uidl))
             .collect();
         Ok::<usize, LegacyError>(ms.set_legacy_uidls(inbox.id, pairs).await?)
     }

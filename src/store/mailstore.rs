@@ -881,6 +881,41 @@ impl Mailstore {
             .await
     }
 
+    /// The UIDs of a mailbox, ascending (4 bytes a message, for big mailboxes).
+    pub async fn uids(&self, mailbox_id: i64) -> Result<Vec<u32>> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+                )?;
+                let rows = st.query_map([mailbox_id], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<u32>>>()?)
+            })
+            .await
+    }
+
+    /// Up to `limit` messages with a UID above `after`, ascending: walks a big
+    /// mailbox in pages with bounded memory.
+    pub async fn messages_page(
+        &self,
+        mailbox_id: i64,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<MessageMeta>> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {MSG_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3"
+                ))?;
+                let rows = st.query_map(
+                    params![mailbox_id, after as i64, limit.min(i64::MAX as usize) as i64],
+                    msg_from_row,
+                )?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
     /// Messages added or changed, and UIDs expunged, after `modseq`.
     pub async fn changes_since(&self, mailbox_id: i64, modseq: u64) -> Result<Changes> {
         self.db
