@@ -240,6 +240,7 @@ fn a_50_mb_message_is_streamed_with_bounded_memory() {
     p.cmd("QUIT");
     wait_state(&d, "alice@example.org", "migrated", 300);
     let peak = peak_rss(d.pid());
+    eprintln!("peak RSS {} MB", peak / (1024 * 1024));
     assert!(
         peak < 100 * 1024 * 1024,
         "peak RSS {} MB while copying a 50 MB message",
