@@ -66,7 +66,15 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum AccountAction {
     /// Create a local account; the password is read from standard input.
-    Add { address: String },
+    Add {
+        address: String,
+        /// Read a password hash instead of a password from standard input: one
+        /// exported from the legacy server (`{SHA512-CRYPT}$6$...`,
+        /// `{SHA256-CRYPT}$5$...`, `{BLF-CRYPT}$2y$...`) or an argon2id PHC string.
+        /// Legacy hashes are replaced by argon2id at the user's first login.
+        #[arg(long)]
+        hash_stdin: bool,
+    },
     /// List accounts with their state.
     List {
         #[arg(long)]
@@ -189,7 +197,10 @@ fn run(cli: Cli) -> Result<(), String> {
 async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
     let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
     match action {
-        AccountAction::Add { address } => {
+        AccountAction::Add {
+            address,
+            hash_stdin,
+        } => {
             let address = checked_address(cfg, &address)?;
             if store
                 .account(&address)
@@ -199,8 +210,11 @@ async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
             {
                 return Err(format!("account {address} already exists"));
             }
-            let pw = read_password(true)?;
-            let hash = hash_password(&pw);
+            let hash = if hash_stdin {
+                read_hash()?
+            } else {
+                hash_password(&read_password(true)?)
+            };
             store
                 .create_account(&address, &hash, AccountState::Local, true)
                 .await
@@ -241,6 +255,20 @@ async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Reads one password hash from standard input and checks that ferrymail can
+/// verify it.
+fn read_hash() -> Result<String, String> {
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the hash from standard input: {e}"))?;
+    let hash = line.trim();
+    if !crate::auth::password::is_supported_hash(hash) {
+        return Err("unsupported password hash: expected {SHA512-CRYPT}$6$..., {SHA256-CRYPT}$5$..., {BLF-CRYPT}$2y$... or $argon2id$...".into());
+    }
+    Ok(hash.to_string())
 }
 
 /// Percent-encodes a query value.

@@ -15,6 +15,7 @@ pub mod migrate;
 pub mod mutf7;
 pub mod pop3;
 pub mod server;
+pub mod smtp;
 pub mod store;
 
 use std::sync::Arc;
@@ -26,6 +27,9 @@ use server::{App, Service};
 pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
     match protocol {
         Protocol::Pop3 => Some(pop3::Pop3Service::new(app.clone())),
-        Protocol::Imap | Protocol::Smtp | Protocol::Submission | Protocol::Admin => None,
+        Protocol::Smtp | Protocol::Submission => {
+            Some(smtp::SmtpService::new(app.clone(), protocol))
+        }
+        Protocol::Imap | Protocol::Admin => None,
     }
 }

@@ -11,6 +11,8 @@ pub fn init(format: &str, level: &str) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        // Colours only on a terminal: journald, log files and fail2ban get plain text.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false);
     let result = if format == "json" {
         builder.json().flatten_event(true).try_init()

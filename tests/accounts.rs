@@ -115,3 +115,82 @@ async fn add_verify_passwd_delete() {
     assert_eq!(code, 1);
     assert!(err.contains("does not exist"), "{err}");
 }
+
+/// A hash exported from the legacy Dovecot (`doveadm pw -s SHA512-CRYPT`) is
+/// imported with `--hash-stdin`, verifies at a real POP3 login, and is replaced by
+/// argon2id; the password is nowhere in the data dir or the log.
+#[tokio::test]
+async fn imported_legacy_hash_logs_in_and_is_upgraded() {
+    use std::io::{BufRead, BufReader, Write};
+    let cfg = TestConfig::new(
+        "[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let conf = cfg.path();
+    let conf = conf.to_str().unwrap();
+    let (code, _, err) = run_cli(
+        &[
+            "account",
+            "add",
+            "dana@example.test",
+            "--hash-stdin",
+            "--config",
+            conf,
+        ],
+        "{PLAIN}legacy-pw\n",
+    );
+    assert_eq!(code, 1, "cleartext must be refused as a hash");
+    assert!(err.contains("unsupported password hash"), "{err}");
+    let sha512 = "{SHA512-CRYPT}$6$Npt5zKhqbiCabXRa$WVF75pQdvzDqnBgOv0FI9.44z/mjwUWRJ5xMsbZjWdxcMpjDRn3FFL7i7zFAyzLHMXckuJXKig5BnI9SkfXGq0";
+    let (code, out, err) = run_cli(
+        &[
+            "account",
+            "add",
+            "dana@example.test",
+            "--hash-stdin",
+            "--config",
+            conf,
+        ],
+        &format!("{sha512}\n"),
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    let daemon = common::Daemon::start(&cfg.path(), &cfg.data_dir());
+    let port = daemon.addr("pop3", "plain").port();
+    let login = |pw: &str| -> String {
+        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
+            .unwrap();
+        let mut r = BufReader::new(s.try_clone().unwrap());
+        let mut w = s;
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        write!(w, "USER dana@example.test\r\nPASS {pw}\r\n").unwrap();
+        let mut a = String::new();
+        r.read_line(&mut a).unwrap();
+        let mut b = String::new();
+        r.read_line(&mut b).unwrap();
+        write!(w, "QUIT\r\n").unwrap();
+        b
+    };
+    assert!(login("wrong-pw").starts_with("-ERR"));
+    assert!(login("legacy-pw").starts_with("+OK"));
+    let log = daemon.log_text();
+    drop(daemon);
+    assert!(log.contains("password hash upgraded to argon2id"), "{log}");
+    assert!(!log.contains("legacy-pw"));
+
+    let store = Store::open(&cfg.data_dir()).unwrap();
+    let a = store.account("dana@example.test").await.unwrap().unwrap();
+    assert!(
+        a.password_hash.starts_with("$argon2id$"),
+        "{}",
+        a.password_hash
+    );
+    assert!(verify_password(
+        &a.password_hash,
+        &Password::new("legacy-pw")
+    ));
+    drop(store);
+    assert!(grep_dir(&cfg.data_dir(), b"legacy-pw").is_empty());
+}

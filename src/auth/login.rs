@@ -156,6 +156,22 @@ pub async fn refuse(app: &App, req: &LoginRequest, reason: &str) -> LoginOutcome
     LoginOutcome::Refused
 }
 
+/// Replaces an imported legacy hash (SHA512-CRYPT, BLF-CRYPT, ...) with an
+/// argon2id one once the password has verified. A failure only leaves the old
+/// hash in place.
+async fn upgrade_hash(app: &App, account: &Account, password: &super::Password) {
+    if !super::password::needs_rehash(&account.password_hash) {
+        return;
+    }
+    let hash = super::password::hash_password_async(password).await;
+    match app.store.set_password_hash(account.id, &hash).await {
+        Ok(()) => tracing::info!(user = %account.address, "password hash upgraded to argon2id"),
+        Err(e) => {
+            tracing::warn!(user = %account.address, error = %e, "cannot upgrade the password hash")
+        }
+    }
+}
+
 /// The login path.
 pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
     let config = app.config();
@@ -182,6 +198,7 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
             if !verify_password_async(&account.password_hash, &req.password).await {
                 return refuse(app, &req, "password").await;
             }
+            upgrade_hash(app, &account, &req.password).await;
             app.throttle.success(req.client);
             match account.state {
                 AccountState::Migrated => {

@@ -172,6 +172,9 @@ pub struct SmtpSection {
     pub max_received_headers: usize,
     /// How long a relayed message may wait in the queue before it bounces, seconds.
     pub queue_lifetime_secs: u64,
+    /// First retry delay of a relayed message after a temporary failure, seconds;
+    /// doubled per attempt up to an hour.
+    pub retry_secs: u64,
 }
 
 impl Default for SmtpSection {
@@ -185,6 +188,7 @@ impl Default for SmtpSection {
             max_recipients: 100,
             max_received_headers: 50,
             queue_lifetime_secs: 5 * 24 * 3600,
+            retry_secs: 60,
         }
     }
 }

@@ -120,6 +120,7 @@ impl Running {
 /// Binds every listener of the configuration and starts serving.
 pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, String> {
     let config = app.config();
+    crate::smtp::start_queue(&app);
     let mut bound = Vec::new();
     for spec in &config.listeners {
         let Some(service) = services(&app, spec.protocol) else {
