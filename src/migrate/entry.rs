@@ -154,6 +154,21 @@ async fn while_copying(
             }
             WhileCopying::Proxy => {}
         }
+        // POP3 with no legacy POP3 server to relay to: hold the login like
+        // `wait`, then a temporary failure.
+        if req.protocol == Proto::Pop3 && m.pop3.is_none() {
+            if m.while_copying != WhileCopying::Wait {
+                let p = um.wait(m.wait, false).await;
+                if matches!(p, Phase::Migrated | Phase::Switching) {
+                    phase = p;
+                    continue;
+                }
+            }
+            if let Some(s) = sess.take() {
+                s.logout().await;
+            }
+            return LoginOutcome::Unavailable(MOVING.into());
+        }
         let Some(end) = um.session_token() else {
             // The switch began meanwhile: wait for it.
             phase = Phase::Switching;
