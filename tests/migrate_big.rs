@@ -5,8 +5,6 @@
 mod common;
 mod migrate_support;
 
-use std::process::Command;
-
 use common::legacy::{Legacy, LegacyOptions};
 use migrate_support::*;
 
@@ -31,42 +29,7 @@ fn peak_rss(pid: i32) -> u64 {
 #[ignore]
 fn a_100k_message_folder_is_copied_with_bounded_memory() {
     let legacy = Legacy::start(LegacyOptions::default());
-    // Let Dovecot create the maildir, then write the messages straight into it
-    // (APPEND of 100,000 messages would take minutes).
-    let mut c = legacy.imap("alice", "alice-pw");
-    c.ok("SELECT INBOX");
-    c.logout();
-    let cur = legacy.path().join("mail/alice/cur");
-    for i in 0..messages() {
-        let body = format!(
-            "From: s{i}@example.net\r\nTo: alice@example.org\r\nSubject: message {i}\r\nMessage-ID: <{i}@example.net>\r\n\r\nbody of message {i}\r\n"
-        );
-        let flags = if i % 3 == 0 { "S" } else { "" };
-        std::fs::write(
-            cur.join(format!(
-                "{}.M{i}P1.legacy,S={}:2,{flags}",
-                1_600_000_000 + i,
-                body.len()
-            )),
-            body,
-        )
-        .unwrap();
-    }
-    let out = Command::new("chown")
-        .args(["-R", "vmail:vmail"])
-        .arg(legacy.path().join("mail/alice"))
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let mut c = legacy.imap("alice", "alice-pw");
-    let lines = c.ok("SELECT INBOX");
-    assert!(
-        lines
-            .iter()
-            .any(|l| l.text == format!("* {} EXISTS", messages())),
-        "{lines:?}"
-    );
-    c.logout();
+    seed_maildir(&legacy, "alice", "alice-pw", messages());
 
     let cfg = config(&legacy, "serve_locally_within_ms = 0");
     let mut d = start_daemon(&cfg, None);

@@ -367,3 +367,20 @@ fn kill_imap_children(legacy: &Legacy) {
         }
     }
 }
+
+#[test]
+fn a_big_mailbox_never_delays_the_first_login() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    seed_maildir(&legacy, "alice", "alice-pw", 1500);
+    // A generous bound: a small mailbox would be waited for and served locally.
+    let cfg = config(&legacy, "serve_locally_within_ms = 120000");
+    let mut d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    // Over 1,000 messages: proxied at once rather than held for the copy.
+    assert_eq!(p.login("alice@example.org", "alice-pw"), "+OK Logged in");
+    p.cmd("QUIT");
+    wait_state(&d, "alice@example.org", "migrated", 300);
+    d.terminate();
+    let loc = local_snapshot(&d.data_dir, "alice@example.org");
+    assert_eq!(loc.folders["INBOX"].messages.len(), 1500);
+}

@@ -736,6 +736,34 @@ impl Session {
         Ok(out)
     }
 
+    /// `STATUS folder (MESSAGES)`: the message count without selecting.
+    pub async fn message_count(&mut self, raw: &str) -> Result<u32> {
+        let untagged = self
+            .ok(&[
+                Arg::Raw("STATUS"),
+                Arg::Str(raw.as_bytes()),
+                Arg::Raw("(MESSAGES)"),
+            ])
+            .await?;
+        for (_, v) in untagged {
+            let is_status = v
+                .first()
+                .and_then(Value::text)
+                .is_some_and(|t| t.eq_ignore_ascii_case("STATUS"));
+            let Some(items) = v.get(2).and_then(Value::list).filter(|_| is_status) else {
+                continue;
+            };
+            for pair in items.chunks(2) {
+                if let [k, n] = pair {
+                    if k.text().is_some_and(|k| k.eq_ignore_ascii_case("MESSAGES")) {
+                        return Ok(n.number().unwrap_or(0) as u32);
+                    }
+                }
+            }
+        }
+        Err(LegacyError::Protocol(format!("STATUS {raw}: no MESSAGES")))
+    }
+
     /// `EXAMINE` (read-only; with CONDSTORE when advertised).
     pub async fn examine(&mut self, raw: &str) -> Result<FolderStatus> {
         let condstore = self.has("CONDSTORE");

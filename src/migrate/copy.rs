@@ -102,6 +102,20 @@ pub async fn folders(sess: &mut Session, ns: &Namespace) -> Result<Vec<Folder>> 
     Ok(out)
 }
 
+/// The number of messages in every selectable legacy folder (one `STATUS` per
+/// folder, nothing selected): tells a first login whether waiting for the copy
+/// to finish is worth it.
+pub async fn count_messages(sess: &mut Session) -> Result<u64> {
+    let ns = namespace(sess).await?;
+    let mut total = 0u64;
+    for f in folders(sess, &ns).await? {
+        if f.selectable() {
+            total += u64::from(sess.message_count(&f.entry.raw).await?);
+        }
+    }
+    Ok(total)
+}
+
 /// One pass over every folder.
 pub async fn pass(sess: &mut Session, ms: &Mailstore, mode: Mode) -> Result<PassReport> {
     let ns = namespace(sess).await?;

@@ -121,7 +121,7 @@ async fn while_copying(
         return LoginOutcome::Local(account);
     }
     // Small mailboxes: the copy may be done within a short bound.
-    let mut phase = um.wait(m.serve_locally_within, false).await;
+    let mut phase = um.wait_if_small(m.serve_locally_within).await;
     loop {
         if phase == Phase::Switching {
             phase = um.wait(m.timeout, true).await;

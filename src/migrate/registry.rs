@@ -21,6 +21,9 @@ use crate::store::{Account, AccountState, NewMailbox};
 /// Copy attempts (each ending in a failed copy or verification) before the
 /// account is marked `failed`.
 pub const MAX_ATTEMPTS: u32 = 5;
+/// A mailbox with at most this many messages is "small": a first login waits up
+/// to `serve_locally_within` for its copy. Bigger ones are proxied at once.
+pub const SMALL_MAILBOX: u64 = 1000;
 /// First pause between attempts; doubled each time, up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(2);
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
@@ -48,6 +51,9 @@ pub struct UserMigration {
     phase: watch::Sender<Phase>,
     /// Parent of the `end` tokens of this user's proxied sessions.
     end: Mutex<CancellationToken>,
+    /// `Some(true)` once the copy knows the mailbox is small, `Some(false)` when
+    /// it is big or the copy has to queue for a legacy connection.
+    small: watch::Sender<Option<bool>>,
 }
 
 impl UserMigration {
@@ -67,6 +73,22 @@ impl UserMigration {
         let _ = tokio::time::timeout(bound, rx.wait_for(done)).await;
         let p = *rx.borrow();
         p
+    }
+
+    /// Waits up to `bound` for the copy to finish, giving up early once the copy
+    /// knows the mailbox is not small (DESIGN §2: small mailboxes are served
+    /// locally at once; big ones never delay the first login).
+    pub async fn wait_if_small(&self, bound: Duration) -> Phase {
+        let mut phase = self.phase.subscribe();
+        let mut small = self.small.subscribe();
+        let _ = tokio::time::timeout(bound, async {
+            tokio::select! {
+                _ = phase.wait_for(|p| matches!(p, Phase::Migrated | Phase::Failed)) => {}
+                _ = small.wait_for(|s| *s == Some(false)) => {}
+            }
+        })
+        .await;
+        self.phase()
     }
 
     /// A token for a new proxied session, or `None` when the switch has begun (the
@@ -155,6 +177,7 @@ impl Registry {
             password: Mutex::new(Some(password.clone())),
             phase,
             end: Mutex::new(CancellationToken::new()),
+            small: watch::channel(None).0,
         });
         users.insert(account.id, um.clone());
         drop(users);
@@ -330,10 +353,16 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     let cap = app
         .migrations
         .host_cap(&legacy::host_key(&ep), m.max_connections);
-    let _permit = cap
-        .acquire_owned()
-        .await
-        .map_err(|_| "connection cap closed".to_string())?;
+    let _permit = match cap.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            // Queued behind other copies: a first login must not wait for us.
+            um.small.send_replace(Some(false));
+            cap.acquire_owned()
+                .await
+                .map_err(|_| "connection cap closed".to_string())?
+        }
+    };
     let ms = app
         .store
         .mailstore(um.account_id)
@@ -346,6 +375,13 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
             e => e.to_string(),
         })?;
     drop(password);
+    if um.small.borrow().is_none() {
+        let small = match copy::count_messages(&mut sess).await {
+            Ok(n) => n <= SMALL_MAILBOX,
+            Err(_) => false,
+        };
+        um.small.send_replace(Some(small));
+    }
 
     // The bulk copy, while the user is proxied.
     let started = Instant::now();

@@ -437,3 +437,41 @@ pub fn sample_messages() -> Vec<(&'static str, &'static str, Vec<u8>)> {
         ),
     ]
 }
+
+/// Writes `n` small messages straight into the legacy user's INBOX Maildir
+/// (APPEND of thousands of messages would take minutes), then lets Dovecot
+/// index them.
+pub fn seed_maildir(legacy: &Legacy, user: &str, pw: &str, n: usize) {
+    let mut c = legacy.imap(user, pw);
+    c.ok("SELECT INBOX");
+    c.logout();
+    let cur = legacy.path().join(format!("mail/{user}/cur"));
+    for i in 0..n {
+        let body = format!(
+            "From: s{i}@example.net\r\nTo: {user}@example.org\r\nSubject: message {i}\r\nMessage-ID: <{i}@example.net>\r\n\r\nbody of message {i}\r\n"
+        );
+        let flags = if i % 3 == 0 { "S" } else { "" };
+        std::fs::write(
+            cur.join(format!(
+                "{}.M{i}P1.legacy,S={}:2,{flags}",
+                1_600_000_000 + i,
+                body.len()
+            )),
+            body,
+        )
+        .unwrap();
+    }
+    let out = Command::new("chown")
+        .args(["-R", "vmail:vmail"])
+        .arg(legacy.path().join(format!("mail/{user}")))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let mut c = legacy.imap(user, pw);
+    let lines = c.ok("SELECT INBOX");
+    assert!(
+        lines.iter().any(|l| l.text == format!("* {n} EXISTS")),
+        "{lines:?}"
+    );
+    c.logout();
+}
