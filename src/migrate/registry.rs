@@ -417,16 +417,15 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
         Err(e) => return Err(format!("verification failed: {e}")),
     }
     add_default_folders(&ms).await;
+    let before = match app.store.account_by_id(um.account_id).await {
+        Ok(Some(a)) => a.state,
+        _ => AccountState::Copying,
+    };
     app.store
         .set_state(um.account_id, AccountState::Migrated, None)
         .await
         .map_err(|e| format!("cannot record the migrated state: {e}"))?;
-    log_state(
-        &um.address,
-        AccountState::Copying,
-        AccountState::Migrated,
-        None,
-    );
+    log_state(&um.address, before, AccountState::Migrated, None);
     um.set_phase(Phase::Migrated);
     let _ = jobs::update(
         app.store.db(),
