@@ -45,7 +45,7 @@ port = 25
         pop3 = legacy.pop3_port,
     );
     TestConfig::new(
-        "[auth]\nallow_plaintext = true\nfailure_delay_ms = 10\nmax_failure_delay_ms = 20\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n",
+        "[auth]\nallow_plaintext = true\nfailure_delay_ms = 10\nmax_failure_delay_ms = 20\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n[imap]\nlisten = [\"127.0.0.1:0\"]\n",
         &[("example.org", &domain)],
     )
 }
