@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod legacy;
 pub mod logging;
 pub mod message;
 pub mod metrics;

@@ -201,20 +201,36 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
             upgrade_hash(app, &account, &req.password).await;
             app.throttle.success(req.client);
             match account.state {
-                AccountState::Local | AccountState::Migrated | AccountState::Finished => {
+                AccountState::Migrated => {
+                    // `continuous = true`: bring over what still reaches the legacy
+                    // server, on every login until the domain is finished.
+                    let continuous = config
+                        .domain(&account.domain)
+                        .is_some_and(|d| d.migrating() && d.migration.continuous);
+                    if continuous {
+                        crate::migrate::Registry::catch_up(app, &account, &req.password);
+                    }
                     LoginOutcome::Local(account)
                 }
-                // SMTP AUTH only needs the identity; mail goes through the routing table.
-                AccountState::Copying | AccountState::Failed if req.protocol == Proto::Smtp => {
-                    LoginOutcome::Local(account)
+                AccountState::Local | AccountState::Finished => LoginOutcome::Local(account),
+                // Still copying (or given up on): the copy runs (or is restarted)
+                // with this password, and the session is proxied, held or refused
+                // per `while_copying`; SMTP AUTH gets Local.
+                AccountState::Copying | AccountState::Failed => {
+                    crate::migrate::entry::copying_login(app, &req, account).await
                 }
-                AccountState::Copying | AccountState::Failed => LoginOutcome::Unavailable(
-                    "your mailbox is being moved to a new server; try again in a few minutes"
-                        .into(),
-                ),
             }
         }
-        None => refuse(app, &req, "unknown-user").await,
+        None => {
+            let domain = address
+                .rsplit_once('@')
+                .and_then(|(_, d)| config.domain(d))
+                .filter(|d| d.migrating());
+            match domain {
+                Some(d) => crate::migrate::entry::first_login(app, &req, &address, d).await,
+                None => refuse(app, &req, "unknown-user").await,
+            }
+        }
     }
 }
 

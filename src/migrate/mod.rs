@@ -1,5 +1,13 @@
-//! Migration from the legacy server: proxying while a copy runs (and, in later
-//! modules, the copy engine, delta passes and the switch).
+//! Migration from the legacy server (DESIGN §1–3): the login gate, the per-user
+//! registry and switch, the copy engine, the job record, proxying while a copy
+//! runs, and the post-migrate hook.
 
+pub mod copy;
+pub mod entry;
 pub mod hook;
+pub mod jobs;
+pub mod names;
 pub mod proxy;
+pub mod registry;
+
+pub use registry::{Phase, Registry};

@@ -36,6 +36,8 @@ pub struct App {
     pub throttle: Throttle,
     /// Counters for `GET /metrics`.
     pub metrics: Metrics,
+    /// Running per-user migrations and the legacy host connection caps.
+    pub migrations: crate::migrate::Registry,
 }
 
 impl App {
@@ -52,8 +54,10 @@ impl App {
             Duration::from_millis(config.auth.failure_delay_ms),
             Duration::from_millis(config.auth.max_failure_delay_ms),
         );
+        let migrations = crate::migrate::Registry::new(&store)?;
         Ok(Arc::new(App {
             throttle,
+            migrations,
             metrics: Metrics::default(),
             config: RwLock::new(Arc::new(config)),
             store,

@@ -881,6 +881,41 @@ impl Mailstore {
             .await
     }
 
+    /// The UIDs of a mailbox, ascending (4 bytes a message, for big mailboxes).
+    pub async fn uids(&self, mailbox_id: i64) -> Result<Vec<u32>> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT uid FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+                )?;
+                let rows = st.query_map([mailbox_id], |r| r.get(0))?;
+                Ok(rows.collect::<rusqlite::Result<Vec<u32>>>()?)
+            })
+            .await
+    }
+
+    /// Up to `limit` messages with a UID above `after`, ascending: walks a big
+    /// mailbox in pages with bounded memory.
+    pub async fn messages_page(
+        &self,
+        mailbox_id: i64,
+        after: u32,
+        limit: usize,
+    ) -> Result<Vec<MessageMeta>> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {MSG_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid > ?2 ORDER BY uid LIMIT ?3"
+                ))?;
+                let rows = st.query_map(
+                    params![mailbox_id, after as i64, limit.min(i64::MAX as usize) as i64],
+                    msg_from_row,
+                )?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
     /// Messages added or changed, and UIDs expunged, after `modseq`.
     pub async fn changes_since(&self, mailbox_id: i64, modseq: u64) -> Result<Changes> {
         self.db
@@ -1139,6 +1174,54 @@ impl Mailstore {
         }
         self.announce(changes);
         Ok(pairs)
+    }
+
+    /// Records the legacy POP3 UIDL of messages that have none yet (the copy
+    /// carries UIDLs over so POP3 clients download nothing twice). Not an IMAP
+    /// change: no modseq is taken.
+    pub async fn set_legacy_uidls(
+        &self,
+        mailbox_id: i64,
+        uidls: Vec<(u32, String)>,
+    ) -> Result<usize> {
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut n = 0;
+                {
+                    let mut st = tx.prepare_cached(
+                        "UPDATE messages SET legacy_uidl = ?3
+                         WHERE mailbox_id = ?1 AND uid = ?2 AND legacy_uidl IS NULL",
+                    )?;
+                    for (uid, uidl) in uidls {
+                        n += st.execute(params![mailbox_id, uid, uidl])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(n)
+            })
+            .await
+    }
+
+    /// Every legacy UID of one legacy folder (at one UIDVALIDITY) already copied,
+    /// with the local message id it was copied to: one query for a whole folder.
+    pub async fn legacy_map_for(
+        &self,
+        folder: &str,
+        uidvalidity: u32,
+    ) -> Result<std::collections::HashMap<u32, i64>> {
+        let folder = folder.to_string();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT uid, message_id FROM legacy_map WHERE folder = ?1 AND uidvalidity = ?2",
+                )?;
+                let rows = st.query_map(params![folder, uidvalidity as i64], |r| {
+                    Ok((r.get::<_, i64>(0)? as u32, r.get(1)?))
+                })?;
+                Ok(rows.collect::<rusqlite::Result<_>>()?)
+            })
+            .await
     }
 
     /// The local message a legacy message was copied to, if it was. The mapping

@@ -194,6 +194,13 @@ impl Legacy {
             ("", "/")
         };
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
+        // Courier-style servers allow `/` inside names; Dovecot's maildir does
+        // with the listescape plugin.
+        let escape = if self.opts.inbox_prefix {
+            "mail_plugins = $mail_plugins listescape\nplugin {\n  listescape_char = \"\\\\\"\n}\n"
+        } else {
+            ""
+        };
         let conf = format!(
             r#"
 base_dir = {d}/run
@@ -249,6 +256,7 @@ service anvil {{
 protocol lmtp {{
   auth_username_format = %Ln
 }}
+{escape}
 namespace inbox {{
   inbox = yes
   prefix = {prefix}

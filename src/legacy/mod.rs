@@ -1,0 +1,69 @@
+//! Clients of the legacy server: IMAP (login check, proxied sessions, the copy)
+//! and POP3 (proxied POP3 sessions). TLS modes `none | starttls | implicit`;
+//! the password is never sent in clear when TLS was asked for.
+
+pub mod imap;
+pub mod pop3;
+
+use std::time::Duration;
+
+use crate::config::{Endpoint, TlsMode};
+use crate::server::{Conn, ConnError};
+
+/// Why talking to the legacy server failed.
+#[derive(Debug, thiserror::Error)]
+pub enum LegacyError {
+    /// The legacy server said no to these credentials.
+    #[error("credentials refused by the legacy server")]
+    Refused,
+    /// Cannot decide now: unreachable, timed out, TLS failed, temporary NO.
+    #[error("legacy server unavailable: {0}")]
+    Unavailable(String),
+    /// The server answered something we cannot use.
+    #[error("legacy protocol error: {0}")]
+    Protocol(String),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+}
+
+impl From<ConnError> for LegacyError {
+    fn from(e: ConnError) -> Self {
+        LegacyError::Unavailable(e.to_string())
+    }
+}
+
+impl LegacyError {
+    /// True for failures that may go away by themselves (retry later).
+    pub fn is_temporary(&self) -> bool {
+        !matches!(self, LegacyError::Refused)
+    }
+}
+
+pub type Result<T> = std::result::Result<T, LegacyError>;
+
+/// Opens a TCP connection to `ep`, with TLS right away for `tls = "implicit"`.
+/// STARTTLS is the protocol client's job (it must read the capabilities first).
+pub async fn connect(ep: &Endpoint, timeout: Duration) -> Result<Conn> {
+    let mut conn = Conn::connect(&ep.host, ep.port, timeout)
+        .await
+        .map_err(|e| LegacyError::Unavailable(format!("{}:{}: {e}", ep.host, ep.port)))?;
+    if ep.tls == TlsMode::Implicit {
+        start_tls(&mut conn, ep).await?;
+    }
+    Ok(conn)
+}
+
+/// The TLS handshake with certificate checks as the endpoint asks. Bytes the
+/// server sent before it are discarded by [`Conn::starttls_client`].
+pub async fn start_tls(conn: &mut Conn, ep: &Endpoint) -> Result<()> {
+    let cfg = crate::server::tls::client_config(ep.verify_certificate, ep.ca_file.as_deref())
+        .map_err(LegacyError::Unavailable)?;
+    conn.starttls_client(cfg, &ep.host)
+        .await
+        .map_err(|e| LegacyError::Unavailable(format!("TLS with {}: {e}", ep.host)))
+}
+
+/// `host:port`, the key of the per-host connection cap.
+pub fn host_key(ep: &Endpoint) -> String {
+    format!("{}:{}", ep.host.to_ascii_lowercase(), ep.port)
+}

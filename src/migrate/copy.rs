@@ -1,0 +1,401 @@
+//! The copy engine (DESIGN §3): one pass over every legacy folder, idempotent
+//! through the legacy UID map, so the first copy, the delta pass of the switch,
+//! a resumed copy after a crash and the catch-up after the flip are one code path.
+//!
+//! Per folder: `EXAMINE` (UIDVALIDITY, UIDNEXT, HIGHESTMODSEQ), `UID FETCH 1:*
+//! (UID FLAGS)` for the legacy UID set, then one streamed `UID FETCH` of the
+//! bodies not yet copied. Each body goes straight to a message file; a batch of
+//! files is made durable with one filesystem sync and committed with one
+//! `ingest`. Memory stays bounded by the batch limits, whatever the sizes.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Duration;
+
+use super::names::{self, Namespace};
+use crate::legacy::imap::{self, ListEntry, Session};
+use crate::legacy::{LegacyError, Result};
+use crate::store::mailstore::LegacyRef;
+use crate::store::{FlagOp, Flags, IngestSource, Mailstore, NewMailbox, NewMessage};
+
+/// Messages per committed batch.
+const BATCH_MESSAGES: usize = 2000;
+/// Bytes per committed batch.
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// UIDs per `UID FETCH` command.
+const FETCH_CHUNK: usize = 2000;
+
+/// How a pass treats the legacy side.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// Before the switch: legacy UIDs and UIDVALIDITY are kept, flag changes and
+    /// expunges made on the legacy side are mirrored.
+    Mirror,
+    /// After the flip: the local store is authoritative; only messages that still
+    /// reached the legacy server are brought in, with fresh local UIDs.
+    CatchUp,
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Default)]
+pub struct PassReport {
+    pub folders: usize,
+    pub messages: u64,
+    pub bytes: u64,
+    pub flag_updates: u64,
+    pub expunged: u64,
+}
+
+/// A legacy folder and the local name it lands under.
+#[derive(Debug, Clone)]
+pub struct Folder {
+    pub entry: ListEntry,
+    pub local: String,
+}
+
+impl Folder {
+    fn selectable(&self) -> bool {
+        !self.entry.has("\\Noselect") && !self.entry.has("\\NonExistent")
+    }
+}
+
+/// The test-only slow-down (`FERRYMAIL_TEST_COPY_DELAY_MS`, off by default):
+/// a pause after each copied message, so tests can act while a copy runs.
+fn test_delay() -> Option<Duration> {
+    std::env::var("FERRYMAIL_TEST_COPY_DELAY_MS")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .filter(|&ms| ms > 0)
+        .map(Duration::from_millis)
+}
+
+/// The legacy namespace: NAMESPACE when advertised, else no prefix and the
+/// separator LIST reports.
+pub async fn namespace(sess: &mut Session) -> Result<Namespace> {
+    if let Some((prefix, separator)) = sess.personal_namespace().await? {
+        return Ok(Namespace { prefix, separator });
+    }
+    let list = sess.list(false).await?;
+    Ok(Namespace {
+        prefix: String::new(),
+        separator: list.iter().find_map(|e| e.separator),
+    })
+}
+
+/// Lists the legacy folders with their local names, in a stable order; two legacy
+/// names that translate to the same local name get ` (2)`, ` (3)`... on the later.
+pub async fn folders(sess: &mut Session, ns: &Namespace) -> Result<Vec<Folder>> {
+    let mut list = sess.list(false).await?;
+    list.sort_by(|a, b| a.raw.cmp(&b.raw));
+    list.dedup_by(|a, b| a.raw == b.raw);
+    let mut used: HashSet<String> = HashSet::new();
+    let mut out = Vec::with_capacity(list.len());
+    for entry in list {
+        let base = names::local_name(&entry.raw, ns);
+        let mut local = base.clone();
+        let mut n = 2;
+        while !used.insert(local.to_lowercase()) {
+            local = format!("{base} ({n})");
+            n += 1;
+        }
+        out.push(Folder { entry, local });
+    }
+    Ok(out)
+}
+
+/// The number of messages in every selectable legacy folder (one `STATUS` per
+/// folder, nothing selected): tells a first login whether waiting for the copy
+/// to finish is worth it.
+pub async fn count_messages(sess: &mut Session) -> Result<u64> {
+    let ns = namespace(sess).await?;
+    let mut total = 0u64;
+    for f in folders(sess, &ns).await? {
+        if f.selectable() {
+            total += u64::from(sess.message_count(&f.entry.raw).await?);
+        }
+    }
+    Ok(total)
+}
+
+/// One pass over every folder.
+pub async fn pass(sess: &mut Session, ms: &Mailstore, mode: Mode) -> Result<PassReport> {
+    let ns = namespace(sess).await?;
+    let folders = folders(sess, &ns).await?;
+    let mut report = PassReport::default();
+    let local_roles: HashSet<String> = ms
+        .mailboxes()
+        .await?
+        .into_iter()
+        .filter_map(|m| m.special_use)
+        .collect();
+    let mut roles_taken = local_roles;
+    for f in &folders {
+        let role = names::role_from_attributes(&f.entry.attributes)
+            .or_else(|| names::role_by_name(&f.local));
+        let role = role.filter(|r| mode == Mode::Mirror && roles_taken.insert(r.to_string()));
+        if !f.selectable() {
+            if mode == Mode::Mirror {
+                match ms.mailbox(&f.local).await? {
+                    None => {
+                        let opts = NewMailbox {
+                            special_use: role.map(str::to_string),
+                            ..Default::default()
+                        };
+                        ms.create_mailbox(&f.local, opts).await?;
+                    }
+                    Some(m) if m.special_use.is_none() && role.is_some() => {
+                        ms.update_mailbox(m.id, None, None, None, Some(role.map(str::to_string)))
+                            .await?;
+                    }
+                    Some(_) => {}
+                }
+            }
+            continue;
+        }
+        copy_folder(sess, ms, f, role, mode, &mut report).await?;
+        report.folders += 1;
+    }
+    if mode == Mode::Mirror {
+        let by_raw: HashMap<&str, &str> = folders
+            .iter()
+            .map(|f| (f.entry.raw.as_str(), f.local.as_str()))
+            .collect();
+        let subscribed = sess.list(true).await?;
+        for s in subscribed {
+            let local = by_raw
+                .get(s.raw.as_str())
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| names::local_name(&s.raw, &ns));
+            if let Err(e) = ms.set_subscribed(&local, true).await {
+                tracing::warn!(folder = %local, error = %e, "cannot carry a subscription over");
+            }
+        }
+    }
+    Ok(report)
+}
+
+async fn copy_folder(
+    sess: &mut Session,
+    ms: &Mailstore,
+    f: &Folder,
+    role: Option<&str>,
+    mode: Mode,
+    report: &mut PassReport,
+) -> Result<()> {
+    let raw = f.entry.raw.as_str();
+    let st = sess.examine(raw).await?;
+    let mbx = match ms.mailbox(&f.local).await? {
+        None => {
+            let opts = match mode {
+                Mode::Mirror => NewMailbox {
+                    uidvalidity: Some(st.uidvalidity),
+                    uidnext: Some(st.uidnext.max(1)),
+                    highestmodseq: st.highestmodseq,
+                    special_use: role.map(str::to_string),
+                },
+                Mode::CatchUp => NewMailbox::default(),
+            };
+            ms.create_mailbox(&f.local, opts).await?
+        }
+        Some(m) if mode == Mode::Mirror && m.uidvalidity != st.uidvalidity => {
+            if m.exists > 0 {
+                return Err(LegacyError::Protocol(format!(
+                    "local folder `{}` holds messages under UIDVALIDITY {}, the legacy folder now has {}",
+                    f.local, m.uidvalidity, st.uidvalidity
+                )));
+            }
+            ms.update_mailbox(m.id, Some(st.uidvalidity), None, None, None)
+                .await?
+        }
+        Some(m) => m,
+    };
+    if mode == Mode::Mirror && mbx.special_use.is_none() && role.is_some() {
+        ms.update_mailbox(mbx.id, None, None, None, Some(role.map(str::to_string)))
+            .await?;
+    }
+
+    // The legacy UID set with flags.
+    let mut legacy: Vec<(u32, Vec<String>)> = Vec::with_capacity(st.exists as usize);
+    if st.exists > 0 {
+        let tag = sess.start_fetch("1:*", "(UID FLAGS)").await?;
+        while let Some(m) = sess.next_fetch(&tag, None).await? {
+            legacy.push((m.uid, m.flags.unwrap_or_default()));
+        }
+    }
+    legacy.sort_by_key(|m| m.0);
+    legacy.dedup_by_key(|m| m.0);
+    let mapped = ms.legacy_map_for(raw, st.uidvalidity).await?;
+
+    if mode == Mode::Mirror && !mapped.is_empty() {
+        mirror_changes(ms, mbx.id, &legacy, &mapped, report).await?;
+    }
+
+    let wanted: Vec<u32> = legacy
+        .iter()
+        .map(|m| m.0)
+        .filter(|u| !mapped.contains_key(u))
+        .collect();
+    drop(legacy);
+    let delay = test_delay();
+    for chunk in wanted.chunks(FETCH_CHUNK) {
+        let want: HashSet<u32> = chunk.iter().copied().collect();
+        let tag = sess
+            .start_fetch(
+                &imap::uid_set(chunk),
+                "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
+            )
+            .await?;
+        let mut batch: Vec<NewMessage> = Vec::new();
+        let mut batch_bytes = 0u64;
+        while let Some(m) = sess.next_fetch(&tag, Some(ms)).await? {
+            let Some(blob) = m.body else { continue };
+            if !want.contains(&m.uid) {
+                // Not asked for (an unsolicited response): its file is removed
+                // as unreferenced the next time the store is opened.
+                continue;
+            }
+            let (internaldate, tz_minutes) = m
+                .internaldate
+                .as_deref()
+                .and_then(imap::parse_internaldate)
+                .unwrap_or((crate::store::now(), 0));
+            batch_bytes += blob.size;
+            batch.push(NewMessage {
+                mailbox_id: mbx.id,
+                uid: (mode == Mode::Mirror).then_some(m.uid),
+                flags: Flags::from_names(m.flags.unwrap_or_default()),
+                internaldate,
+                tz_minutes,
+                blob,
+                legacy: Some(LegacyRef {
+                    folder: raw.to_string(),
+                    uidvalidity: st.uidvalidity,
+                    uid: m.uid,
+                }),
+                legacy_uidl: None,
+            });
+            if let Some(d) = delay {
+                tokio::time::sleep(d).await;
+            }
+            if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
+                commit(ms, std::mem::take(&mut batch), report).await?;
+                batch_bytes = 0;
+            }
+        }
+        commit(ms, batch, report).await?;
+    }
+    if mode == Mode::Mirror {
+        ms.update_mailbox(mbx.id, None, Some(st.uidnext), st.highestmodseq, None)
+            .await?;
+    }
+    Ok(())
+}
+
+async fn commit(ms: &Mailstore, batch: Vec<NewMessage>, report: &mut PassReport) -> Result<()> {
+    if batch.is_empty() {
+        return Ok(());
+    }
+    ms.sync_batch().await?;
+    let bytes: u64 = batch.iter().map(|m| m.blob.size).sum();
+    let n = batch.len() as u64;
+    ms.ingest(IngestSource::Migration, batch).await?;
+    report.messages += n;
+    report.bytes += bytes;
+    Ok(())
+}
+
+/// Flag changes and expunges made on the legacy side since the messages were
+/// copied. Walks the local mailbox in pages, so memory stays bounded by the
+/// legacy UID list and the map, whatever the folder size.
+async fn mirror_changes(
+    ms: &Mailstore,
+    mailbox_id: i64,
+    legacy: &[(u32, Vec<String>)],
+    mapped: &HashMap<u32, i64>,
+    report: &mut PassReport,
+) -> Result<()> {
+    const PAGE: usize = 5000;
+    let by_id: HashMap<i64, u32> = mapped.iter().map(|(uid, id)| (*id, *uid)).collect();
+    let mut gone: Vec<u32> = Vec::new();
+    let mut by_flags: HashMap<String, (Flags, Vec<u32>)> = HashMap::new();
+    let mut after = 0u32;
+    loop {
+        let page = ms.messages_page(mailbox_id, after, PAGE).await?;
+        let Some(last) = page.last() else { break };
+        after = last.uid;
+        for meta in &page {
+            let Some(legacy_uid) = by_id.get(&meta.id) else {
+                continue;
+            };
+            let Ok(i) = legacy.binary_search_by_key(legacy_uid, |m| m.0) else {
+                gone.push(meta.uid);
+                continue;
+            };
+            let flags = Flags::from_names(&legacy[i].1);
+            if flags != meta.flags {
+                by_flags
+                    .entry(flags.to_stored())
+                    .or_insert_with(|| (flags.clone(), Vec::new()))
+                    .1
+                    .push(meta.uid);
+            }
+        }
+        if page.len() < PAGE {
+            break;
+        }
+    }
+    // One store call per distinct new flag set.
+    for (_, (flags, uids)) in by_flags {
+        report.flag_updates += uids.len() as u64;
+        ms.store_flags(mailbox_id, uids, FlagOp::Replace, flags, None)
+            .await?;
+    }
+    if !gone.is_empty() {
+        report.expunged += ms.remove(mailbox_id, gone).await?.len() as u64;
+    }
+    Ok(())
+}
+
+/// Checks the local store against the legacy server: every legacy folder exists
+/// locally with the same UIDVALIDITY, the same UID set and so the same count.
+/// `Err` carries the first difference found, for the log and the status.
+pub async fn verify(sess: &mut Session, ms: &Mailstore) -> Result<std::result::Result<(), String>> {
+    let ns = namespace(sess).await?;
+    let folders = folders(sess, &ns).await?;
+    for f in folders.iter().filter(|f| f.selectable()) {
+        let st = sess.examine(&f.entry.raw).await?;
+        let Some(mbx) = ms.mailbox(&f.local).await? else {
+            return Ok(Err(format!("folder `{}` missing locally", f.local)));
+        };
+        if mbx.uidvalidity != st.uidvalidity {
+            return Ok(Err(format!(
+                "folder `{}`: UIDVALIDITY {} locally, {} on the legacy server",
+                f.local, mbx.uidvalidity, st.uidvalidity
+            )));
+        }
+        let mut legacy = Vec::with_capacity(st.exists as usize);
+        if st.exists > 0 {
+            let tag = sess.start_fetch("1:*", "(UID)").await?;
+            while let Some(m) = sess.next_fetch(&tag, None).await? {
+                legacy.push(m.uid);
+            }
+        }
+        legacy.sort_unstable();
+        legacy.dedup();
+        let local = ms.uids(mbx.id).await?;
+        if local != legacy {
+            return Ok(Err(format!(
+                "folder `{}`: {} messages locally, {} on the legacy server, or different UIDs",
+                f.local,
+                local.len(),
+                legacy.len()
+            )));
+        }
+        if mbx.uidnext < st.uidnext {
+            return Ok(Err(format!(
+                "folder `{}`: UIDNEXT {} below the legacy {}",
+                f.local, mbx.uidnext, st.uidnext
+            )));
+        }
+    }
+    Ok(Ok(()))
+}

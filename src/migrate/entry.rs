@@ -1,0 +1,238 @@
+//! The migrating half of the login path (DESIGN §2 step 3, and step 2 for
+//! `copying` users): the legacy check, account creation, starting the copy, and
+//! what the session gets while the copy runs (`while_copying`).
+
+use std::sync::Arc;
+
+use super::registry::{legacy_user, Phase, Registry, UserMigration};
+use crate::auth::login::{refuse, LegacySession, LoginOutcome, LoginRequest, Proto};
+use crate::auth::password::hash_password_async;
+use crate::config::{Domain, Source, WhileCopying};
+use crate::legacy::imap::Session;
+use crate::legacy::{self, LegacyError};
+use crate::server::App;
+use crate::store::{Account, AccountState, StoreError};
+
+const UNREACHABLE: &str = "your mail server cannot be reached right now; try again later";
+const MOVING: &str = "your mailbox is being moved to a new server; try again in a few minutes";
+
+/// A user without a local account logs in to a migrating domain.
+pub async fn first_login(
+    app: &Arc<App>,
+    req: &LoginRequest,
+    address: &str,
+    domain: &Domain,
+) -> LoginOutcome {
+    let m = &domain.migration;
+    if m.source == Source::Pop3 {
+        // TODO(issue: POP3 source): check the password with the legacy POP3 server.
+        tracing::error!(user = %address, "domain migrates from a POP3 legacy server, which is not implemented yet; login refused as temporarily unavailable");
+        return LoginOutcome::Unavailable(UNREACHABLE.into());
+    }
+    let Some(ep) = m.imap.clone() else {
+        tracing::error!(user = %address, "domain is migrating but has no [migration.imap] host");
+        return LoginOutcome::Unavailable(UNREACHABLE.into());
+    };
+    if !app
+        .throttle
+        .legacy_allowed(address, req.password.expose(), req.client)
+    {
+        return refuse(app, req, "legacy-throttled").await;
+    }
+    let user = legacy_user(address, m.legacy_login);
+    let check = tokio::time::timeout(
+        m.timeout,
+        Session::login(&ep, m.timeout, &user, &req.password),
+    )
+    .await
+    .unwrap_or_else(|_| Err(LegacyError::Unavailable("timed out".into())));
+    let sess = match check {
+        Ok(s) => s,
+        Err(LegacyError::Refused) => {
+            app.throttle
+                .legacy_refused(address, req.password.expose(), req.client);
+            return refuse(app, req, "legacy-password").await;
+        }
+        Err(e) => {
+            tracing::warn!(user = %address, legacy = %legacy::host_key(&ep), error = %e, "legacy check failed; login answered with a temporary failure");
+            return LoginOutcome::Unavailable(UNREACHABLE.into());
+        }
+    };
+    app.throttle.legacy_accepted(address);
+    app.throttle.success(req.client);
+    let hash = hash_password_async(&req.password).await;
+    let account = match app
+        .store
+        .create_account(address, &hash, AccountState::Copying, false)
+        .await
+    {
+        Ok(a) => {
+            tracing::info!(user = %address, from = "none", to = "copying", "account state changed");
+            a
+        }
+        // A concurrent first login created it: carry on with that account.
+        Err(StoreError::AlreadyExists(_)) => match app.store.account(address).await {
+            Ok(Some(a)) => a,
+            _ => {
+                sess.logout().await;
+                return LoginOutcome::Unavailable(UNREACHABLE.into());
+            }
+        },
+        Err(e) => {
+            tracing::error!(user = %address, error = %e, "cannot create the account");
+            sess.logout().await;
+            return LoginOutcome::Unavailable(UNREACHABLE.into());
+        }
+    };
+    if account.state.serves_locally() {
+        sess.logout().await;
+        return LoginOutcome::Local(account);
+    }
+    let um = Registry::ensure(app, &account, &req.password);
+    while_copying(app, req, account, &um, domain, Some(sess)).await
+}
+
+/// A `copying` (or `failed`) user whose local password verified logs in.
+pub async fn copying_login(app: &Arc<App>, req: &LoginRequest, account: Account) -> LoginOutcome {
+    let config = app.config();
+    let Some(domain) = config.domain(&account.domain) else {
+        return LoginOutcome::Unavailable(MOVING.into());
+    };
+    let um = Registry::ensure(app, &account, &req.password);
+    while_copying(app, req, account, &um, domain, None).await
+}
+
+/// What an authenticated user gets while their copy runs.
+async fn while_copying(
+    app: &Arc<App>,
+    req: &LoginRequest,
+    account: Account,
+    um: &Arc<UserMigration>,
+    domain: &Domain,
+    mut sess: Option<Session>,
+) -> LoginOutcome {
+    let m = &domain.migration;
+    if req.protocol == Proto::Smtp {
+        // SMTP AUTH needs only the identity; routing sends the mail to the legacy
+        // server until the flip.
+        if let Some(s) = sess {
+            s.logout().await;
+        }
+        return LoginOutcome::Local(account);
+    }
+    // Small mailboxes: the copy may be done within a short bound.
+    let mut phase = um.wait_if_small(m.serve_locally_within).await;
+    loop {
+        if phase == Phase::Switching {
+            phase = um.wait(m.timeout, true).await;
+        }
+        if phase == Phase::Migrated {
+            if let Some(s) = sess.take() {
+                s.logout().await;
+            }
+            return match app.store.account_by_id(account.id).await {
+                Ok(Some(a)) if a.state.serves_locally() => LoginOutcome::Local(a),
+                _ => LoginOutcome::Unavailable(MOVING.into()),
+            };
+        }
+        if phase == Phase::Switching {
+            return LoginOutcome::Unavailable(MOVING.into());
+        }
+        match m.while_copying {
+            WhileCopying::Reject => {
+                if let Some(s) = sess.take() {
+                    s.logout().await;
+                }
+                return LoginOutcome::Unavailable(MOVING.into());
+            }
+            WhileCopying::Wait => {
+                let p = um.wait(m.wait, false).await;
+                if matches!(p, Phase::Migrated | Phase::Switching) {
+                    phase = p;
+                    continue;
+                }
+            }
+            WhileCopying::Proxy => {}
+        }
+        // POP3 with no legacy POP3 server to relay to: hold the login like
+        // `wait`, then a temporary failure.
+        if req.protocol == Proto::Pop3 && m.pop3.is_none() {
+            if m.while_copying != WhileCopying::Wait {
+                let p = um.wait(m.wait, false).await;
+                if matches!(p, Phase::Migrated | Phase::Switching) {
+                    phase = p;
+                    continue;
+                }
+            }
+            if let Some(s) = sess.take() {
+                s.logout().await;
+            }
+            return LoginOutcome::Unavailable(MOVING.into());
+        }
+        let Some(end) = um.session_token() else {
+            // The switch began meanwhile: wait for it.
+            phase = Phase::Switching;
+            continue;
+        };
+        return proxy(app, req, account, domain, sess, end).await;
+    }
+}
+
+/// Opens (or reuses) a session on the legacy server for relaying.
+async fn proxy(
+    app: &Arc<App>,
+    req: &LoginRequest,
+    account: Account,
+    domain: &Domain,
+    sess: Option<Session>,
+    end: tokio_util::sync::CancellationToken,
+) -> LoginOutcome {
+    let _ = app;
+    let m = &domain.migration;
+    let user = legacy_user(&account.address, m.legacy_login);
+    let opened = match req.protocol {
+        Proto::Imap => {
+            let s = match sess {
+                Some(s) => Ok(s),
+                None => match m.imap.as_ref() {
+                    Some(ep) => Session::login(ep, m.timeout, &user, &req.password).await,
+                    None => Err(LegacyError::Unavailable("no [migration.imap] host".into())),
+                },
+            };
+            s.map(|s| {
+                let caps = s.capability_line.clone();
+                (s.into_conn(), Some(caps))
+            })
+        }
+        Proto::Pop3 | Proto::Smtp => {
+            if let Some(s) = sess {
+                s.logout().await;
+            }
+            match m.pop3.as_ref() {
+                Some(ep) => legacy::pop3::login(ep, m.timeout, &user, &req.password)
+                    .await
+                    .map(|c| (c, None)),
+                None => Err(LegacyError::Unavailable(
+                    "no [migration.pop3] host to proxy POP3 sessions to".into(),
+                )),
+            }
+        }
+    };
+    match opened {
+        Ok((conn, capabilities)) => {
+            tracing::info!(user = %account.address, proto = req.protocol.name(), "session proxied to the legacy server while the mailbox is copied");
+            LoginOutcome::Proxy(
+                account,
+                Box::new(LegacySession {
+                    conn,
+                    capabilities,
+                    end,
+                }),
+            )
+        }
+        Err(e) => {
+            tracing::warn!(user = %account.address, proto = req.protocol.name(), error = %e, "cannot open the proxied legacy session");
+            LoginOutcome::Unavailable(MOVING.into())
+        }
+    }
+}

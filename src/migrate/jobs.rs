@@ -1,0 +1,130 @@
+//! The durable record of each user's copy (table `migration_jobs` in
+//! `ferrymail.sqlite`, module schema "migrate"). The account state says what a
+//! login gets; the job row says how far the copy got, how often it was tried and
+//! why it last failed, for `status` and for the admin.
+//!
+//! After a restart a job left `running` is marked `interrupted`; the account is
+//! still `copying`, so the user's next login restarts the copy, which skips every
+//! message the legacy UID map already holds.
+
+use rusqlite::params;
+
+use crate::store::{now, Db, StoreError};
+
+const SCHEMA: &[crate::store::db::Migration] = &[r#"
+CREATE TABLE migration_jobs (
+    account_id  INTEGER PRIMARY KEY,
+    address     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    started_at  INTEGER NOT NULL,
+    updated_at  INTEGER NOT NULL,
+    folders     INTEGER NOT NULL DEFAULT 0,
+    messages    INTEGER NOT NULL DEFAULT 0,
+    bytes       INTEGER NOT NULL DEFAULT 0,
+    last_error  TEXT
+);
+"#];
+
+/// Brings the table up to date and marks jobs that a crash or stop interrupted.
+pub fn init(db: &Db) -> Result<(), StoreError> {
+    db.migrate_module("migrate", SCHEMA)?;
+    db.call_blocking(|c| {
+        c.execute(
+            "UPDATE migration_jobs SET state = 'interrupted', updated_at = ?1
+             WHERE state IN ('running', 'switching', 'retrying')",
+            [now()],
+        )?;
+        Ok(())
+    })
+}
+
+/// A job row, for status and tests.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Job {
+    pub account_id: i64,
+    pub address: String,
+    pub state: String,
+    pub attempts: i64,
+    pub folders: i64,
+    pub messages: i64,
+    pub bytes: i64,
+    pub last_error: Option<String>,
+}
+
+/// A copy attempt starts (the first of a job, or a retry).
+pub async fn started(db: &Db, account_id: i64, address: &str) -> Result<(), StoreError> {
+    let address = address.to_string();
+    db.call(move |c| {
+        let t = now();
+        c.execute(
+            "INSERT INTO migration_jobs (account_id, address, state, attempts, started_at, updated_at)
+             VALUES (?1, ?2, 'running', 1, ?3, ?3)
+             ON CONFLICT(account_id) DO UPDATE SET state = 'running',
+                 attempts = attempts + 1, updated_at = excluded.updated_at",
+            params![account_id, address, t],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// The job moves to `state` (`switching`, `retrying`, `done`, `failed`), adding
+/// what a pass copied and recording the last error.
+pub async fn update(
+    db: &Db,
+    account_id: i64,
+    state: &str,
+    folders: usize,
+    messages: u64,
+    bytes: u64,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    let state = state.to_string();
+    let error = error.map(str::to_string);
+    db.call(move |c| {
+        c.execute(
+            "UPDATE migration_jobs SET state = ?2, folders = max(folders, ?3),
+                 messages = messages + ?4, bytes = bytes + ?5,
+                 last_error = coalesce(?6, last_error), updated_at = ?7
+             WHERE account_id = ?1",
+            params![
+                account_id,
+                state,
+                folders as i64,
+                messages as i64,
+                bytes as i64,
+                error,
+                now()
+            ],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// The job of one account.
+pub async fn get(db: &Db, account_id: i64) -> Result<Option<Job>, StoreError> {
+    use rusqlite::OptionalExtension;
+    db.call(move |c| {
+        Ok(c.query_row(
+            "SELECT account_id, address, state, attempts, folders, messages, bytes, last_error
+             FROM migration_jobs WHERE account_id = ?1",
+            [account_id],
+            |r| {
+                Ok(Job {
+                    account_id: r.get(0)?,
+                    address: r.get(1)?,
+                    state: r.get(2)?,
+                    attempts: r.get(3)?,
+                    folders: r.get(4)?,
+                    messages: r.get(5)?,
+                    bytes: r.get(6)?,
+                    last_error: r.get(7)?,
+                })
+            },
+        )
+        .optional()?)
+    })
+    .await
+}

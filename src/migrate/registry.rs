@@ -1,0 +1,585 @@
+//! Per-user migration state in the daemon (DESIGN §1): at most one copy per
+//! user, the switch (hold logins, end proxied sessions, delta pass, verify, flip,
+//! release), retries with backoff, and the per-legacy-host connection cap.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+use super::copy::{self, Mode};
+use super::jobs;
+use crate::auth::Password;
+use crate::config::{LegacyLogin, Source};
+use crate::legacy::imap::Session;
+use crate::legacy::{self, LegacyError};
+use crate::server::App;
+use crate::store::{Account, AccountState, NewMailbox};
+
+/// Copy attempts (each ending in a failed copy or verification) before the
+/// account is marked `failed`.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// A mailbox with at most this many messages is "small": a first login waits up
+/// to `serve_locally_within` for its copy. Bigger ones are proxied at once.
+pub const SMALL_MAILBOX: u64 = 1000;
+/// First pause between attempts; doubled each time, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_secs(2);
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+
+/// Where one user's running migration stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The copy runs; logins are proxied / held / refused per `while_copying`.
+    Copying,
+    /// The switch runs: new logins are held until it ends.
+    Switching,
+    /// Flipped: serve locally.
+    Migrated,
+    /// Gave up after repeated failures (logins are still proxied).
+    Failed,
+}
+
+/// One user's migration while it runs.
+pub struct UserMigration {
+    pub account_id: i64,
+    pub address: String,
+    pub domain: String,
+    /// The password the user last logged in with: held only while the copy runs.
+    password: Mutex<Option<Password>>,
+    phase: watch::Sender<Phase>,
+    /// Parent of the `end` tokens of this user's proxied sessions.
+    end: Mutex<CancellationToken>,
+    /// `Some(true)` once the copy knows the mailbox is small, `Some(false)` when
+    /// it is big or the copy has to queue for a legacy connection.
+    small: watch::Sender<Option<bool>>,
+}
+
+impl UserMigration {
+    pub fn phase(&self) -> Phase {
+        *self.phase.borrow()
+    }
+
+    /// Waits up to `bound` for the phase to leave `Copying`/`Switching` (with
+    /// `only_switching`, just `Switching`); returns the phase then.
+    pub async fn wait(&self, bound: Duration, only_switching: bool) -> Phase {
+        let mut rx = self.phase.subscribe();
+        let done = |p: &Phase| match p {
+            Phase::Switching => false,
+            Phase::Copying => only_switching,
+            Phase::Migrated | Phase::Failed => true,
+        };
+        let _ = tokio::time::timeout(bound, rx.wait_for(done)).await;
+        let p = *rx.borrow();
+        p
+    }
+
+    /// Waits up to `bound` for the copy to finish, giving up early once the copy
+    /// knows the mailbox is not small (DESIGN §2: small mailboxes are served
+    /// locally at once; big ones never delay the first login).
+    pub async fn wait_if_small(&self, bound: Duration) -> Phase {
+        let mut phase = self.phase.subscribe();
+        let mut small = self.small.subscribe();
+        let _ = tokio::time::timeout(bound, async {
+            tokio::select! {
+                _ = phase.wait_for(|p| matches!(p, Phase::Migrated | Phase::Failed)) => {}
+                _ = small.wait_for(|s| *s == Some(false)) => {}
+            }
+        })
+        .await;
+        self.phase()
+    }
+
+    /// A token for a new proxied session, or `None` when the switch has begun (the
+    /// caller then waits for it instead of proxying).
+    pub fn session_token(&self) -> Option<CancellationToken> {
+        let end = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        match self.phase() {
+            Phase::Copying | Phase::Failed => Some(end.child_token()),
+            Phase::Switching | Phase::Migrated => None,
+        }
+    }
+
+    fn set_phase(&self, p: Phase) {
+        let _guard = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        self.phase.send_replace(p);
+    }
+
+    /// Holds new logins and ends the proxied sessions.
+    fn begin_switch(&self) {
+        let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
+        self.phase.send_replace(Phase::Switching);
+        end.cancel();
+        *end = CancellationToken::new();
+    }
+
+    fn password(&self) -> Option<Password> {
+        self.password
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    fn set_password(&self, p: Option<Password>) {
+        *self.password.lock().unwrap_or_else(|p| p.into_inner()) = p;
+    }
+}
+
+/// Every running migration of the daemon, plus the legacy host connection caps.
+pub struct Registry {
+    users: Mutex<HashMap<i64, Arc<UserMigration>>>,
+    hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Accounts with a `continuous` catch-up pass running.
+    catching_up: Mutex<std::collections::HashSet<i64>>,
+}
+
+impl Registry {
+    /// Prepares the job table (marking jobs a crash interrupted).
+    pub fn new(store: &crate::store::Store) -> Result<Registry, String> {
+        jobs::init(store.db()).map_err(|e| format!("migration job table: {e}"))?;
+        Ok(Registry {
+            users: Mutex::new(HashMap::new()),
+            hosts: Mutex::new(HashMap::new()),
+            catching_up: Mutex::new(Default::default()),
+        })
+    }
+
+    /// The running migration of an account, if any.
+    pub fn get(&self, account_id: i64) -> Option<Arc<UserMigration>> {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account_id)
+            .cloned()
+    }
+
+    /// The running migration of `account`, started now with `password` when none
+    /// runs (first login, or the first login after a restart). Exactly one per
+    /// account, however logins race.
+    pub fn ensure(app: &Arc<App>, account: &Account, password: &Password) -> Arc<UserMigration> {
+        let mut users = app
+            .migrations
+            .users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(um) = users.get(&account.id) {
+            if matches!(um.phase(), Phase::Copying | Phase::Switching) {
+                um.set_password(Some(password.clone()));
+                return um.clone();
+            }
+        }
+        let (phase, _) = watch::channel(Phase::Copying);
+        let um = Arc::new(UserMigration {
+            account_id: account.id,
+            address: account.address.clone(),
+            domain: account.domain.clone(),
+            password: Mutex::new(Some(password.clone())),
+            phase,
+            end: Mutex::new(CancellationToken::new()),
+            small: watch::channel(None).0,
+        });
+        users.insert(account.id, um.clone());
+        drop(users);
+        let (app2, um2) = (app.clone(), um.clone());
+        app.tasks.spawn(async move {
+            run(&app2, &um2).await;
+            um2.set_password(None);
+            let mut users = app2
+                .migrations
+                .users
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if users
+                .get(&um2.account_id)
+                .is_some_and(|u| Arc::ptr_eq(u, &um2))
+            {
+                users.remove(&um2.account_id);
+            }
+        });
+        um
+    }
+
+    /// `continuous = true`: a migrated user logged in; import in the background
+    /// what reached the legacy server since (with fresh local UIDs). At most one
+    /// such pass per account at a time; failures are logged only.
+    pub fn catch_up(app: &Arc<App>, account: &Account, password: &Password) {
+        if !app
+            .migrations
+            .catching_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.id)
+        {
+            return;
+        }
+        let (app2, account, password) = (app.clone(), account.clone(), password.clone());
+        app.tasks.spawn(async move {
+            let started = Instant::now();
+            let result = tokio::select! {
+                r = catch_up_once(&app2, &account, &password) => r,
+                _ = app2.shutdown.cancelled() => Err(LegacyError::Unavailable("shutting down".into())),
+            };
+            drop(password);
+            log_copy(&account.address, "continuous", &result, started);
+            app2.migrations
+                .catching_up
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&account.id);
+        });
+    }
+
+    /// The connection cap of one legacy host (`max_connections` of the first
+    /// domain that used it).
+    pub fn host_cap(&self, key: &str, max: usize) -> Arc<Semaphore> {
+        self.hosts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(Semaphore::new(max.max(1))))
+            .clone()
+    }
+}
+
+/// The user name sent to the legacy server.
+pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
+    match how {
+        LegacyLogin::Address => address.to_string(),
+        LegacyLogin::LocalPart => address
+            .rsplit_once('@')
+            .map(|(l, _)| l.to_string())
+            .unwrap_or_else(|| address.to_string()),
+    }
+}
+
+fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
+    tracing::info!(
+        user = %address,
+        from = from.as_str(),
+        to = to.as_str(),
+        reason = reason.unwrap_or(""),
+        "account state changed"
+    );
+}
+
+/// The whole life of one migration: attempts with backoff until it is flipped,
+/// marked failed, or the daemon stops.
+async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
+    let mut backoff = FIRST_BACKOFF;
+    for attempt in 1..=MAX_ATTEMPTS {
+        if let Err(e) = jobs::started(app.store.db(), um.account_id, &um.address).await {
+            tracing::error!(user = %um.address, error = %e, "cannot record the migration job");
+        }
+        let outcome = tokio::select! {
+            r = attempt_once(app, um) => r,
+            _ = app.shutdown.cancelled() => {
+                um.set_phase(Phase::Copying);
+                tracing::info!(user = %um.address, "copy interrupted by shutdown; it resumes on the user's next login");
+                return;
+            }
+        };
+        let reason = match outcome {
+            Ok(()) => return,
+            Err(reason) => reason,
+        };
+        um.set_phase(Phase::Copying);
+        if attempt == MAX_ATTEMPTS {
+            let reason = format!("gave up after {attempt} attempts: {reason}");
+            if let Err(e) = app
+                .store
+                .set_state(um.account_id, AccountState::Failed, Some(&reason))
+                .await
+            {
+                tracing::error!(user = %um.address, error = %e, "cannot record the failed state");
+            }
+            log_state(
+                &um.address,
+                AccountState::Copying,
+                AccountState::Failed,
+                Some(&reason),
+            );
+            let _ = jobs::update(
+                app.store.db(),
+                um.account_id,
+                "failed",
+                0,
+                0,
+                0,
+                Some(&reason),
+            )
+            .await;
+            um.set_phase(Phase::Failed);
+            return;
+        }
+        tracing::warn!(user = %um.address, attempt, retry_in_secs = backoff.as_secs(), reason = %reason, "migration attempt failed; the user stays on the legacy server");
+        let _ = jobs::update(
+            app.store.db(),
+            um.account_id,
+            "retrying",
+            0,
+            0,
+            0,
+            Some(&reason),
+        )
+        .await;
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = app.shutdown.cancelled() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// One attempt: copy, switch, verify, flip, catch up, hook. `Err` carries why.
+async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), String> {
+    let config = app.config();
+    let domain = config
+        .domain(&um.domain)
+        .ok_or_else(|| format!("domain {} is no longer hosted", um.domain))?
+        .clone();
+    let m = &domain.migration;
+    if m.source == Source::Pop3 {
+        // TODO(issue: POP3 source): copy INBOX from the legacy POP3 server.
+        return Err("copying from a POP3 legacy server is not implemented yet".into());
+    }
+    let ep = m
+        .imap
+        .clone()
+        .ok_or_else(|| "no [migration.imap] legacy host".to_string())?;
+    let password = um
+        .password()
+        .ok_or_else(|| "no password to log in to the legacy server".to_string())?;
+    let cap = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections);
+    let _permit = match cap.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            // Queued behind other copies: a first login must not wait for us.
+            um.small.send_replace(Some(false));
+            cap.acquire_owned()
+                .await
+                .map_err(|_| "connection cap closed".to_string())?
+        }
+    };
+    let ms = app
+        .store
+        .mailstore(um.account_id)
+        .map_err(|e| format!("local store: {e}"))?;
+    let user = legacy_user(&um.address, m.legacy_login);
+    let mut sess = Session::login(&ep, m.timeout, &user, &password)
+        .await
+        .map_err(|e| match e {
+            LegacyError::Refused => "the legacy server refused the password".to_string(),
+            e => e.to_string(),
+        })?;
+    drop(password);
+    if um.small.borrow().is_none() {
+        let small = match copy::count_messages(&mut sess).await {
+            Ok(n) => n <= SMALL_MAILBOX,
+            Err(_) => false,
+        };
+        um.small.send_replace(Some(small));
+    }
+
+    // The bulk copy, while the user is proxied.
+    let started = Instant::now();
+    let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
+    log_copy(&um.address, "copy", &result, started);
+    let first = result.map_err(|e| e.to_string())?;
+    let _ = jobs::update(
+        app.store.db(),
+        um.account_id,
+        "switching",
+        first.folders,
+        first.messages,
+        first.bytes,
+        None,
+    )
+    .await;
+
+    // The switch: hold logins, end proxied sessions, delta, verify, flip.
+    um.begin_switch();
+    tracing::info!(user = %um.address, "switch: logins held, proxied sessions ended");
+    let started = Instant::now();
+    let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
+    log_copy(&um.address, "delta", &result, started);
+    let delta = result.map_err(|e| e.to_string())?;
+    if let Some(pop3) = &m.pop3 {
+        if let Some(password) = um.password() {
+            carry_uidls(pop3, m.timeout, &user, &password, &ms, &um.address).await;
+        }
+    }
+    match copy::verify(&mut sess, &ms).await {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return Err(format!("verification failed: {why}")),
+        Err(e) => return Err(format!("verification failed: {e}")),
+    }
+    add_default_folders(&ms).await;
+    let before = match app.store.account_by_id(um.account_id).await {
+        Ok(Some(a)) => a.state,
+        _ => AccountState::Copying,
+    };
+    app.store
+        .set_state(um.account_id, AccountState::Migrated, None)
+        .await
+        .map_err(|e| format!("cannot record the migrated state: {e}"))?;
+    log_state(&um.address, before, AccountState::Migrated, None);
+    um.set_phase(Phase::Migrated);
+    let _ = jobs::update(
+        app.store.db(),
+        um.account_id,
+        "done",
+        delta.folders,
+        delta.messages,
+        delta.bytes,
+        None,
+    )
+    .await;
+
+    // What still reached the legacy server, with fresh local UIDs.
+    let started = Instant::now();
+    let result = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
+    log_copy(&um.address, "catch-up", &result, started);
+    sess.logout().await;
+
+    if let Some(hook) = &m.post_migrate_hook {
+        if let Some(password) = um.password() {
+            let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
+            tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
+        }
+    }
+    Ok(())
+}
+
+async fn catch_up_once(
+    app: &Arc<App>,
+    account: &Account,
+    password: &Password,
+) -> Result<copy::PassReport, LegacyError> {
+    let config = app.config();
+    let m = config
+        .domain(&account.domain)
+        .map(|d| d.migration.clone())
+        .ok_or_else(|| LegacyError::Unavailable("domain no longer hosted".into()))?;
+    let ep = m
+        .imap
+        .clone()
+        .ok_or_else(|| LegacyError::Unavailable("no [migration.imap] host".into()))?;
+    let cap = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections);
+    let _permit = cap
+        .acquire_owned()
+        .await
+        .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
+    let ms = app.store.mailstore(account.id)?;
+    let user = legacy_user(&account.address, m.legacy_login);
+    let mut sess = Session::login(&ep, m.timeout, &user, password).await?;
+    let r = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
+    sess.logout().await;
+    r
+}
+
+/// Carries the legacy POP3 UIDLs of INBOX over (DESIGN §3), so that "leave mail
+/// on server" POP3 clients download nothing twice. POP3 message n is the n-th
+/// INBOX message in UID order; the lists are matched only when the counts agree
+/// (they do during the switch, when nothing else touches the mailbox). A failure
+/// is logged and does not stop the switch: those messages get ferrymail's own
+/// UIDLs.
+async fn carry_uidls(
+    ep: &crate::config::Endpoint,
+    timeout: Duration,
+    user: &str,
+    password: &Password,
+    ms: &crate::store::Mailstore,
+    address: &str,
+) {
+    let result = async {
+        let mut conn = legacy::pop3::login(ep, timeout, user, password).await?;
+        let list = legacy::pop3::uidl_list(&mut conn).await;
+        legacy::pop3::quit(conn).await;
+        let mut list = list?;
+        list.sort_by_key(|e| e.0);
+        let inbox = ms
+            .mailbox("INBOX")
+            .await?
+            .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
+        let local = ms.uids(inbox.id).await?;
+        if local.len() != list.len() {
+            return Err(LegacyError::Protocol(format!(
+                "{} POP3 messages, {} in INBOX",
+                list.len(),
+                local.len()
+            )));
+        }
+        let pairs: Vec<(u32, String)> = local
+            .iter()
+            .zip(list)
+            .map(|(uid, (_, uidl))| (*uid, uidl))
+            .collect();
+        Ok::<usize, LegacyError>(ms.set_legacy_uidls(inbox.id, pairs).await?)
+    }
+    .await;
+    match result {
+        Ok(n) => tracing::info!(user = %address, uidls = n, "legacy POP3 UIDLs carried over"),
+        Err(e) => {
+            tracing::warn!(user = %address, error = %e, "legacy POP3 UIDLs not carried over; POP3 clients may download INBOX again")
+        }
+    }
+}
+
+fn log_copy(
+    address: &str,
+    kind: &str,
+    result: &Result<copy::PassReport, LegacyError>,
+    started: Instant,
+) {
+    let secs = started.elapsed().as_secs_f64();
+    match result {
+        Ok(r) => tracing::info!(
+            user = %address,
+            pass = kind,
+            folders = r.folders,
+            messages = r.messages,
+            bytes = r.bytes,
+            flag_updates = r.flag_updates,
+            expunged = r.expunged,
+            seconds = format!("{secs:.2}"),
+            result = "ok",
+            "copy pass"
+        ),
+        Err(e) => tracing::warn!(
+            user = %address,
+            pass = kind,
+            seconds = format!("{secs:.2}"),
+            result = "error",
+            error = %e,
+            "copy pass"
+        ),
+    }
+}
+
+/// The usual folders (Drafts, Sent, Trash, Junk, Archive) for roles the legacy
+/// server did not provide.
+async fn add_default_folders(ms: &crate::store::Mailstore) {
+    let Ok(existing) = ms.mailboxes().await else {
+        return;
+    };
+    for (name, role) in &crate::store::accounts::DEFAULT_FOLDERS[1..] {
+        let taken = existing
+            .iter()
+            .any(|m| m.special_use.as_deref() == *role || m.name.eq_ignore_ascii_case(name));
+        if taken {
+            continue;
+        }
+        let opts = NewMailbox {
+            special_use: role.map(str::to_string),
+            ..Default::default()
+        };
+        if ms.create_mailbox(name, opts).await.is_ok() {
+            let _ = ms.set_subscribed(name, true).await;
+        }
+    }
+}
