@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod imap;
 pub mod logging;
 pub mod message;
 pub mod metrics;
@@ -25,6 +26,7 @@ use server::{App, Service};
 pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
     match protocol {
         Protocol::Pop3 => Some(pop3::Pop3Service::new(app.clone())),
-        Protocol::Imap | Protocol::Smtp | Protocol::Submission | Protocol::Admin => None,
+        Protocol::Imap => Some(imap::ImapService::new(app.clone())),
+        Protocol::Smtp | Protocol::Submission | Protocol::Admin => None,
     }
 }
