@@ -5,6 +5,15 @@
 //! Everything here works on the raw bytes of one message, never panics on any
 //! input, and bounds its recursion (nested multiparts and message/rfc822).
 //! No imap-codec types: the IMAP layer writes the returned bytes as they are.
+//! What is parsed, the limits and the deviations: docs/message.md.
+
+mod bodystructure;
+mod date;
+mod decode;
+mod envelope;
+mod imapstr;
+mod mime;
+mod search;
 
 /// A section of BODY[...] (RFC 3501 §6.4.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,48 +52,153 @@ pub enum SearchField<'a> {
     Text,
 }
 
-/// A parsed message, borrowing its bytes.
+/// A parsed message, borrowing its bytes. `parse` builds the MIME tree once; the
+/// other methods render from it.
 pub struct Message<'a> {
     raw: &'a [u8],
+    root: mime::Part,
 }
 
 impl<'a> Message<'a> {
+    /// Analyses the MIME structure of `raw`. Never fails: broken MIME gives the
+    /// structure a lenient reader sees (docs/message.md).
     pub fn parse(raw: &'a [u8]) -> Message<'a> {
-        Message { raw }
+        Message {
+            raw,
+            root: mime::parse(raw),
+        }
     }
 
     /// The ENVELOPE structure in IMAP syntax: `("date" "subject" ((...)) ... "message-id")`.
     pub fn envelope(&self) -> Vec<u8> {
-        todo!("ENVELOPE rendering (message module)")
+        let mut out = Vec::new();
+        envelope::render(self.raw, &self.root, &mut out);
+        out
     }
 
     /// BODY (`extended = false`) or BODYSTRUCTURE (`true`, with extension data) in
     /// IMAP syntax.
-    pub fn body_structure(&self, _extended: bool) -> Vec<u8> {
-        todo!("BODYSTRUCTURE rendering (message module)")
+    pub fn body_structure(&self, extended: bool) -> Vec<u8> {
+        let mut out = Vec::new();
+        bodystructure::render(self.raw, &self.root, extended, &mut out);
+        out
     }
 
     /// The bytes of a section (without `<partial>`, which the caller applies).
     /// A part that does not exist gives an empty result.
     pub fn section(&self, section: &Section) -> Vec<u8> {
-        let end = header_end(self.raw);
-        match (&section.kind, section.part.is_empty()) {
-            (SectionKind::All, true) => self.raw.to_vec(),
-            (SectionKind::Header, true) => self.raw[..end].to_vec(),
-            (SectionKind::Text, true) => self.raw[end..].to_vec(),
-            _ => todo!("part sections (message module)"),
+        let raw = self.raw;
+        let Some(part) = self.find(&section.part) else {
+            return Vec::new();
+        };
+        let top = section.part.is_empty();
+        // HEADER, TEXT and HEADER.FIELDS of a part number refer to the message
+        // encapsulated in a message/rfc822 part.
+        let message = if top {
+            Some(part)
+        } else if let mime::Kind::Message(inner) = &part.kind {
+            Some(&**inner)
+        } else {
+            None
+        };
+        match &section.kind {
+            SectionKind::All if top => raw.to_vec(),
+            SectionKind::All => raw[part.body.clone()].to_vec(),
+            SectionKind::Mime if top => Vec::new(),
+            SectionKind::Mime => raw[part.header.clone()].to_vec(),
+            SectionKind::Header => {
+                message.map_or_else(Vec::new, |m| raw[m.header.clone()].to_vec())
+            }
+            SectionKind::Text => message.map_or_else(Vec::new, |m| raw[m.body.clone()].to_vec()),
+            SectionKind::HeaderFields(names) => {
+                message.map_or_else(Vec::new, |m| header_fields(raw, m, names, true))
+            }
+            SectionKind::HeaderFieldsNot(names) => {
+                message.map_or_else(Vec::new, |m| header_fields(raw, m, names, false))
+            }
         }
     }
 
+    /// The part a part number refers to; the message itself for an empty one.
+    /// Matches Dovecot: part 1 of a non-multipart message is its body, part 1 of
+    /// a single part inside a multipart is that part; neither has parts itself.
+    fn find(&self, path: &[u32]) -> Option<&mime::Part> {
+        let mut cur = &self.root;
+        let mut at_message = true;
+        let mut message_body = false;
+        for &n in path {
+            let idx = usize::try_from(n).ok()?.checked_sub(1)?;
+            // The parts of a message/rfc822 part are those of the message inside.
+            let message = match &cur.kind {
+                _ if at_message => Some(cur),
+                mime::Kind::Message(inner) => Some(&**inner),
+                _ => None,
+            };
+            let mut next_is_body = false;
+            cur = match message {
+                Some(m) => match &m.kind {
+                    mime::Kind::Multipart(children) => children.get(idx)?,
+                    _ if idx == 0 => {
+                        next_is_body = true;
+                        m
+                    }
+                    _ => return None,
+                },
+                None => match &cur.kind {
+                    mime::Kind::Multipart(children) => children.get(idx)?,
+                    _ if idx == 0 && !message_body => {
+                        next_is_body = true;
+                        cur
+                    }
+                    _ => return None,
+                },
+            };
+            at_message = false;
+            message_body = next_is_body;
+        }
+        Some(cur)
+    }
+
     /// Case-insensitive substring search in decoded text (RFC 3501 §6.4.4).
-    pub fn contains(&self, _field: SearchField<'_>, _needle: &str) -> bool {
-        todo!("SEARCH text matching (message module)")
+    pub fn contains(&self, field: SearchField<'_>, needle: &str) -> bool {
+        let needle = needle.to_lowercase();
+        match field {
+            SearchField::Header(name) => search::header_field(self.raw, &self.root, name, &needle),
+            SearchField::Body => needle.is_empty() || search::body(self.raw, &self.root, &needle),
+            SearchField::Text => {
+                needle.is_empty()
+                    || search::any_header(self.raw, &self.root, &needle)
+                    || search::body(self.raw, &self.root, &needle)
+            }
+        }
     }
 
     /// The Date header: seconds since the epoch and the zone offset in minutes.
     pub fn date(&self) -> Option<(i64, i32)> {
-        todo!("Date header parsing (message module)")
+        self.root
+            .field(self.raw, "date")
+            .and_then(|v| date::parse(&mime::unfold(v)))
     }
+}
+
+/// HEADER.FIELDS (`keep = true`) or HEADER.FIELDS.NOT: the matching fields as
+/// written (folded lines included), then the blank line.
+fn header_fields(raw: &[u8], part: &mime::Part, names: &[String], keep: bool) -> Vec<u8> {
+    let mut out = Vec::new();
+    for f in &part.fields {
+        let name = &raw[f.name.clone()];
+        let listed = names
+            .iter()
+            .any(|n| n.as_bytes().eq_ignore_ascii_case(name));
+        if listed == keep {
+            out.extend_from_slice(&raw[f.full.clone()]);
+            if !raw[f.full.clone()].ends_with(b"\n") {
+                out.extend_from_slice(b"\r\n");
+            }
+        }
+    }
+    out.extend_from_slice(b"\r\n");
+    out
 }
 
 /// Offset just after the header block (after the empty line), or the whole length
