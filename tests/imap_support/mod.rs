@@ -193,3 +193,41 @@ pub async fn run_blocking(cmd: &mut std::process::Command) -> std::process::Outp
 pub fn has(lines: &[String], needle: &str) -> bool {
     lines.iter().any(|l| l.contains(needle))
 }
+
+/// One response read with its literals: the text (literals left as `{n}`) and
+/// the literal data in order.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub text: String,
+    pub literals: Vec<Vec<u8>>,
+}
+
+impl Imap {
+    /// Sends `cmd` and reads responses, literals included, up to the tagged one.
+    pub async fn run_lit(&mut self, cmd: &str) -> Vec<Response> {
+        let tag = self.next_tag();
+        self.c.send(&format!("{tag} {cmd}")).await;
+        let mut out = Vec::new();
+        loop {
+            let mut r = Response {
+                text: String::new(),
+                literals: vec![],
+            };
+            loop {
+                let l = self.line().await;
+                r.text.push_str(&l);
+                match ferrymail::imap::reader::literal_at_end(l.as_bytes()) {
+                    Some((n, _)) => r.literals.push(self.c.bytes(n as usize).await),
+                    None => break,
+                }
+            }
+            let done = r.text.starts_with(&format!("{tag} "));
+            out.push(r);
+            if done {
+                let last = &out.last().unwrap().text;
+                assert!(last.starts_with(&format!("{tag} OK")), "{cmd} -> {out:?}");
+                return out;
+            }
+        }
+    }
+}
