@@ -8,7 +8,11 @@ mod imap_support;
 use imap_support::*;
 
 fn golden(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/golden/message/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/golden/message/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[tokio::test]
@@ -18,7 +22,11 @@ async fn append_with_literals_flags_and_date() {
     let uidv = t.ms.mailbox("INBOX").await.unwrap().unwrap().uidvalidity;
     let msg = message(1);
     // Synchronizing literal: the server says go ahead first.
-    c.c.send(&format!("a1 APPEND INBOX (\\Seen $Work) \"05-Jan-2024 10:00:00 +0100\" {{{}}}", msg.len())).await;
+    c.c.send(&format!(
+        "a1 APPEND INBOX (\\Seen $Work) \"05-Jan-2024 10:00:00 +0100\" {{{}}}",
+        msg.len()
+    ))
+    .await;
     let l = c.line().await;
     assert!(l.starts_with("+ "), "{l}");
     c.send_raw(&msg).await;
@@ -27,22 +35,31 @@ async fn append_with_literals_flags_and_date() {
     assert_eq!(l, format!("a1 OK [APPENDUID {uidv} 1] APPEND completed"));
     // LITERAL+: no continuation.
     let msg2 = message(2);
-    c.send_raw(format!("a2 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes()).await;
+    c.send_raw(format!("a2 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
     c.send_raw(&msg2).await;
     c.send_raw(b"\r\n").await;
-    assert_eq!(c.line().await, format!("a2 OK [APPENDUID {uidv} 2] APPEND completed"));
+    assert_eq!(
+        c.line().await,
+        format!("a2 OK [APPENDUID {uidv} 2] APPEND completed")
+    );
     // A literal mailbox name, then the message.
-    c.send_raw(format!("a3 APPEND {{4+}}\r\nSent {{{}+}}\r\n", msg2.len()).as_bytes()).await;
+    c.send_raw(format!("a3 APPEND {{4+}}\r\nSent {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
     c.send_raw(&msg2).await;
     c.send_raw(b"\r\n").await;
     assert!(c.line().await.starts_with("a3 OK [APPENDUID"));
     // Missing mailbox: TRYCREATE.
     c.send_raw(b"a4 APPEND Nowhere {3+}\r\nabc\r\n").await;
     assert_eq!(c.line().await, "a4 NO [TRYCREATE] No such mailbox");
-    c.send_raw(b"a5 APPEND INBOX (\\Bogus) {3+}\r\nabc\r\n").await;
+    c.send_raw(b"a5 APPEND INBOX (\\Bogus) {3+}\r\nabc\r\n")
+        .await;
     assert!(c.line().await.starts_with("a5 BAD"));
     // What was stored.
-    let msgs = t.ms.messages(t.ms.mailbox("INBOX").await.unwrap().unwrap().id).await.unwrap();
+    let msgs =
+        t.ms.messages(t.ms.mailbox("INBOX").await.unwrap().unwrap().id)
+            .await
+            .unwrap();
     assert_eq!(msgs.len(), 2);
     assert_eq!(msgs[0].flags.to_stored(), "$Work \\Seen");
     assert_eq!((msgs[0].internaldate, msgs[0].tz_minutes), (1704445200, 60));
@@ -55,7 +72,8 @@ async fn append_with_literals_flags_and_date() {
         format!("* 1 FETCH (FLAGS ($Work \\Seen) INTERNALDATE \"05-Jan-2024 10:00:00 +0100\" RFC822.SIZE {} UID 1)", msg.len())
     );
     // APPEND to the selected mailbox shows up as EXISTS.
-    c.send_raw(format!("a6 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes()).await;
+    c.send_raw(format!("a6 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
     c.send_raw(&msg2).await;
     c.send_raw(b"\r\n").await;
     assert_eq!(c.line().await, "* 3 EXISTS");
@@ -70,23 +88,41 @@ async fn fetch_items_sections_and_implicit_seen() {
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
     let r = c.run_lit("FETCH 1 (BODY.PEEK[] FLAGS)").await;
-    assert_eq!(r[0].text, format!("* 1 FETCH (BODY[] {{{}}} FLAGS ())", raw.len()));
+    assert_eq!(
+        r[0].text,
+        format!("* 1 FETCH (BODY[] {{{}}} FLAGS ())", raw.len())
+    );
     assert_eq!(r[0].literals[0], raw);
-    let r = c.run_lit("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject FROM)]").await;
-    assert_eq!(r[0].text, "* 1 FETCH (BODY[HEADER.FIELDS (Subject FROM)] {60})");
-    assert_eq!(r[0].literals[0], b"From: Sender 1 <sender1@example.net>\r\nSubject: message 1\r\n\r\n");
+    let r = c
+        .run_lit("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject FROM)]")
+        .await;
+    assert_eq!(
+        r[0].text,
+        "* 1 FETCH (BODY[HEADER.FIELDS (Subject FROM)] {60})"
+    );
+    assert_eq!(
+        r[0].literals[0],
+        b"From: Sender 1 <sender1@example.net>\r\nSubject: message 1\r\n\r\n"
+    );
     let r = c.run_lit("FETCH 1 BODY.PEEK[TEXT]<5.9>").await;
     assert_eq!(r[0].text, "* 1 FETCH (BODY[TEXT]<5> {9})");
     assert_eq!(r[0].literals[0], b"line of m");
     let r = c.run_lit("UID FETCH 2 (RFC822.HEADER RFC822.SIZE)").await;
-    assert!(r[0].text.starts_with("* 2 FETCH (UID 2 RFC822.HEADER {"), "{:?}", r[0]);
+    assert!(
+        r[0].text.starts_with("* 2 FETCH (UID 2 RFC822.HEADER {"),
+        "{:?}",
+        r[0]
+    );
     // Nothing so far set \Seen.
     let f = c.ok("FETCH 1:2 FLAGS").await;
     assert_eq!(f[0], "* 1 FETCH (FLAGS ())");
     // BODY[TEXT] (not PEEK) sets \Seen and reports it.
     let r = c.run_lit("FETCH 1 BODY[TEXT]").await;
     assert_eq!(r[0].text, "* 1 FETCH (BODY[TEXT] {37} FLAGS (\\Seen))");
-    assert_eq!(r[0].literals[0], b"body line of message 1\r\nsecond line\r\n");
+    assert_eq!(
+        r[0].literals[0],
+        b"body line of message 1\r\nsecond line\r\n"
+    );
     let r = c.run_lit("FETCH 2 RFC822").await;
     assert!(r[0].text.ends_with("FLAGS (\\Seen))"), "{:?}", r[0].text);
     assert_eq!(r[0].literals[0], message(2));
@@ -99,14 +135,23 @@ async fn fetch_items_sections_and_implicit_seen() {
         "* 1 FETCH (ENVELOPE (\"Mon, 6 Nov 2023 10:00:00 +0000\" \"message 1\" ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((NIL NIL \"pat\" \"example.test\")) NIL NIL NIL \"<m1@example.net>\"))"
     );
     let f = c.ok("FETCH 1 FAST").await;
-    assert!(f[0].starts_with("* 1 FETCH (FLAGS (\\Seen) INTERNALDATE \"14-Nov-2023 23:13:20 +0100\" RFC822.SIZE "), "{f:?}");
+    assert!(
+        f[0].starts_with(
+            "* 1 FETCH (FLAGS (\\Seen) INTERNALDATE \"14-Nov-2023 23:13:20 +0100\" RFC822.SIZE "
+        ),
+        "{f:?}"
+    );
     // Errors.
-    assert!(c.bad("FETCH 3 FLAGS").await.contains("Invalid message sequence number"));
+    assert!(c
+        .bad("FETCH 3 FLAGS")
+        .await
+        .contains("Invalid message sequence number"));
     c.ok("UID FETCH 99 FLAGS").await;
     assert!(c.bad("FETCH 1 BINARY[1]").await.contains("not supported"));
     assert!(c.bad("FETCH 1 (FLAGS").await.contains("Invalid"));
     // EXAMINE never sets \Seen.
-    t.deliver("INBOX", &message(3), ferrymail::store::Flags::new()).await;
+    t.deliver("INBOX", &message(3), ferrymail::store::Flags::new())
+        .await;
     c.ok("EXAMINE INBOX").await;
     let r = c.run_lit("FETCH 3 BODY[]").await;
     assert!(!r[0].text.contains("\\Seen"));
@@ -119,7 +164,8 @@ async fn fetch_items_sections_and_implicit_seen() {
 async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
     let t = start(PLAIN, "", 0).await;
     let eml = golden("mixed-attach.eml");
-    t.deliver("INBOX", &eml, ferrymail::store::Flags::new()).await;
+    t.deliver("INBOX", &eml, ferrymail::store::Flags::new())
+        .await;
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
     let bs = String::from_utf8(golden("mixed-attach.bodystructure")).unwrap();
@@ -127,18 +173,29 @@ async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
     let r = c.run_lit("FETCH 1 (BODYSTRUCTURE ENVELOPE)").await;
     assert_eq!(
         r[0].text,
-        format!("* 1 FETCH (BODYSTRUCTURE {} ENVELOPE {})", bs.trim_end(), env.trim_end())
+        format!(
+            "* 1 FETCH (BODYSTRUCTURE {} ENVELOPE {})",
+            bs.trim_end(),
+            env.trim_end()
+        )
     );
     let body = String::from_utf8(golden("mixed-attach.body")).unwrap();
     let r = c.run_lit("FETCH 1 BODY").await;
     assert_eq!(r[0].text, format!("* 1 FETCH (BODY {})", body.trim_end()));
-    let r = c.run_lit("FETCH 1 (BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[1.2]<0.4>)").await;
+    let r = c
+        .run_lit("FETCH 1 (BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[1.2]<0.4>)")
+        .await;
     assert_eq!(r[0].literals[0], b"Gr=FC=DFe aus M=FCnchen!");
     let mime = String::from_utf8_lossy(&r[0].literals[1]).to_string();
     assert!(mime.starts_with("Content-Type: text/html"), "{mime}");
     assert!(mime.ends_with("\r\n\r\n"), "{mime:?}");
     assert_eq!(r[0].literals[2], b"<p>G");
-    assert!(r[0].text.starts_with("* 1 FETCH (BODY[1.1] {24} BODY[1.2.MIME] {"), "{}", r[0].text);
+    assert!(
+        r[0].text
+            .starts_with("* 1 FETCH (BODY[1.1] {24} BODY[1.2.MIME] {"),
+        "{}",
+        r[0].text
+    );
     // A part that does not exist is empty.
     let r = c.run_lit("FETCH 1 BODY.PEEK[9]").await;
     assert_eq!(r[0].text, "* 1 FETCH (BODY[9] {0})");

@@ -19,8 +19,21 @@ async fn capabilities_and_logindisabled_until_starttls() {
     let caps = c.ok("CAPABILITY").await;
     let line = &caps[0];
     for cap in [
-        "IMAP4rev1", "LITERAL+", "SASL-IR", "ID", "ENABLE", "IDLE", "NAMESPACE", "UIDPLUS",
-        "MOVE", "UNSELECT", "CHILDREN", "SPECIAL-USE", "CONDSTORE", "APPENDLIMIT=", "STARTTLS",
+        "IMAP4rev1",
+        "LITERAL+",
+        "SASL-IR",
+        "ID",
+        "ENABLE",
+        "IDLE",
+        "NAMESPACE",
+        "UIDPLUS",
+        "MOVE",
+        "UNSELECT",
+        "CHILDREN",
+        "SPECIAL-USE",
+        "CONDSTORE",
+        "APPENDLIMIT=",
+        "STARTTLS",
         "LOGINDISABLED",
     ] {
         assert!(line.contains(cap), "{cap} missing in {line}");
@@ -36,10 +49,21 @@ async fn capabilities_and_logindisabled_until_starttls() {
     assert_eq!(c.line().await, "s1 OK Begin TLS negotiation now");
     let mut c = upgrade(c).await;
     let caps = c.ok("CAPABILITY").await;
-    assert!(caps[0].contains("AUTH=PLAIN") && !caps[0].contains("STARTTLS") && !caps[0].contains("LOGINDISABLED"), "{caps:?}");
+    assert!(
+        caps[0].contains("AUTH=PLAIN")
+            && !caps[0].contains("STARTTLS")
+            && !caps[0].contains("LOGINDISABLED"),
+        "{caps:?}"
+    );
     let ok = c.ok(&format!("LOGIN {USER} {PASS}")).await;
-    assert!(ok.last().unwrap().contains("[CAPABILITY IMAP4rev1"), "{ok:?}");
-    assert!(c.bad(&format!("LOGIN {USER} {PASS}")).await.contains("Already authenticated"));
+    assert!(
+        ok.last().unwrap().contains("[CAPABILITY IMAP4rev1"),
+        "{ok:?}"
+    );
+    assert!(c
+        .bad(&format!("LOGIN {USER} {PASS}"))
+        .await
+        .contains("Already authenticated"));
     let bye = c.ok("LOGOUT").await;
     assert!(bye[0].starts_with("* BYE"));
     assert!(c.c.closed().await);
@@ -68,7 +92,8 @@ async fn implicit_tls_and_authenticate_plain() {
     let t = start("[auth]\nfailure_delay_ms = 0\n", "", 0).await;
     let mut c = Imap::connect_tls(t.tls).await;
     // SASL-IR.
-    c.ok(&format!("AUTHENTICATE PLAIN {}", plain_b64(USER, PASS))).await;
+    c.ok(&format!("AUTHENTICATE PLAIN {}", plain_b64(USER, PASS)))
+        .await;
     c.ok("LOGOUT").await;
     // Continuation.
     let mut c = Imap::connect_tls(t.tls).await;
@@ -84,7 +109,9 @@ async fn implicit_tls_and_authenticate_plain() {
     c.c.send("*").await;
     assert!(c.line().await.starts_with("a BAD"));
     assert!(c.no("AUTHENTICATE CRAM-MD5").await.contains("Unsupported"));
-    let no = c.no(&format!("AUTHENTICATE PLAIN {}", plain_b64(USER, "wrong"))).await;
+    let no = c
+        .no(&format!("AUTHENTICATE PLAIN {}", plain_b64(USER, "wrong")))
+        .await;
     assert!(no.contains("[AUTHENTICATIONFAILED]"), "{no}");
     t.stop().await;
 }
@@ -100,7 +127,13 @@ async fn failures_end_in_bye_and_unknown_users_look_the_same() {
     c.no(&format!("LOGIN {USER} wrong")).await;
     let lines = c.run(&format!("LOGIN {USER} wrong")).await;
     assert!(lines[0].contains("NO [AUTHENTICATIONFAILED]"), "{lines:?}");
-    assert!(c.c.until("* BYE").await.last().unwrap().contains("Too many"));
+    assert!(c
+        .c
+        .until("* BYE")
+        .await
+        .last()
+        .unwrap()
+        .contains("Too many"));
     assert!(c.c.closed().await);
     t.stop().await;
 }

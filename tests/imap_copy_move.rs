@@ -16,10 +16,16 @@ async fn copy_move_and_expunge() {
     let archive_v = t.ms.mailbox("Archive").await.unwrap().unwrap().uidvalidity;
     c.ok("STORE 2 +FLAGS (\\Flagged)").await;
     let l = c.ok("COPY 2:3 Trash").await;
-    assert_eq!(l[0].split_once(' ').unwrap().1, format!("OK [COPYUID {trash_v} 2:3 1:2] COPY completed"));
+    assert_eq!(
+        l[0].split_once(' ').unwrap().1,
+        format!("OK [COPYUID {trash_v} 2:3 1:2] COPY completed")
+    );
     assert!(c.no("COPY 1 Nowhere").await.contains("[TRYCREATE]"));
     let l = c.ok("UID COPY 5,1 Trash").await;
-    assert_eq!(l[0].split_once(' ').unwrap().1, format!("OK [COPYUID {trash_v} 1,5 3:4] COPY completed"));
+    assert_eq!(
+        l[0].split_once(' ').unwrap().1,
+        format!("OK [COPYUID {trash_v} 1,5 3:4] COPY completed")
+    );
     // Flags and internal date travel with the copy.
     let s = c.ok("STATUS Trash (MESSAGES UIDNEXT)").await;
     assert_eq!(s[0], "* STATUS \"Trash\" (MESSAGES 4 UIDNEXT 5)");
@@ -45,7 +51,8 @@ async fn copy_move_and_expunge() {
     assert_eq!(f[..2], ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)"]);
     // EXPUNGE removes \Deleted only.
     c.ok("STORE 1:2 +FLAGS.SILENT (\\Deleted)").await;
-    t.deliver("INBOX", &message(9), Flags::parse("\\Deleted")).await;
+    t.deliver("INBOX", &message(9), Flags::parse("\\Deleted"))
+        .await;
     let l = c.ok("UID EXPUNGE 3").await;
     // The new message's EXISTS comes with the expunge of UID 3.
     assert!(l.contains(&"* 2 EXPUNGE".to_string()), "{l:?}");

@@ -20,7 +20,10 @@ async fn line_and_literal_limits() {
     c.ok("NOOP").await;
     // Synchronizing literal over APPENDLIMIT: NO [TOOBIG] before any "+".
     c.c.send("a2 APPEND INBOX {1001}").await;
-    assert_eq!(c.line().await, "a2 NO [TOOBIG] Literal larger than the limit of 1000 bytes");
+    assert_eq!(
+        c.line().await,
+        "a2 NO [TOOBIG] Literal larger than the limit of 1000 bytes"
+    );
     c.ok("NOOP").await;
     // Exactly at the limit is fine.
     c.c.send("a3 APPEND INBOX {1000}").await;

@@ -26,7 +26,10 @@ async fn list_special_use_and_children() {
     }
     c.ok("CREATE Projects/2024/Q1").await;
     c.ok("CREATE &AMk-t&AOk-/Notes").await;
-    assert!(t.ms.mailbox("Été/Notes").await.unwrap().is_some(), "stored as UTF-8");
+    assert!(
+        t.ms.mailbox("Été/Notes").await.unwrap().is_some(),
+        "stored as UTF-8"
+    );
     c.ok("CREATE &AMk-t&AOk-/Drafts2/").await; // trailing separator dropped
     let l = c.ok("LIST \"\" %").await;
     assert!(has(&l, "(\\HasChildren) \"/\" \"Projects\""), "{l:?}");
@@ -42,14 +45,27 @@ async fn list_special_use_and_children() {
     // RFC 5258/6154 forms.
     let l = c.ok("LIST (SPECIAL-USE) \"\" *").await;
     assert_eq!(l.len(), 6, "{l:?}");
-    assert!(l.iter().take(5).all(|x| x.contains("\\Drafts") || x.contains("\\Sent") || x.contains("\\Trash") || x.contains("\\Junk") || x.contains("\\Archive")));
+    assert!(l.iter().take(5).all(|x| x.contains("\\Drafts")
+        || x.contains("\\Sent")
+        || x.contains("\\Trash")
+        || x.contains("\\Junk")
+        || x.contains("\\Archive")));
     let l = c.ok("LIST \"\" * RETURN (SPECIAL-USE SUBSCRIBED)").await;
-    assert!(has(&l, "(\\Subscribed \\Sent \\HasNoChildren) \"/\" \"Sent\""), "{l:?}");
-    assert!(c.bad("LIST (BOGUS) \"\" *").await.contains("Unknown selection option"));
+    assert!(
+        has(&l, "(\\Subscribed \\Sent \\HasNoChildren) \"/\" \"Sent\""),
+        "{l:?}"
+    );
+    assert!(c
+        .bad("LIST (BOGUS) \"\" *")
+        .await
+        .contains("Unknown selection option"));
     // A parent deleted while its child stays shows as \Noselect.
     c.ok("DELETE Projects").await;
     let l = c.ok("LIST \"\" Projects*").await;
-    assert!(has(&l, "(\\Noselect \\HasChildren) \"/\" \"Projects\""), "{l:?}");
+    assert!(
+        has(&l, "(\\Noselect \\HasChildren) \"/\" \"Projects\""),
+        "{l:?}"
+    );
     c.no("SELECT Projects").await;
     t.stop().await;
 }
@@ -72,8 +88,13 @@ async fn create_delete_rename_subscribe() {
     c.ok("RENAME INBOX Old-Inbox").await;
     let s = c.ok("STATUS INBOX (MESSAGES)").await;
     assert_eq!(s[0], "* STATUS \"INBOX\" (MESSAGES 0)");
-    let s = c.ok("STATUS Old-Inbox (MESSAGES UIDNEXT UNSEEN RECENT)").await;
-    assert_eq!(s[0], "* STATUS \"Old-Inbox\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2 RECENT 0)");
+    let s = c
+        .ok("STATUS Old-Inbox (MESSAGES UIDNEXT UNSEEN RECENT)")
+        .await;
+    assert_eq!(
+        s[0],
+        "* STATUS \"Old-Inbox\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2 RECENT 0)"
+    );
     // Subscriptions.
     c.ok("SUBSCRIBE Job").await;
     assert!(c.no("SUBSCRIBE Missing").await.contains("[NONEXISTENT]"));
@@ -94,11 +115,19 @@ async fn create_delete_rename_subscribe() {
 #[tokio::test]
 async fn select_examine_status() {
     let t = start(PLAIN, "", 3).await;
-    t.deliver("INBOX", &message(4), ferrymail::store::Flags::parse("\\Seen $Work")).await;
+    t.deliver(
+        "INBOX",
+        &message(4),
+        ferrymail::store::Flags::parse("\\Seen $Work"),
+    )
+    .await;
     let mut c = t.login().await;
     let uidv = t.ms.mailbox("INBOX").await.unwrap().unwrap().uidvalidity;
     let l = c.ok("SELECT INBOX").await;
-    assert_eq!(l[0], "* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work)");
+    assert_eq!(
+        l[0],
+        "* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work)"
+    );
     assert_eq!(l[1], "* OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work \\*)] Flags permitted");
     assert!(l.contains(&"* 4 EXISTS".to_string()));
     assert!(l.contains(&"* 0 RECENT".to_string()));
@@ -111,8 +140,15 @@ async fn select_examine_status() {
     assert!(has(&l, "[PERMANENTFLAGS ()]"));
     assert!(l.last().unwrap().contains("[READ-ONLY]"));
     assert!(c.no("STORE 1 +FLAGS (\\Seen)").await.contains("read-only"));
-    let s = c.ok("STATUS INBOX (MESSAGES UNSEEN UIDVALIDITY HIGHESTMODSEQ)").await;
-    assert!(s[0].starts_with(&format!("* STATUS \"INBOX\" (MESSAGES 4 UNSEEN 3 UIDVALIDITY {uidv} HIGHESTMODSEQ ")), "{s:?}");
+    let s = c
+        .ok("STATUS INBOX (MESSAGES UNSEEN UIDVALIDITY HIGHESTMODSEQ)")
+        .await;
+    assert!(
+        s[0].starts_with(&format!(
+            "* STATUS \"INBOX\" (MESSAGES 4 UNSEEN 3 UIDVALIDITY {uidv} HIGHESTMODSEQ "
+        )),
+        "{s:?}"
+    );
     // A failed SELECT leaves the authenticated state.
     assert!(c.no("SELECT Nope").await.contains("[NONEXISTENT]"));
     assert!(c.bad("FETCH 1 FLAGS").await.contains("No mailbox selected"));

@@ -27,7 +27,10 @@ async fn expunge_reaches_the_other_session_only_when_allowed() {
     // (B's view still has the \Deleted flag change of message 2 to hear about.)
     let s = b.ok("SEARCH ALL").await;
     assert!(!has(&s, "EXPUNGE"), "{s:?}");
-    assert!(has(&s, "* SEARCH 1 3 4"), "the expunged message is gone from results: {s:?}");
+    assert!(
+        has(&s, "* SEARCH 1 3 4"),
+        "the expunged message is gone from results: {s:?}"
+    );
     let st = b.ok("STORE 4 +FLAGS (\\Flagged)").await;
     assert!(!has(&st, "EXPUNGE"), "{st:?}");
     assert!(has(&st, "* 4 FETCH (FLAGS (\\Flagged))"), "{st:?}");
@@ -38,7 +41,10 @@ async fn expunge_reaches_the_other_session_only_when_allowed() {
     assert_eq!(f[..2], ["* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)"]);
     // And A hears of B's flag change at its next command.
     let n = a.ok("NOOP").await;
-    assert!(n.contains(&"* 3 FETCH (UID 4 FLAGS (\\Flagged))".to_string()), "{n:?}");
+    assert!(
+        n.contains(&"* 3 FETCH (UID 4 FLAGS (\\Flagged))".to_string()),
+        "{n:?}"
+    );
     // A new delivery is EXISTS for both.
     t.deliver("INBOX", &message(5), Flags::new()).await;
     let n = a.ok("NOOP").await;
@@ -77,7 +83,8 @@ async fn idle_gets_updates_at_once() {
     assert_eq!(a.line().await, "+ idling");
     // An APPEND from the other session.
     let m = message(3);
-    b.send_raw(format!("x APPEND INBOX {{{}+}}\r\n", m.len()).as_bytes()).await;
+    b.send_raw(format!("x APPEND INBOX {{{}+}}\r\n", m.len()).as_bytes())
+        .await;
     b.send_raw(&m).await;
     b.send_raw(b"\r\n").await;
     let l = b.c.until("x ").await;
@@ -94,7 +101,14 @@ async fn idle_gets_updates_at_once() {
     a.c.send("DONE").await;
     assert_eq!(a.line().await, "i1 OK IDLE terminated");
     let f = a.ok("FETCH 1:* UID").await;
-    assert_eq!(f[..3], ["* 1 FETCH (UID 2)", "* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)"]);
+    assert_eq!(
+        f[..3],
+        [
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 3)",
+            "* 3 FETCH (UID 4)"
+        ]
+    );
     // IDLE in the authenticated state just waits for DONE.
     a.ok("UNSELECT").await;
     a.c.send("i2 IDLE").await;

@@ -28,8 +28,18 @@ async fn store_flags_and_keywords() {
     let l = c.ok("STORE * FLAGS.SILENT (\\Draft)").await;
     assert_eq!(l.len(), 1);
     let f = c.ok("FETCH 1:* FLAGS").await;
-    assert_eq!(f[..3], ["* 1 FETCH (FLAGS ($Work \\Seen))", "* 2 FETCH (FLAGS (\\Seen))", "* 3 FETCH (FLAGS (\\Draft))"]);
-    assert!(c.bad("STORE 1 +FLAGS (\\Bogus)").await.contains("Invalid flag"));
+    assert_eq!(
+        f[..3],
+        [
+            "* 1 FETCH (FLAGS ($Work \\Seen))",
+            "* 2 FETCH (FLAGS (\\Seen))",
+            "* 3 FETCH (FLAGS (\\Draft))"
+        ]
+    );
+    assert!(c
+        .bad("STORE 1 +FLAGS (\\Bogus)")
+        .await
+        .contains("Invalid flag"));
     assert!(c.bad("STORE 4 +FLAGS (\\Seen)").await.contains("sequence"));
     // \Recent cannot be stored; it is ignored.
     c.ok("STORE 1 +FLAGS (\\Recent)").await;
@@ -47,9 +57,20 @@ async fn search_keys() {
         "From: Bob <bob@example.org>\r\nTo: pat@example.test\r\nCc: carol@example.com\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nDate: Wed, 10 Jan 2024 08:00:00 +0100\r\nX-Tag: blue\r\n\r\nA longer body with the word elephant in it.\r\n",
         "From: Alice <alice@example.net>\r\nTo: someone@example.test\r\nSubject: Re: Lunch plans\r\nDate: Fri, 1 Mar 2024 12:00:00 +0000\r\n\r\nYes.\r\n",
     ];
-    t.deliver("INBOX", bodies[0].as_bytes(), Flags::parse("\\Seen")).await;
-    t.deliver("INBOX", bodies[1].as_bytes(), Flags::parse("\\Flagged $Blue")).await;
-    t.deliver("INBOX", bodies[2].as_bytes(), Flags::parse("\\Seen \\Answered \\Deleted")).await;
+    t.deliver("INBOX", bodies[0].as_bytes(), Flags::parse("\\Seen"))
+        .await;
+    t.deliver(
+        "INBOX",
+        bodies[1].as_bytes(),
+        Flags::parse("\\Flagged $Blue"),
+    )
+    .await;
+    t.deliver(
+        "INBOX",
+        bodies[2].as_bytes(),
+        Flags::parse("\\Seen \\Answered \\Deleted"),
+    )
+    .await;
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
     let cases: &[(&str, &str)] = &[
@@ -136,27 +157,53 @@ async fn condstore() {
     let l = c.ok("STORE 1 +FLAGS (\\Seen)").await;
     let m1b = modseq_of(&l[0]);
     assert!(m1b > m1 && m1b > hms, "{l:?}");
-    assert!(l[0].starts_with("* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ ("), "{l:?}");
+    assert!(
+        l[0].starts_with("* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ ("),
+        "{l:?}"
+    );
     // CHANGEDSINCE returns only what changed.
-    let f = c.ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})")).await;
+    let f = c
+        .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
     assert_eq!(f.len(), 2, "{f:?}");
-    assert!(f[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("), "{f:?}");
-    let f = c.ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m1b})")).await;
+    assert!(
+        f[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        "{f:?}"
+    );
+    let f = c
+        .ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m1b})"))
+        .await;
     assert_eq!(f.len(), 1, "{f:?}");
     // UNCHANGEDSINCE: message 1 changed after hms, so only 2 and 3 are stored.
-    let l = c.ok(&format!("STORE 1:3 (UNCHANGEDSINCE {hms}) +FLAGS.SILENT (\\Flagged)")).await;
+    let l = c
+        .ok(&format!(
+            "STORE 1:3 (UNCHANGEDSINCE {hms}) +FLAGS.SILENT (\\Flagged)"
+        ))
+        .await;
     let tagged = l.last().unwrap();
     assert!(tagged.contains("OK [MODIFIED 1]"), "{l:?}");
-    assert_eq!(l.len(), 3, "silent still reports MODSEQ of changed messages: {l:?}");
+    assert_eq!(
+        l.len(),
+        3,
+        "silent still reports MODSEQ of changed messages: {l:?}"
+    );
     assert!(l[0].starts_with("* 2 FETCH (UID 2 MODSEQ ("), "{l:?}");
-    let l = c.ok("UID STORE 1:3 (UNCHANGEDSINCE 1) -FLAGS (\\Flagged)").await;
+    let l = c
+        .ok("UID STORE 1:3 (UNCHANGEDSINCE 1) -FLAGS (\\Flagged)")
+        .await;
     assert!(l.last().unwrap().contains("[MODIFIED 1:3]"), "{l:?}");
     // SEARCH MODSEQ.
     let l = c.ok(&format!("SEARCH MODSEQ {}", m1b + 1)).await;
     assert!(l[0].starts_with("* SEARCH 2 3 (MODSEQ "), "{l:?}");
     // STATUS and a second session see the new HIGHESTMODSEQ.
     let s = c.ok("STATUS INBOX (HIGHESTMODSEQ)").await;
-    let h2: u64 = s[0].rsplit(' ').next().unwrap().trim_end_matches(')').parse().unwrap();
+    let h2: u64 = s[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
     assert!(h2 > m1b);
     let mut d = t.login().await;
     d.ok("ENABLE CONDSTORE").await;

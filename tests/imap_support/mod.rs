@@ -14,7 +14,8 @@ use ferrymail::store::{AccountState, Flags, IngestSource, Mailstore, NewMessage}
 pub const USER: &str = "pat@example.test";
 pub const PASS: &str = "pat-pw";
 /// Plaintext login allowed, no failure delay.
-pub const PLAIN: &str = "[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\nmax_failure_delay_ms = 0\n";
+pub const PLAIN: &str =
+    "[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\nmax_failure_delay_ms = 0\n";
 
 pub struct ImapTest {
     pub cfg: TestConfig,
@@ -119,7 +120,10 @@ impl Imap {
     pub async fn connect(addr: std::net::SocketAddr) -> Imap {
         let mut c = Client::connect(addr).await;
         let greeting = c.line().await.unwrap();
-        assert!(greeting.starts_with("* OK [CAPABILITY IMAP4rev1"), "{greeting}");
+        assert!(
+            greeting.starts_with("* OK [CAPABILITY IMAP4rev1"),
+            "{greeting}"
+        );
         Imap { c, n: 0 }
     }
 
@@ -151,7 +155,10 @@ impl Imap {
     pub async fn ok(&mut self, cmd: &str) -> Vec<String> {
         let mut lines = self.run(cmd).await;
         let last = lines.pop().unwrap();
-        assert!(last.split(' ').nth(1) == Some("OK"), "{cmd} -> {last} after {lines:?}");
+        assert!(
+            last.split(' ').nth(1) == Some("OK"),
+            "{cmd} -> {last} after {lines:?}"
+        );
         lines.push(last);
         lines
     }
