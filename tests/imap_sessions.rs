@@ -147,3 +147,17 @@ async fn shutdown_says_bye() {
     assert!(a.line().await.starts_with("* BYE"));
     assert!(b.line().await.starts_with("* BYE"));
 }
+
+#[tokio::test]
+async fn selected_mailbox_deleted_by_another_session() {
+    let t = start(PLAIN, "", 0).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("CREATE Doomed").await;
+    a.ok("SELECT Doomed").await;
+    b.ok("DELETE Doomed").await;
+    let n = a.ok("NOOP").await;
+    assert!(has(&n, "* OK [CLOSED]"), "{n:?}");
+    assert!(a.bad("FETCH 1 FLAGS").await.contains("No mailbox selected"));
+    t.stop().await;
+}

@@ -818,4 +818,46 @@ mod tests {
         let deep = format!("a SEARCH {}ALL\r\n", "NOT ".repeat(200));
         assert!(is_bad(deep.as_bytes()));
     }
+
+    /// Mutated valid commands never panic the parser (a poor man's fuzzer; the
+    /// seed is fixed so failures reproduce).
+    #[test]
+    fn mutations_never_panic() {
+        let seeds: &[&[u8]] = &[
+            b"a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From)]<0.10>) (CHANGEDSINCE 5)\r\n",
+            b"a SEARCH CHARSET UTF-8 OR (FROM x NOT SEEN) HEADER X {3}\r\nabc UID 1:*\r\n",
+            b"a LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (* %) RETURN (CHILDREN)\r\n",
+            b"a APPEND INBOX (\\Seen) \"05-Jan-2024 10:00:00 +0100\" {3+}\r\nabc\r\n",
+            b"a STORE 1,2:4 (UNCHANGEDSINCE 9) +FLAGS.SILENT (\\Deleted kw)\r\n",
+            b"a AUTHENTICATE PLAIN AGFAYg==\r\n",
+        ];
+        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut rnd = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let alphabet = b"()[]{}<>\"\\*%+:,.- 0123456789aZ\r\n\x00\xff";
+        for seed in seeds {
+            for _ in 0..3000 {
+                let mut v = seed.to_vec();
+                for _ in 0..(rnd() % 4 + 1) {
+                    let i = (rnd() as usize) % v.len();
+                    match rnd() % 3 {
+                        0 => v[i] = alphabet[(rnd() as usize) % alphabet.len()],
+                        1 => {
+                            v.remove(i);
+                        }
+                        _ => v.insert(i, alphabet[(rnd() as usize) % alphabet.len()]),
+                    }
+                    if v.is_empty() {
+                        v.push(b'a');
+                    }
+                }
+                let _ = parse(&v);
+                let _ = crate::imap::reader::literal_at_end(&v);
+            }
+        }
+    }
 }

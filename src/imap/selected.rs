@@ -90,7 +90,8 @@ impl Selected {
     }
 
     pub fn note(&mut self, c: &Change) {
-        if c.mailbox_id() == Some(self.mailbox_id) {
+        // `Mailboxes` too: the selected one may have been deleted.
+        if matches!(c, Change::Mailboxes) || c.mailbox_id() == Some(self.mailbox_id) {
             self.dirty = true;
         }
     }

@@ -230,13 +230,16 @@ impl Session {
     /// Runs one command.
     async fn command(&mut self, tag: &str, cmd: Cmd) -> Done {
         let where_ = allowed(&cmd);
-        let ok = match (&where_, &self.state) {
-            (Allowed::Any, _) => true,
-            (Allowed::NotAuthenticated, State::NotAuthenticated) => true,
-            (Allowed::Authenticated, State::Authenticated(_) | State::Selected(..)) => true,
-            (Allowed::Selected, State::Selected(..)) => true,
-            _ => false,
-        };
+        let ok = matches!(
+            (&where_, &self.state),
+            (Allowed::Any, _)
+                | (Allowed::NotAuthenticated, State::NotAuthenticated)
+                | (
+                    Allowed::Authenticated,
+                    State::Authenticated(_) | State::Selected(..)
+                )
+                | (Allowed::Selected, State::Selected(..))
+        );
         if !ok {
             let why = match (where_, &self.state) {
                 (Allowed::NotAuthenticated, _) => "Already authenticated",
@@ -348,7 +351,15 @@ impl Session {
             let mut out = Vec::new();
             let r = sel.sync(&user.ms, &mut out, allow_expunge, condstore).await;
             self.conn.write(&out);
-            r?;
+            match r {
+                Err(StoreError::NotFound(_)) => {
+                    // Deleted (or renamed away) by another session.
+                    self.deselect();
+                    self.conn
+                        .write(b"* OK [CLOSED] The selected mailbox no longer exists\r\n");
+                }
+                r => r?,
+            }
         }
         Ok(())
     }
