@@ -201,3 +201,42 @@ async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
     assert_eq!(r[0].text, "* 1 FETCH (BODY[9] {0})");
     t.stop().await;
 }
+
+#[tokio::test]
+async fn large_append_is_streamed_and_fetched_back() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let mut m = b"Subject: big\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    while m.len() < 3 * 1024 * 1024 {
+        m.extend_from_slice(format!("line {} of a large message\r\n", m.len()).as_bytes());
+    }
+    c.c.send(&format!("a1 APPEND Archive (\\Seen) {{{}}}", m.len()))
+        .await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send_raw(&m).await;
+    c.send_raw(b"\r\n").await;
+    let l = c.line().await;
+    assert!(l.starts_with("a1 OK [APPENDUID "), "{l}");
+    // Nothing is left in tmp/.
+    let tmp = t.ms.dir().join("tmp");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    c.ok("SELECT Archive").await;
+    let r = c.run_lit("UID FETCH 1 (RFC822.SIZE BODY.PEEK[])").await;
+    assert_eq!(
+        r[0].text,
+        format!(
+            "* 1 FETCH (UID 1 RFC822.SIZE {} BODY[] {{{}}})",
+            m.len(),
+            m.len()
+        )
+    );
+    assert_eq!(r[0].literals[0], m);
+    // A streamed message refused afterwards (no such mailbox) leaves no file.
+    c.send_raw(format!("a2 APPEND Nowhere {{{}+}}\r\n", m.len()).as_bytes())
+        .await;
+    c.send_raw(&m).await;
+    c.send_raw(b"\r\n").await;
+    assert_eq!(c.line().await, "a2 NO [TRYCREATE] No such mailbox");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    t.stop().await;
+}

@@ -46,6 +46,22 @@ async fn line_and_literal_limits() {
 }
 
 #[tokio::test]
+async fn append_before_login_is_bounded_like_any_literal() {
+    let t = start(PLAIN, "max_line_length = 1024\n", 0).await;
+    let mut c = Imap::connect(t.plain).await;
+    c.c.send("a1 APPEND INBOX {100000}").await;
+    assert!(c.line().await.starts_with("a1 NO [TOOBIG]"));
+    c.c.send("a2 APPEND INBOX {10}").await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send_raw(b"0123456789\r\n").await;
+    assert!(c
+        .line()
+        .await
+        .contains("BAD APPEND not allowed now: Log in first"));
+    t.stop().await;
+}
+
+#[tokio::test]
 async fn bad_input_gets_bad_and_the_session_goes_on() {
     let t = start(PLAIN, "", 1).await;
     let mut c = t.login().await;

@@ -5,6 +5,11 @@
 
 use super::convert::tag_and_verb;
 use crate::server::{Conn, ConnError};
+use crate::store::{BlobWriter, Mailstore, StoreError};
+
+/// APPEND literals above this size are streamed into a message file instead of
+/// being held in memory.
+pub const STREAM_ABOVE: u64 = 64 * 1024;
 
 /// Bounds for one command.
 #[derive(Debug, Clone, Copy)]
@@ -19,8 +24,18 @@ pub struct Limits {
 
 /// What [`read_command`] got.
 pub enum Input {
-    /// A complete command, CRLF-terminated, literals inlined.
-    Command(Vec<u8>),
+    /// A complete command, CRLF-terminated, literals inlined, except a large
+    /// APPEND message literal: that one is written to `blob` and appears in the
+    /// command as an empty literal (`{0}`).
+    Command {
+        bytes: Vec<u8>,
+        blob: Option<BlobWriter>,
+    },
+    /// Writing a streamed literal failed (disk full...); the command was consumed.
+    StoreFailed {
+        tag: Option<String>,
+        error: StoreError,
+    },
     /// The command line was too long (already discarded).
     TooLong {
         tag: Option<String>,
@@ -58,10 +73,14 @@ pub fn literal_at_end(line: &[u8]) -> Option<(u64, bool)> {
     Some((n, nonsync))
 }
 
-pub async fn read_command(conn: &mut Conn, limits: Limits) -> Input {
+/// Reads one command. `sink` (the user's store, once logged in) receives large
+/// APPEND literals.
+pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailstore>) -> Input {
     let mut buf: Vec<u8> = Vec::new();
     let mut line_bytes = 0usize;
     let mut literal_bytes = 0u64;
+    let mut blob: Option<BlobWriter> = None;
+    let mut failed: Option<StoreError> = None;
     loop {
         let room = limits.max_line.saturating_sub(line_bytes).max(1);
         let line = match conn.read_line(room).await {
@@ -79,7 +98,13 @@ pub async fn read_command(conn: &mut Conn, limits: Limits) -> Input {
         line_bytes += line.len();
         buf.extend_from_slice(&line);
         let Some((n, nonsync)) = literal_at_end(&line) else {
-            return Input::Command(buf);
+            if let Some(error) = failed {
+                return Input::StoreFailed {
+                    tag: tag_and_verb(&buf).0,
+                    error,
+                };
+            }
+            return Input::Command { bytes: buf, blob };
         };
         let (tag, verb) = tag_and_verb(&buf);
         let is_append = verb.as_deref() == Some("APPEND");
@@ -103,12 +128,36 @@ pub async fn read_command(conn: &mut Conn, limits: Limits) -> Input {
             }
         }
         let mut left = n as usize;
-        buf.reserve(left.min(1 << 20));
+        let stream = match sink {
+            Some(ms) if is_append && n > STREAM_ABOVE && blob.is_none() && failed.is_none() => {
+                // Replace `{n}` by `{0}`: the parser sees an empty message.
+                if let Some(open) = buf.iter().rposition(|&b| b == b'{') {
+                    buf.truncate(open);
+                    buf.extend_from_slice(b"{0}\r\n");
+                }
+                match ms.blob_writer().await {
+                    Ok(w) => blob = Some(w),
+                    Err(e) => failed = Some(e),
+                }
+                true
+            }
+            _ => {
+                buf.reserve(left.min(1 << 20));
+                false
+            }
+        };
         while left > 0 {
             match conn.read_some(left.min(64 * 1024)).await {
                 Ok(chunk) => {
                     left -= chunk.len();
-                    buf.extend_from_slice(&chunk);
+                    if !stream {
+                        buf.extend_from_slice(&chunk);
+                    } else if let Some(w) = blob.as_mut() {
+                        if let Err(e) = w.write(&chunk).await {
+                            blob = None;
+                            failed = Some(e);
+                        }
+                    }
                 }
                 Err(e) => return Input::Conn(e),
             }

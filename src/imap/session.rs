@@ -58,6 +58,8 @@ pub struct Session {
     pub bad_commands: u32,
     /// CONDSTORE enabled (RFC 7162 §3.1).
     pub condstore: bool,
+    /// The message of the APPEND being run, when it was streamed to a file.
+    pub streamed: Option<crate::store::BlobWriter>,
 }
 
 pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
@@ -70,6 +72,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
         auth_failures: 0,
         bad_commands: 0,
         condstore: false,
+        streamed: None,
     };
     let hostname = s.app.config().hostname.clone();
     let caps = s.capabilities();
@@ -81,16 +84,25 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
     }
     loop {
         let cfg = s.app.config();
+        // Before login an APPEND literal is bounded like any other literal.
+        let sink = s.user().map(|u| u.ms.clone());
         let limits = Limits {
             max_line: cfg.imap.max_line_length,
-            append_limit: cfg.imap.append_limit,
+            append_limit: if sink.is_some() {
+                cfg.imap.append_limit
+            } else {
+                cfg.imap.max_line_length as u64
+            },
             other_literals: cfg.imap.max_line_length as u64,
         };
-        let done = match reader::read_command(&mut s.conn, limits).await {
-            Input::Command(bytes) => match convert::parse(&bytes) {
+        let done = match reader::read_command(&mut s.conn, limits, sink.as_deref()).await {
+            Input::Command { bytes, blob } => match convert::parse(&bytes) {
                 Parsed::Ok { tag, cmd } => {
                     let name = cmd.name();
+                    s.streamed = blob;
                     let done = s.command(&tag, cmd).await;
+                    // Unused (the command failed earlier): the file goes away.
+                    s.streamed = None;
                     s.finish(&tag, name, done).await
                 }
                 Parsed::Bad { tag, text } => {
@@ -98,6 +110,11 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                     s.finish(&tag, "", Done::Bad(text)).await
                 }
             },
+            Input::StoreFailed { tag, error } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                let done = store_error(error);
+                s.finish(&tag, "APPEND", done).await
+            }
             Input::TooLong { tag } => {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 s.finish(&tag, "", Done::Bad("Command line too long".into()))

@@ -2,6 +2,7 @@
 //! APPENDLIMIT (RFC 7889; the size check happens before the literal is read).
 
 use crate::imap::session::{store_error, Done, Session};
+use crate::store::blob::Durability;
 use crate::store::{Flags, IngestSource, NewMessage};
 
 impl Session {
@@ -21,7 +22,8 @@ impl Session {
             Ok(None) => return Done::No("[TRYCREATE] No such mailbox".into()),
             Err(e) => return store_error(e),
         };
-        if message.is_empty() {
+        let streamed = self.streamed.take();
+        if message.is_empty() && streamed.is_none() {
             return Done::No("[CANNOT] Empty messages are not stored".into());
         }
         let mut set = Flags::new();
@@ -34,7 +36,11 @@ impl Session {
             }
         }
         let (internaldate, tz_minutes) = date.unwrap_or((crate::store::now(), 0));
-        let blob = match ms.stage_bytes(&message).await {
+        let staged = match streamed {
+            Some(w) => w.finish(Durability::Now).await,
+            None => ms.stage_bytes(&message).await,
+        };
+        let blob = match staged {
             Ok(b) => b,
             Err(e) => return store_error(e),
         };
