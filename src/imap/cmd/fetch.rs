@@ -77,7 +77,9 @@ impl Session {
             return Done::Ok("FETCH completed".into());
         }
         let ms = user.ms.clone();
-        let all = match ms.messages(sel.mailbox_id).await {
+        let lo = msgs.first().map(|m| m.1).unwrap_or(1);
+        let hi = msgs.last().map(|m| m.1).unwrap_or(1);
+        let all = match ms.messages_between(sel.mailbox_id, lo, hi).await {
             Ok(a) => a,
             Err(e) => return store_error(e),
         };
