@@ -54,16 +54,16 @@ impl Selected {
         } else {
             let max = n as u32;
             for (a, b) in &set.0 {
-                for x in [a, b] {
-                    if let SeqBound::Num(v) = x {
-                        if *v > max {
-                            return Err("Invalid message sequence number".into());
-                        }
-                    }
-                }
+                let star = matches!(a, SeqBound::Star) || matches!(b, SeqBound::Star);
                 let a = bound(*a, max);
                 let b = bound(*b, max);
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                // `n:*` beyond the end (or on an empty mailbox) is read as the
+                // range it names, clipped; an explicit number beyond is an error.
+                if hi > max && !star {
+                    return Err("Invalid message sequence number".into());
+                }
+                let hi = hi.min(max);
                 if lo == 0 {
                     continue;
                 }
@@ -226,6 +226,8 @@ mod tests {
             vec![(1, 3), (3, 9), (4, 12)]
         );
         assert!(s.resolve(&set(&[(Num(5), Num(5))]), false).is_err());
+        assert_eq!(s.resolve(&set(&[(Num(6), Star)]), false).unwrap(), vec![(4, 12)]);
+        assert_eq!(sel(&[]).resolve(&set(&[(Num(1), Star)]), false).unwrap(), vec![]);
         assert_eq!(
             s.resolve(&set(&[(Num(4), Num(9))]), true).unwrap(),
             vec![(2, 5), (3, 9)]

@@ -28,7 +28,8 @@ impl Session {
         };
         let mut user = user;
         // Everything the feed said so far is covered by the fresh read below.
-        while user.rx.try_recv().is_ok() {}
+        use tokio::sync::broadcast::error::TryRecvError;
+        while matches!(user.rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
         let info = match user.ms.mailbox(&name).await {
             Ok(Some(i)) => i,
             Ok(None) => {
