@@ -126,3 +126,99 @@ async fn autologout() {
     assert!(l.starts_with("* BYE Autologout"), "{l}");
     t.stop().await;
 }
+
+/// Random commands in every state: each gets a tagged or untagged answer, the
+/// server stays up, and a following NOOP works.
+#[tokio::test]
+async fn random_input_in_every_state() {
+    let t = start(PLAIN, "", 3).await;
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut rnd = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let words = [
+        "FETCH",
+        "UID",
+        "STORE",
+        "SEARCH",
+        "LIST",
+        "LSUB",
+        "SELECT",
+        "EXAMINE",
+        "APPEND",
+        "COPY",
+        "MOVE",
+        "EXPUNGE",
+        "STATUS",
+        "CREATE",
+        "RENAME",
+        "DELETE",
+        "ENABLE",
+        "ID",
+        "1:*",
+        "*",
+        "(",
+        ")",
+        "[",
+        "]",
+        "BODY[",
+        "BODY.PEEK[1.2]",
+        "<0.5>",
+        "\"q\"",
+        "INBOX",
+        "FLAGS",
+        "(\\Seen)",
+        "+FLAGS",
+        "NOT",
+        "OR",
+        "ALL",
+        "\\",
+        "%",
+        "0",
+        "4294967296",
+        "-1",
+        "CHARSET",
+        "\u{0}",
+        "ÿ",
+        "RETURN",
+        "(CONDSTORE)",
+        "MODSEQ",
+        "UNCHANGEDSINCE",
+    ];
+    for state in 0..3 {
+        for _round in 0..4 {
+            let mut c = Imap::connect(t.plain).await;
+            if state >= 1 {
+                c.ok(&format!("LOGIN {USER} {PASS}")).await;
+            }
+            if state == 2 {
+                c.ok("SELECT INBOX").await;
+            }
+            for i in 0..20 {
+                let n = rnd() % 6 + 1;
+                let mut line = format!("r{i}");
+                for _ in 0..n {
+                    line.push(' ');
+                    line.push_str(words[(rnd() as usize) % words.len()]);
+                }
+                c.send_raw(format!("{line}\r\n").as_bytes()).await;
+                // Read up to this command's tagged answer.
+                let lines = c.c.until(&format!("r{i} ")).await;
+                let last = lines.last().unwrap();
+                assert!(
+                    last.starts_with(&format!("r{i} OK"))
+                        || last.starts_with(&format!("r{i} NO"))
+                        || last.starts_with(&format!("r{i} BAD")),
+                    "{line:?} -> {lines:?}"
+                );
+            }
+            // Whatever state the random commands left, the session still answers.
+            c.ok("NOOP").await;
+            c.ok("LOGOUT").await;
+        }
+    }
+    t.stop().await;
+}

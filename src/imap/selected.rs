@@ -226,8 +226,14 @@ mod tests {
             vec![(1, 3), (3, 9), (4, 12)]
         );
         assert!(s.resolve(&set(&[(Num(5), Num(5))]), false).is_err());
-        assert_eq!(s.resolve(&set(&[(Num(6), Star)]), false).unwrap(), vec![(4, 12)]);
-        assert_eq!(sel(&[]).resolve(&set(&[(Num(1), Star)]), false).unwrap(), vec![]);
+        assert_eq!(
+            s.resolve(&set(&[(Num(6), Star)]), false).unwrap(),
+            vec![(4, 12)]
+        );
+        assert_eq!(
+            sel(&[]).resolve(&set(&[(Num(1), Star)]), false).unwrap(),
+            vec![]
+        );
         assert_eq!(
             s.resolve(&set(&[(Num(4), Num(9))]), true).unwrap(),
             vec![(2, 5), (3, 9)]
@@ -241,5 +247,35 @@ mod tests {
             sel(&[]).resolve(&set(&[(Num(1), Star)]), true).unwrap(),
             vec![]
         );
+    }
+
+    #[test]
+    fn a_lagged_feed_marks_the_view_for_resync() {
+        let (tx, mut rx) = broadcast::channel(2);
+        let mut s = sel(&[1]);
+        for uid in 0..10 {
+            let _ = tx.send(Change::Added {
+                mailbox_id: 99,
+                uid,
+                modseq: 1,
+            });
+        }
+        s.drain(&mut rx);
+        assert!(s.dirty, "Lagged must force a resync from the store");
+        let mut s = sel(&[1]);
+        let _ = tx.send(Change::Flags {
+            mailbox_id: 99,
+            uid: 1,
+            modseq: 2,
+        });
+        s.drain(&mut rx);
+        assert!(!s.dirty, "another mailbox's change is ignored");
+        let _ = tx.send(Change::Expunged {
+            mailbox_id: 1,
+            uid: 1,
+            modseq: 3,
+        });
+        s.drain(&mut rx);
+        assert!(s.dirty);
     }
 }
