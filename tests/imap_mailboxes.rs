@@ -76,6 +76,8 @@ async fn create_delete_rename_subscribe() {
     let mut c = t.login().await;
     assert!(c.no("CREATE INBOX").await.contains("[ALREADYEXISTS]"));
     c.ok("CREATE Work").await;
+    assert!(c.no("CREATE \"a*b\"").await.contains("[CANNOT]"));
+    assert!(c.no("CREATE \"a/%\"").await.contains("[CANNOT]"));
     assert!(c.no("CREATE Work").await.contains("[ALREADYEXISTS]"));
     assert!(c.no("DELETE Nothing").await.contains("[NONEXISTENT]"));
     assert!(c.no("DELETE INBOX").await.contains("INBOX"));

@@ -11,6 +11,9 @@ impl Session {
         if name.eq_ignore_ascii_case("INBOX") {
             return Done::No("[ALREADYEXISTS] INBOX always exists".into());
         }
+        if name.contains(['*', '%']) {
+            return Done::No("[CANNOT] Mailbox names cannot contain * or %".into());
+        }
         let Some(u) = self.user() else {
             return Done::Bad("Not authenticated".into());
         };
@@ -44,6 +47,9 @@ impl Session {
     /// RENAME. RFC 3501 §6.3.5, INBOX included (its messages move, INBOX stays).
     pub(crate) async fn cmd_rename(&mut self, from: String, to: String) -> Done {
         let to = to.trim_end_matches('/').to_string();
+        if to.contains(['*', '%']) {
+            return Done::No("[CANNOT] Mailbox names cannot contain * or %".into());
+        }
         let Some(u) = self.user() else {
             return Done::Bad("Not authenticated".into());
         };
