@@ -16,8 +16,9 @@ pub struct Selected {
     pub read_only: bool,
     /// UIDs in sequence order: message number n is `uids[n - 1]`. Ascending.
     pub uids: Vec<u32>,
-    /// What the client was last told of each message: flags and modseq.
-    pub known: HashMap<u32, (Flags, u64)>,
+    /// What the client was last told of each message: a digest of its flags
+    /// (compact: sessions on big mailboxes stay small) and its modseq.
+    pub known: HashMap<u32, (u64, u64)>,
     /// Every change up to this modseq has been taken into account.
     pub modseq: u64,
     /// UIDs expunged in the store that the client has not been told of yet.
@@ -97,9 +98,9 @@ impl Selected {
     }
 
     /// Remembers flags the session itself told the client.
-    pub fn told(&mut self, uid: u32, flags: Flags, modseq: u64) {
+    pub fn told(&mut self, uid: u32, flags: &Flags, modseq: u64) {
         if let Some(k) = self.known.get_mut(&uid) {
-            *k = (flags, modseq);
+            *k = (flags_digest(flags), modseq);
         }
     }
 
@@ -133,9 +134,10 @@ impl Selected {
             let last = self.uids.last().copied().unwrap_or(0);
             let mut added = false;
             for m in changes.changed {
-                if let Some((flags, modseq)) = self.known.get_mut(&m.uid) {
-                    if *flags != m.flags || (condstore && *modseq < m.modseq) {
-                        *flags = m.flags.clone();
+                if let Some((digest, modseq)) = self.known.get_mut(&m.uid) {
+                    let new = flags_digest(&m.flags);
+                    if *digest != new || (condstore && *modseq < m.modseq) {
+                        *digest = new;
                         *modseq = m.modseq;
                         if let Ok(i) = self.uids.binary_search(&m.uid) {
                             let mut line = format!(
@@ -153,7 +155,7 @@ impl Selected {
                     }
                 } else if m.uid > last {
                     self.uids.push(m.uid);
-                    self.known.insert(m.uid, (m.flags.clone(), m.modseq));
+                    self.known.insert(m.uid, (flags_digest(&m.flags), m.modseq));
                     added = true;
                 } else {
                     // A UID below ones already shown (the migration copy keeps legacy
@@ -184,6 +186,16 @@ impl Selected {
     }
 }
 
+/// A 64-bit digest of a flag set (same process, same hasher keys).
+pub fn flags_digest(f: &Flags) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    for x in f.iter() {
+        x.to_ascii_lowercase().hash(&mut h);
+    }
+    h.finish()
+}
+
 fn bound(b: SeqBound, max: u32) -> u32 {
     match b {
         SeqBound::Num(n) => n,
@@ -201,7 +213,10 @@ mod tests {
             name: "INBOX".into(),
             read_only: false,
             uids: uids.to_vec(),
-            known: uids.iter().map(|u| (*u, (Flags::new(), 1))).collect(),
+            known: uids
+                .iter()
+                .map(|u| (*u, (flags_digest(&Flags::new()), 1)))
+                .collect(),
             modseq: 1,
             pending_expunge: vec![],
             dirty: false,

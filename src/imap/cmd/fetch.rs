@@ -116,7 +116,7 @@ impl Session {
                             if r.changed.contains(&m.uid) {
                                 seen_now.push(m.uid);
                             }
-                            sel.told(m.uid, m.flags.clone(), m.modseq);
+                            sel.told(m.uid, &m.flags, m.modseq);
                             metas.insert(m.uid, m);
                         }
                     }

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::imap::selected::Selected;
+use crate::imap::selected::{flags_digest, Selected};
 use crate::imap::session::{store_error, Done, Session, State};
 use crate::store::flags::SYSTEM_FLAGS;
 
@@ -95,7 +95,7 @@ impl Session {
             read_only,
             known: messages
                 .into_iter()
-                .map(|m| (m.uid, (m.flags, m.modseq)))
+                .map(|m| (m.uid, (flags_digest(&m.flags), m.modseq)))
                 .collect(),
             uids,
             // Changes after the mailbox row was read are picked up at the next sync.

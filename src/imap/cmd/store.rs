@@ -61,7 +61,7 @@ impl Session {
             let Some(seq) = sel.seq_of(m.uid) else {
                 continue;
             };
-            sel.told(m.uid, m.flags.clone(), m.modseq);
+            sel.told(m.uid, &m.flags, m.modseq);
             let changed = res.changed.contains(&m.uid);
             if silent && !(condstore && changed) {
                 continue;
