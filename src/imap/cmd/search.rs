@@ -36,6 +36,51 @@ fn needs_content(k: &SearchKey) -> bool {
     }
 }
 
+/// True when a key needs more than the header block (BODY, TEXT).
+fn needs_text(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::And(v) => v.iter().any(needs_text),
+        SearchKey::Or(a, b) => needs_text(a) || needs_text(b),
+        SearchKey::Not(a) => needs_text(a),
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
+        _ => false,
+    }
+}
+
+/// The header block of a message file (up to and including the empty line), read
+/// without the body; at most 1 MiB.
+async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let n = f.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        let from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        let tail = &buf[from..];
+        let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+        let crlf = tail
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4);
+        let end = match (lf, crlf) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(i) = end {
+            buf.truncate(from + i);
+            return Ok(buf);
+        }
+        if buf.len() > 1 << 20 {
+            return Ok(buf);
+        }
+    }
+}
+
 fn uses_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::And(v) => v.iter().any(uses_modseq),
@@ -103,6 +148,7 @@ impl Session {
         };
         let metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
         let content = needs_content(&key);
+        let text = needs_text(&key);
         let max_seq = sel.exists();
         let max_uid = sel.uids.last().copied().unwrap_or(0);
         let mut hits = Vec::new();
@@ -111,10 +157,13 @@ impl Session {
             let Some(meta) = metas.get(u) else {
                 continue;
             };
-            let raw = if content {
-                tokio::fs::read(user.ms.blob_path(&meta.blob)).await.ok()
-            } else {
+            let path = user.ms.blob_path(&meta.blob);
+            let raw = if !content {
                 None
+            } else if text {
+                tokio::fs::read(&path).await.ok()
+            } else {
+                read_header(&path).await.ok()
             };
             let c = Candidate {
                 seq: i as u32 + 1,
