@@ -240,3 +240,45 @@ async fn large_append_is_streamed_and_fetched_back() {
     assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
     t.stop().await;
 }
+
+/// Every golden message of the message module, FETCHed over the wire, gives the
+/// golden BODY, BODYSTRUCTURE and ENVELOPE byte for byte.
+#[tokio::test]
+async fn golden_structures_over_the_wire() {
+    let t = start(PLAIN, "", 0).await;
+    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".eml").map(str::to_string))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    for n in &names {
+        t.deliver("INBOX", &golden(&format!("{n}.eml")), ferrymail::store::Flags::new()).await;
+    }
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let trim = |mut v: Vec<u8>| {
+        while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            v.pop();
+        }
+        v
+    };
+    for (i, n) in names.iter().enumerate() {
+        let r = c.run_lit(&format!("FETCH {} (BODY BODYSTRUCTURE ENVELOPE)", i + 1)).await;
+        let mut want = format!("* {} FETCH (BODY ", i + 1).into_bytes();
+        want.extend(trim(golden(&format!("{n}.body"))));
+        want.extend_from_slice(b" BODYSTRUCTURE ");
+        want.extend(trim(golden(&format!("{n}.bodystructure"))));
+        want.extend_from_slice(b" ENVELOPE ");
+        want.extend(trim(golden(&format!("{n}.envelope"))));
+        want.push(b')');
+        assert_eq!(
+            String::from_utf8_lossy(&r[0].raw),
+            String::from_utf8_lossy(&want),
+            "{n}"
+        );
+    }
+    t.stop().await;
+}

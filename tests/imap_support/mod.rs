@@ -207,6 +207,8 @@ pub fn has(lines: &[String], needle: &str) -> bool {
 pub struct Response {
     pub text: String,
     pub literals: Vec<Vec<u8>>,
+    /// The response exactly as received, without the final CRLF.
+    pub raw: Vec<u8>,
 }
 
 impl Imap {
@@ -219,12 +221,19 @@ impl Imap {
             let mut r = Response {
                 text: String::new(),
                 literals: vec![],
+                raw: vec![],
             };
             loop {
                 let l = self.line().await;
                 r.text.push_str(&l);
+                r.raw.extend_from_slice(l.as_bytes());
                 match ferrymail::imap::reader::literal_at_end(l.as_bytes()) {
-                    Some((n, _)) => r.literals.push(self.c.bytes(n as usize).await),
+                    Some((n, _)) => {
+                        let lit = self.c.bytes(n as usize).await;
+                        r.raw.extend_from_slice(b"\r\n");
+                        r.raw.extend_from_slice(&lit);
+                        r.literals.push(lit);
+                    }
                     None => break,
                 }
             }
