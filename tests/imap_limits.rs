@@ -87,6 +87,9 @@ async fn bad_input_gets_bad_and_the_session_goes_on() {
         let l = c.line().await;
         assert!(l.contains(" BAD "), "{junk:?} -> {l}");
     }
+    // Bare LF line ends are accepted.
+    c.send_raw(b"lf NOOP\n").await;
+    assert_eq!(c.line().await, "lf OK NOOP completed");
     c.send_raw(b"a NOOP \xff\xfe\x00\r\n").await;
     assert!(c.line().await.contains(" BAD "));
     // Deep nesting is refused by the parser's recursion limit, not the stack.

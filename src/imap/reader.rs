@@ -96,7 +96,13 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
             Err(e) => return Input::Conn(e),
         };
         line_bytes += line.len();
-        buf.extend_from_slice(&line);
+        // A bare LF ends a line too (netcat, scripts); the parser wants CRLF.
+        if line.ends_with(b"\n") && !line.ends_with(b"\r\n") {
+            buf.extend_from_slice(&line[..line.len() - 1]);
+            buf.extend_from_slice(b"\r\n");
+        } else {
+            buf.extend_from_slice(&line);
+        }
         let Some((n, nonsync)) = literal_at_end(&line) else {
             if let Some(error) = failed {
                 return Input::StoreFailed {
