@@ -250,12 +250,22 @@ async fn golden_structures_over_the_wire() {
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .flatten()
-        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".eml").map(str::to_string))
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".eml")
+                .map(str::to_string)
+        })
         .collect();
     names.sort();
     assert!(names.len() >= 8, "{names:?}");
     for n in &names {
-        t.deliver("INBOX", &golden(&format!("{n}.eml")), ferrymail::store::Flags::new()).await;
+        t.deliver(
+            "INBOX",
+            &golden(&format!("{n}.eml")),
+            ferrymail::store::Flags::new(),
+        )
+        .await;
     }
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
@@ -266,7 +276,9 @@ async fn golden_structures_over_the_wire() {
         v
     };
     for (i, n) in names.iter().enumerate() {
-        let r = c.run_lit(&format!("FETCH {} (BODY BODYSTRUCTURE ENVELOPE)", i + 1)).await;
+        let r = c
+            .run_lit(&format!("FETCH {} (BODY BODYSTRUCTURE ENVELOPE)", i + 1))
+            .await;
         let mut want = format!("* {} FETCH (BODY ", i + 1).into_bytes();
         want.extend(trim(golden(&format!("{n}.body"))));
         want.extend_from_slice(b" BODYSTRUCTURE ");

@@ -59,6 +59,19 @@ async fn list_special_use_and_children() {
         .bad("LIST (BOGUS) \"\" *")
         .await
         .contains("Unknown selection option"));
+    // Thunderbird's start-up form.
+    c.ok("UNSUBSCRIBE Junk").await;
+    let l = c
+        .ok("LIST (SUBSCRIBED) \"\" \"*\" RETURN (SPECIAL-USE)")
+        .await;
+    assert!(
+        has(
+            &l,
+            "* LIST (\\Subscribed \\Trash \\HasNoChildren) \"/\" \"Trash\""
+        ),
+        "{l:?}"
+    );
+    assert!(!has(&l, "Junk") && !has(&l, "Projects"), "{l:?}");
     // A parent deleted while its child stays shows as \Noselect.
     c.ok("DELETE Projects").await;
     let l = c.ok("LIST \"\" Projects*").await;
