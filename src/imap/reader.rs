@@ -43,6 +43,7 @@ pub enum Input {
     /// A synchronizing literal over the limit: refused before the client sent it.
     TooBig {
         tag: Option<String>,
+        limit: u64,
     },
     /// A non-synchronizing literal over the limit: the client sends it anyway; the
     /// session answers BAD and closes.
@@ -123,7 +124,7 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
             return if nonsync {
                 Input::TooBigNonSync { tag }
             } else {
-                Input::TooBig { tag }
+                Input::TooBig { tag, limit }
             };
         }
         literal_bytes += n;

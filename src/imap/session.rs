@@ -120,14 +120,13 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                 s.finish(&tag, "", Done::Bad("Command line too long".into()))
                     .await
             }
-            Input::TooBig { tag } => {
+            Input::TooBig { tag, limit } => {
                 let tag = tag.unwrap_or_else(|| "*".into());
                 s.finish(
                     &tag,
                     "",
                     Done::No(format!(
-                        "[TOOBIG] Literal larger than the limit of {} bytes",
-                        cfg.imap.append_limit
+                        "[TOOBIG] Literal larger than the limit of {limit} bytes"
                     )),
                 )
                 .await
