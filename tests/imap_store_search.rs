@@ -192,6 +192,14 @@ async fn condstore() {
         .ok("UID STORE 1:3 (UNCHANGEDSINCE 1) -FLAGS (\\Flagged)")
         .await;
     assert!(l.last().unwrap().contains("[MODIFIED 1:3]"), "{l:?}");
+    // A FETCH that sets \Seen reports UID and MODSEQ with the new flags.
+    let r = c.run_lit("FETCH 3 BODY[HEADER.FIELDS (Subject)]").await;
+    assert!(
+        r[0].text
+            .contains(" FLAGS (\\Flagged \\Seen) UID 3 MODSEQ ("),
+        "{:?}",
+        r[0].text
+    );
     // SEARCH MODSEQ.
     let l = c.ok(&format!("SEARCH MODSEQ {}", m1b + 1)).await;
     assert!(l[0].starts_with("* SEARCH 2 3 (MODSEQ "), "{l:?}");

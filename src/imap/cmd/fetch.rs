@@ -237,6 +237,12 @@ impl Session {
                 sep(&mut out);
                 out.extend_from_slice(format!("FLAGS {}", write::flags(&meta.flags)).as_bytes());
             }
+            // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
+            // UID and MODSEQ.
+            if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
+                sep(&mut out);
+                out.extend_from_slice(format!("UID {u}").as_bytes());
+            }
             if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
                 sep(&mut out);
                 out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
