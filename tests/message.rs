@@ -174,6 +174,8 @@ fn sections() {
     let mixed = golden("mixed-attach");
     let lf = golden("lf-only");
     let nobound = golden("nobound");
+    let odd = golden("oddities");
+    let edge = golden("edge");
     let inner_msg_start = "From: Original Sender";
     let s = |raw: &[u8], needle: &str| {
         let t = String::from_utf8_lossy(raw);
@@ -265,11 +267,24 @@ fn sections() {
         (&lf, sec(&[2], All), "AAECAwQF".into()),
         (&lf, sec(&[2], Mime), "Content-Type: application/octet-stream\nContent-Transfer-Encoding: base64\n\n".into()),
         (&lf, sec(&[], HeaderFields(fields(&["to"]))), "To: you@example.org\n\r\n".into()),
+        // Like Dovecot: a part that ends inside a header line, or with a nested
+        // close delimiter, keeps the line end before the next delimiter; the
+        // header cut short does not include it.
+        (&odd, sec(&[3], All), "Subject: inner without body\r\nFrom: Inner <inner@example.com>\r\n".into()),
+        (&odd, sec(&[3], Header), "Subject: inner without body\r\nFrom: Inner <inner@example.com>".into()),
+        (&odd, sec(&[3], Text), String::new()),
+        (&edge, sec(&[2], All), "--e2\r\n\r\nSubject: digest entry\r\n\r\nentry body\r\n--e2--\r\n".into()),
+        (&edge, sec(&[2, 1], All), "Subject: digest entry\r\n\r\nentry body".into()),
+        (&edge, sec(&[2, 1], Header), "Subject: digest entry\r\n\r\n".into()),
+        (&edge, sec(&[3], Mime), "Content-Type: message/rfc822\r\n".into()),
+        (&edge, sec(&[3], All), String::new()),
         // A multipart without delimiters has one empty part.
         (&nobound, sec(&[1], All), String::new()),
     ];
     for (i, (raw, section, want)) in table.iter().enumerate() {
-        let got = Message::parse(raw).section(section);
+        let m = Message::parse(raw);
+        let got = m.section(section);
+        assert_eq!(m.section_ref(section).as_ref(), &got[..], "row {i}");
         assert_eq!(String::from_utf8_lossy(&got), *want, "row {i}: {section:?}");
     }
 }
@@ -341,9 +356,13 @@ fn search_matching() {
         (&enc, Body, "schöne grüße", true),
         (&enc, Text, "andré", true),
         (&enc, Text, "schöne", true),
-        // The header and body of an encapsulated message are body text.
+        // Like Dovecot: BODY is the text of the parts; TEXT adds all headers (the
+        // message's, the parts' MIME headers, encapsulated messages').
         (&rfc822, Body, "pizza at noon", true),
-        (&rfc822, Body, "original sender", true),
+        (&rfc822, Body, "original sender", false),
+        (&rfc822, Text, "original sender", true),
+        (&rfc822, Text, "content-disposition: inline", true),
+        (&rfc822, Body, "content-disposition", false),
         (&rfc822, Header("subject"), "lunch?", false),
         (&rfc822, Header("subject"), "fwd: lunch", true),
         // Unknown charset and encoding: read as they are; broken base64 decodes
@@ -519,7 +538,7 @@ fn deep_nesting_is_bounded() {
     let mut raw = Vec::new();
     for i in 0..500 {
         raw.extend_from_slice(
-            format!("Content-Type: multipart/mixed; boundary=\"b{i}\"\r\n\r\n--b{i}\r\n")
+            format!("Content-Type: multipart/mixed; boundary=\"b{i}=\"\r\n\r\n--b{i}=\r\n")
                 .as_bytes(),
         );
     }
@@ -572,6 +591,9 @@ fn large_message_is_handled() {
     }
     raw.extend_from_slice(b"--B--\r\n");
     let m = Message::parse(&raw);
+    let part1 = m.section_ref(&sec(&[1], SectionKind::All));
+    assert!(matches!(part1, std::borrow::Cow::Borrowed(_)));
+    assert!(part1.ends_with(b"needle in the haystack"));
     assert!(m.contains(SearchField::Body, "NEEDLE IN THE"));
     assert!(!m.contains(SearchField::Body, "needle in a"));
     let bs = String::from_utf8(m.body_structure(true)).unwrap();

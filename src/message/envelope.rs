@@ -1,12 +1,14 @@
 //! ENVELOPE (RFC 3501 §7.4.2) and RFC 5322 address lists.
 //!
 //! Header values are not decoded (encoded-words stay as written), only unfolded.
+//! With repeated fields, the last one counts (address fields: all are joined),
+//! as in Dovecot.
 //! Addresses are parsed leniently; a missing local part or domain is reported as
 //! `MISSING_MAILBOX` / `MISSING_DOMAIN` like Dovecot does, so that a NIL host keeps
 //! meaning group syntax.
 
 use super::imapstr::nstring;
-use super::mime::{unfold, Part};
+use super::mime::{trim, unfold, Part};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {
@@ -18,11 +20,13 @@ pub struct Address {
 
 /// Renders the envelope of the message whose header is `part`'s.
 pub fn render(raw: &[u8], part: &Part, out: &mut Vec<u8>) {
-    let field = |name: &str| part.field(raw, name).map(unfold);
+    // Like Dovecot: the last field of a name counts, and the addresses of all
+    // fields of a name are concatenated.
+    let field = |name: &str| part.all(raw, name).last().map(unfold);
     let addrs = |name: &str| {
-        part.field(raw, name)
-            .map(|v| parse_addresses(&unfold(v)))
-            .unwrap_or_default()
+        part.all(raw, name)
+            .flat_map(|v| parse_addresses(&unfold(v)))
+            .collect::<Vec<_>>()
     };
     out.push(b'(');
     nstring(out, field("date").as_deref());
@@ -81,6 +85,7 @@ enum Tok {
         text: Vec<u8>,
         quoted: bool,
     },
+    Comment(Vec<u8>),
     Special(u8),
     /// An unterminated quoted string or domain literal.
     Bad,
@@ -107,6 +112,7 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
                 i += 1;
             }
             b'(' => {
+                let s = i;
                 let mut depth = 0usize;
                 while i < v.len() {
                     match v[i] {
@@ -123,6 +129,14 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
                     }
                     i += 1;
                 }
+                // The text between the outer parentheses (to the end if unclosed).
+                let i2 = i.min(v.len());
+                let inner_end = if depth == 0 { i2 - 1 } else { i2 };
+                out.push(Token {
+                    tok: Tok::Comment(unescape(&v[s + 1..inner_end.max(s + 1)])),
+                    space_before: space,
+                });
+                i = i2;
                 space = true;
             }
             b'"' => {
@@ -207,6 +221,20 @@ fn tokenize(v: &[u8]) -> Vec<Token> {
     out
 }
 
+/// A comment's text with quoted-pairs resolved.
+fn unescape(v: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(v.len());
+    let mut i = 0;
+    while i < v.len() {
+        if v[i] == b'\\' && i + 1 < v.len() {
+            i += 1;
+        }
+        out.push(v[i]);
+        i += 1;
+    }
+    out
+}
+
 fn is(t: &Token, c: u8) -> bool {
     t.tok == Tok::Special(c)
 }
@@ -228,23 +256,15 @@ fn phrase(toks: &[Token]) -> Option<Vec<u8>> {
     (!out.is_empty()).then_some(out)
 }
 
-/// Local part or domain: words and dots as written (quoted words re-quoted).
+/// Local part or domain: words and dots as written (quoted words unquoted, as
+/// Dovecot writes them).
 fn dotted(toks: &[Token]) -> Option<Vec<u8>> {
     let mut out = Vec::new();
     for t in toks {
         match &t.tok {
-            Tok::Word { text, quoted: true } => {
-                out.push(b'"');
-                for &b in text {
-                    if b == b'"' || b == b'\\' {
-                        out.push(b'\\');
-                    }
-                    out.push(b);
-                }
-                out.push(b'"');
-            }
             Tok::Word { text, .. } => out.extend_from_slice(text),
             Tok::Special(c) => out.push(*c),
+            Tok::Comment(_) => {}
             Tok::Bad => return None,
         }
     }
@@ -253,7 +273,12 @@ fn dotted(toks: &[Token]) -> Option<Vec<u8>> {
 
 fn addr_spec(toks: &[Token], name: Option<Vec<u8>>, adl: Option<Vec<u8>>) -> Address {
     let (local, domain) = match toks.iter().position(|t| is(t, b'@')) {
-        Some(at) => (dotted(&toks[..at]), dotted(&toks[at + 1..])),
+        Some(at) => {
+            // A second '@' ends the domain (as Dovecot).
+            let rest = &toks[at + 1..];
+            let end = rest.iter().position(|t| is(t, b'@')).unwrap_or(rest.len());
+            (dotted(&toks[..at]), dotted(&rest[..end]))
+        }
         None => (dotted(toks), None),
     };
     Address {
@@ -264,11 +289,33 @@ fn addr_spec(toks: &[Token], name: Option<Vec<u8>>, adl: Option<Vec<u8>>) -> Add
     }
 }
 
+/// The text of the last non-empty comment: the name when there is no display
+/// name (`user@host (Real Name)`), as Dovecot does.
+fn comment_name(toks: &[Token]) -> Option<Vec<u8>> {
+    // Only comments after the address count: "(c) user@host" has no name.
+    let first = toks
+        .iter()
+        .position(|t| !matches!(t.tok, Tok::Comment(_)))
+        .unwrap_or(toks.len());
+    toks[first..].iter().rev().find_map(|t| match &t.tok {
+        Tok::Comment(c) if !trim(c).is_empty() => Some(trim(c).to_vec()),
+        _ => None,
+    })
+}
+
 /// One mailbox from `toks` (without separators).
 fn mailbox(toks: &[Token]) -> Option<Address> {
-    if toks.is_empty() {
+    if toks.iter().all(|t| matches!(t.tok, Tok::Comment(_))) {
         return None;
     }
+    let mut a = mailbox_parts(toks)?;
+    if a.name.is_none() {
+        a.name = comment_name(toks);
+    }
+    Some(a)
+}
+
+fn mailbox_parts(toks: &[Token]) -> Option<Address> {
     match toks.iter().position(|t| is(t, b'<')) {
         Some(lt) => {
             let name = phrase(&toks[..lt]);
@@ -383,8 +430,14 @@ mod tests {
             ),
             ("justlocal", r#"((NIL NIL "justlocal" "MISSING_DOMAIN"))"#),
             ("<>", r#"((NIL NIL "MISSING_MAILBOX" "MISSING_DOMAIN"))"#),
-            ("x@y (Comment)", r#"((NIL NIL "x" "y"))"#),
-            ("\"a b\"@c", r#"((NIL NIL "\"a b\"" "c"))"#),
+            ("x@y (Comment)", r#"(("Comment" NIL "x" "y"))"#),
+            ("(c1) x@y (c2 (nested))", r#"(("c2 (nested)" NIL "x" "y"))"#),
+            ("(c1) x@y", r#"((NIL NIL "x" "y"))"#),
+            ("a@b@c", r#"((NIL NIL "a" "b"))"#),
+            ("Name (c) <x@y>", r#"(("Name" NIL "x" "y"))"#),
+            ("(only a comment)", "NIL"),
+            ("x@y (unclosed", r#"(("unclosed" NIL "x" "y"))"#),
+            ("\"a b\"@c", r#"((NIL NIL "a b" "c"))"#),
             ("", "NIL"),
             (" , ,", "NIL"),
         ];

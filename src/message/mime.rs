@@ -23,7 +23,7 @@ pub struct Field {
     pub full: Range<usize>,
 }
 
-/// Parameters: lower-cased names and their values.
+/// Parameters: names (case as written) and their values.
 pub type Params = Vec<(Vec<u8>, Vec<u8>)>;
 
 #[derive(Debug, Clone)]
@@ -31,7 +31,7 @@ pub struct ContentType {
     /// As written (case kept), or `text` by default.
     pub main: Vec<u8>,
     pub sub: Vec<u8>,
-    /// Parameter names lower-cased, values unquoted (RFC 2231 merged).
+    /// Parameters in Dovecot's order, values unquoted (RFC 2231 continuations merged).
     pub params: Params,
 }
 
@@ -68,6 +68,21 @@ pub struct Part {
 }
 
 impl Part {
+    /// The raw values of all fields named `name`, in order.
+    pub fn all<'r, 's>(
+        &'s self,
+        raw: &'r [u8],
+        name: &'s str,
+    ) -> impl Iterator<Item = &'r [u8]> + 's
+    where
+        'r: 's,
+    {
+        self.fields
+            .iter()
+            .filter(move |f| raw[f.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
+            .map(move |f| &raw[f.value.clone()])
+    }
+
     /// The raw value of the first field named `name`.
     pub fn field<'r>(&self, raw: &'r [u8], name: &str) -> Option<&'r [u8]> {
         self.fields
@@ -89,9 +104,24 @@ pub fn memchr(b: u8, hay: &[u8]) -> Option<usize> {
     hay.iter().position(|&c| c == b)
 }
 
-/// Parses the header block at `start..end`: the fields and the offset just after
-/// the blank line (or `end` when there is none).
-pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize) {
+/// Where the header starting at `start` ends.
+enum HeaderEnd {
+    /// After the blank line at this offset.
+    Blank(usize),
+    /// At the end of the input, without a blank line.
+    Eof,
+    /// Cut by a delimiter line of an enclosing multipart.
+    Cut(Hit),
+}
+
+/// Parses the header block starting at `start`: its fields and how it ends.
+/// `stop` recognises delimiter lines of enclosing multiparts.
+fn parse_header(
+    raw: &[u8],
+    start: usize,
+    stop: impl Fn(usize, usize) -> Option<Hit>,
+) -> (Vec<Field>, HeaderEnd) {
+    let end = raw.len();
     let mut fields: Vec<Field> = Vec::new();
     let mut i = start;
     let mut open = false; // whether the last line belongs to a field that may continue
@@ -99,7 +129,12 @@ pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize)
         let le = line_end(raw, i, end);
         let line = &raw[i..le];
         if line == b"\r\n" || line == b"\n" {
-            return (fields, le);
+            return (fields, HeaderEnd::Blank(i));
+        }
+        if line[0] == b'-' {
+            if let Some(hit) = stop(i, le) {
+                return (fields, HeaderEnd::Cut(hit));
+            }
         }
         let content_end = strip_eol(raw, i, le);
         if (line[0] == b' ' || line[0] == b'\t') && open {
@@ -127,7 +162,7 @@ pub fn parse_header(raw: &[u8], start: usize, end: usize) -> (Vec<Field>, usize)
         }
         i = le;
     }
-    (fields, end)
+    (fields, HeaderEnd::Eof)
 }
 
 fn strip_eol(raw: &[u8], start: usize, mut end: usize) -> usize {
@@ -157,29 +192,96 @@ pub fn trim(v: &[u8]) -> &[u8] {
     &v[s..e]
 }
 
+/// A delimiter line of an enclosing multipart: where it starts, where the next
+/// line starts, the multipart's index in the boundary stack, and whether it is
+/// the close delimiter.
+#[derive(Debug, Clone, Copy)]
+struct Hit {
+    line: usize,
+    next: usize,
+    level: usize,
+    close: bool,
+}
+
+/// A one-pass parser: each part is read until a delimiter line of any enclosing
+/// multipart (innermost first, boundaries matched as prefixes like Dovecot), so
+/// a part with a missing close delimiter ends where its parent's next part
+/// starts.
 struct Builder<'r> {
     raw: &'r [u8],
     parts: usize,
+    stack: Vec<Vec<u8>>,
 }
 
 /// Parses the message `raw` into its MIME tree.
 pub fn parse(raw: &[u8]) -> Part {
-    let mut b = Builder { raw, parts: 0 };
-    b.part(0, raw.len(), 0, false)
+    let mut b = Builder {
+        raw,
+        parts: 0,
+        stack: Vec::new(),
+    };
+    b.part(0, 0, false).0
 }
 
 impl Builder<'_> {
-    /// A part (or message) occupying `start..end`; `digest` makes message/rfc822
+    /// Whether the line `i..le` is a delimiter line of an enclosing multipart.
+    fn boundary(&self, i: usize, le: usize) -> Option<Hit> {
+        let rest = self.raw[i..le].strip_prefix(b"--")?;
+        for (level, b) in self.stack.iter().enumerate().rev() {
+            if let Some(after) = rest.strip_prefix(b.as_slice()) {
+                return Some(Hit {
+                    line: i,
+                    next: le,
+                    level,
+                    close: after.starts_with(b"--"),
+                });
+            }
+        }
+        None
+    }
+
+    /// The first delimiter line at or after `i`.
+    fn scan(&self, mut i: usize) -> Option<Hit> {
+        if self.stack.is_empty() {
+            return None;
+        }
+        let end = self.raw.len();
+        while i < end {
+            let le = line_end(self.raw, i, end);
+            if self.raw[i] == b'-' {
+                if let Some(h) = self.boundary(i, le) {
+                    return Some(h);
+                }
+            }
+            i = le;
+        }
+        None
+    }
+
+    /// An empty text/plain part at `at`.
+    fn empty(&mut self, at: usize) -> Part {
+        self.parts += 1;
+        Part {
+            header: at..at,
+            fields: Vec::new(),
+            body: at..at,
+            ctype: default_type(),
+            kind: Kind::Leaf,
+        }
+    }
+
+    /// The part (or message) starting at `start`, and the delimiter line that
+    /// ended it (None at the end of the input). `digest` makes message/rfc822
     /// the default type.
-    fn part(&mut self, start: usize, end: usize, depth: usize, digest: bool) -> Part {
+    fn part(&mut self, start: usize, depth: usize, digest: bool) -> (Part, Option<Hit>) {
         self.parts += 1;
         let raw = self.raw;
-        let (fields, body_start) = parse_header(raw, start, end);
-        let ct_value = fields
+        let (fields, hend) = parse_header(raw, start, |i, le| self.boundary(i, le));
+        let ctype = fields
             .iter()
             .find(|f| raw[f.name.clone()].eq_ignore_ascii_case(b"content-type"))
-            .map(|f| &raw[f.value.clone()]);
-        let ctype = match ct_value.and_then(parse_content_type) {
+            .and_then(|f| parse_content_type(&raw[f.value.clone()]));
+        let ctype = match ctype {
             Some(ct) => ct,
             None if digest => ContentType {
                 main: b"message".to_vec(),
@@ -188,70 +290,149 @@ impl Builder<'_> {
             },
             None => default_type(),
         };
-        let mut part = Part {
+        let multipart = ctype.main.eq_ignore_ascii_case(b"multipart");
+        let message = ctype.is("message", "rfc822");
+        let container = (multipart || message) && depth < MAX_DEPTH && self.parts < MAX_PARTS;
+        // A part without a body: its header cut by a delimiter line (like
+        // Dovecot, the line end before it stays with the part but not with the
+        // header), or a blank line right before a delimiter line (the blank
+        // line's line end is the delimiter's).
+        let boundary = ctype
+            .param("boundary")
+            .filter(|b| !b.is_empty())
+            .map(<[u8]>::to_vec);
+        let cut = match hend {
+            HeaderEnd::Cut(h) => Some((strip_eol(raw, start, h.line), h.line, h)),
+            HeaderEnd::Blank(bl) => {
+                let body_start = line_end(raw, bl, raw.len());
+                let le = line_end(raw, body_start, raw.len());
+                let own = container
+                    && multipart
+                    && boundary.as_ref().is_some_and(|b| {
+                        raw[body_start..le]
+                            .strip_prefix(b"--")
+                            .is_some_and(|r| r.starts_with(b))
+                    });
+                match self.boundary(body_start, le) {
+                    Some(h) if !own && body_start < raw.len() => Some((bl, bl, h)),
+                    _ => None,
+                }
+            }
+            HeaderEnd::Eof => None,
+        };
+        if let Some((header_end, end, hit)) = cut {
+            let kind = match container {
+                true if multipart => Kind::Multipart(vec![self.empty(end)]),
+                true => Kind::Message(Box::new(self.empty(end))),
+                false => Kind::Leaf,
+            };
+            let part = Part {
+                header: start..header_end,
+                fields,
+                body: end..end,
+                ctype,
+                kind,
+            };
+            return (part, Some(hit));
+        }
+        let body_start = match hend {
+            HeaderEnd::Blank(bl) => line_end(raw, bl, raw.len()),
+            _ => raw.len(),
+        };
+        let (kind, end, hit) = if container && multipart {
+            match boundary {
+                Some(b) => {
+                    let sub_digest = ctype.sub.eq_ignore_ascii_case(b"digest");
+                    self.multipart(body_start, b, depth, sub_digest)
+                }
+                None => {
+                    let (end, hit) = self.leaf(body_start);
+                    (Kind::Multipart(vec![self.empty(end)]), end, hit)
+                }
+            }
+        } else if container {
+            let (inner, hit) = self.part(body_start, depth + 1, false);
+            let end = inner.body.end;
+            (Kind::Message(Box::new(inner)), end, hit)
+        } else {
+            let (end, hit) = self.leaf(body_start);
+            (Kind::Leaf, end, hit)
+        };
+        let part = Part {
             header: start..body_start,
             fields,
             body: body_start..end,
             ctype,
-            kind: Kind::Leaf,
+            kind,
         };
-        if depth >= MAX_DEPTH || self.parts >= MAX_PARTS {
-            return part;
-        }
-        if part.ctype.main.eq_ignore_ascii_case(b"multipart") {
-            let boundary = part.ctype.param("boundary").map(|b| b.to_vec());
-            let digest = part.ctype.sub.eq_ignore_ascii_case(b"digest");
-            let mut ranges = match boundary.filter(|b| !b.is_empty()) {
-                Some(boundary) => self.split(body_start, end, &boundary),
-                None => Vec::new(),
-            };
-            // Like Dovecot: a multipart without parts has one empty part at its end.
-            if ranges.is_empty() {
-                ranges.push(end..end);
-            }
-            {
-                let mut children = Vec::with_capacity(ranges.len());
-                for r in ranges {
-                    children.push(self.part(r.start, r.end, depth + 1, digest));
-                }
-                part.kind = Kind::Multipart(children);
-            }
-        } else if part.ctype.is("message", "rfc822") {
-            let inner = self.part(body_start, end, depth + 1, false);
-            part.kind = Kind::Message(Box::new(inner));
-        }
-        part
+        (part, hit)
     }
 
-    /// The ranges of the parts of a multipart body `start..end`. The line end
-    /// before a delimiter belongs to the delimiter; a missing close delimiter
-    /// ends the last part at `end`.
-    fn split(&mut self, start: usize, end: usize, boundary: &[u8]) -> Vec<Range<usize>> {
+    /// A body read up to the next delimiter line: its end and that line.
+    fn leaf(&self, start: usize) -> (usize, Option<Hit>) {
+        match self.scan(start) {
+            Some(h) => (part_end(self.raw, start, h.line), Some(h)),
+            None => (self.raw.len(), None),
+        }
+    }
+
+    /// The body of a multipart with `boundary` starting at `start`: its parts,
+    /// where it ends, and the delimiter line of an enclosing multipart that ended
+    /// it. Like Dovecot, after a close delimiter directly followed by the
+    /// parent's delimiter, the close line's line end stays in this body; a
+    /// multipart without parts gets one empty part.
+    fn multipart(
+        &mut self,
+        start: usize,
+        boundary: Vec<u8>,
+        depth: usize,
+        digest: bool,
+    ) -> (Kind, usize, Option<Hit>) {
         let raw = self.raw;
-        let mut out = Vec::new();
-        let mut current: Option<usize> = None;
-        let mut i = start;
-        while i < end {
-            let le = line_end(raw, i, end);
-            if let Some(close) = delimiter(&raw[i..le], boundary) {
-                if let Some(s) = current.take() {
-                    out.push(s..part_end(raw, s, i));
+        self.stack.push(boundary);
+        let me = self.stack.len() - 1;
+        let mut children = Vec::new();
+        // The segment the next hit ends: its start, or the end of the child.
+        let mut from = start;
+        let mut child_end: Option<usize> = None;
+        let mut hit = self.scan(start);
+        let (end, out) = loop {
+            match hit {
+                None => break (raw.len(), None),
+                Some(h) if h.level < me => {
+                    // The parent's delimiter: the close delimiter is missing.
+                    let end = child_end.unwrap_or_else(|| part_end(raw, from, h.line));
+                    break (end, Some(h));
                 }
-                if close || self.parts + out.len() >= MAX_PARTS {
-                    if !close {
-                        // Too many parts: the rest goes into one last part.
-                        out.push(le..end);
+                Some(h) if h.close => {
+                    let epilogue = self.scan(h.next);
+                    let end = match epilogue {
+                        None => raw.len(),
+                        Some(e) if e.line == h.next => h.next,
+                        Some(e) => part_end(raw, h.next, e.line),
+                    };
+                    break (end, epilogue);
+                }
+                Some(h) => {
+                    if self.parts >= MAX_PARTS {
+                        // Too many parts: the rest is not split any further.
+                        from = h.next;
+                        child_end = None;
+                        hit = self.scan(h.next);
+                        continue;
                     }
-                    return out;
+                    let (child, next) = self.part(h.next, depth + 1, digest);
+                    child_end = Some(child.body.end);
+                    children.push(child);
+                    hit = next;
                 }
-                current = Some(le);
             }
-            i = le;
+        };
+        self.stack.pop();
+        if children.is_empty() {
+            children.push(self.empty(end));
         }
-        if let Some(s) = current {
-            out.push(s..end);
-        }
-        out
+        (Kind::Multipart(children), end, out)
     }
 }
 
@@ -266,22 +447,6 @@ fn part_end(raw: &[u8], start: usize, delim: usize) -> usize {
         }
     }
     e
-}
-
-/// `Some(is_close)` when `line` is a delimiter line for `boundary`.
-fn delimiter(line: &[u8], boundary: &[u8]) -> Option<bool> {
-    let rest = line.strip_prefix(b"--")?.strip_prefix(boundary)?;
-    if rest.starts_with(b"--") {
-        return Some(true);
-    }
-    if rest
-        .iter()
-        .all(|b| matches!(b, b' ' | b'\t' | b'\r' | b'\n'))
-    {
-        Some(false)
-    } else {
-        None
-    }
 }
 
 pub fn default_type() -> ContentType {
@@ -337,8 +502,8 @@ fn is_token_char(c: u8) -> bool {
     c > b' ' && c < 0x7f && !b"()<>@,;:\\\"/[]?=".contains(&c)
 }
 
-/// `type/subtype; params` (RFC 2045) with RFC 2231 parameters; None when the
-/// type is unusable.
+/// `type/subtype; params` (RFC 2045) with RFC 2231 parameters, case kept; None
+/// when the type is unusable.
 pub fn parse_content_type(value: &[u8]) -> Option<ContentType> {
     let v = strip_comments(&unfold(value));
     let (head, rest) = match memchr(b';', &v) {
@@ -346,11 +511,12 @@ pub fn parse_content_type(value: &[u8]) -> Option<ContentType> {
         None => (&v[..], &v[v.len()..]),
     };
     let head = trim(head);
-    let slash = memchr(b'/', head)?;
-    let main = trim(&head[..slash]);
-    let sub = trim(&head[slash + 1..]);
+    // Like Dovecot, a type without a subtype keeps the type and an empty subtype.
+    let (main, sub) = match memchr(b'/', head) {
+        Some(slash) => (trim(&head[..slash]), trim(&head[slash + 1..])),
+        None => (head, &head[head.len()..]),
+    };
     if main.is_empty()
-        || sub.is_empty()
         || !main.iter().all(|&c| is_token_char(c))
         || !sub.iter().all(|&c| is_token_char(c))
     {
@@ -372,15 +538,18 @@ pub fn parse_token_params(value: &[u8]) -> Option<(Vec<u8>, Params)> {
         None => (&v[..], &v[v.len()..]),
     };
     let head = trim(head);
-    if head.is_empty() {
+    let params = parse_params(rest);
+    // Like Dovecot: parameters without a disposition type keep an empty type.
+    if head.is_empty() && params.is_empty() {
         return None;
     }
-    Some((head.to_vec(), parse_params(rest)))
+    Some((head.to_vec(), params))
 }
 
-/// `; name=value; name="quoted"`. Names are lower-cased. RFC 2231 continuations
-/// (`name*0`, `name*1*`) are merged into one value, but like Dovecot the
-/// charset'language'%XX form is passed through, under the name `name*`.
+/// `; name=value; name="quoted"`, case kept. Like Dovecot: RFC 2231 continuations
+/// (`name*0`, `name*1*`) are merged into one value, the charset'language'%XX form
+/// is passed through under the name `name*`, and parameters whose name has a `*`
+/// come after the others.
 pub fn parse_params(s: &[u8]) -> Params {
     let mut plain: Params = Vec::new();
     // (name, section, extended, value)
@@ -395,7 +564,7 @@ pub fn parse_params(s: &[u8]) -> Params {
         while i < n && s[i] != b'=' && s[i] != b';' {
             i += 1;
         }
-        let name = trim(&s[ns..i]).to_ascii_lowercase();
+        let name = trim(&s[ns..i]).to_vec();
         if i >= n || s[i] == b';' {
             continue;
         }
@@ -428,18 +597,23 @@ pub fn parse_params(s: &[u8]) -> Params {
         }
         match split_2231_name(&name) {
             Some((base, section, extended)) => continued.push((base, section, extended, value)),
+            None if name.ends_with(b"*") => {
+                continued.push((name[..name.len() - 1].to_vec(), 0, true, value))
+            }
             None => plain.push((name, value)),
         }
     }
     let mut names: Vec<&Vec<u8>> = Vec::new();
     for (name, ..) in &continued {
-        if !names.contains(&name) {
+        if !names.iter().any(|n| n.eq_ignore_ascii_case(name)) {
             names.push(name);
         }
     }
     for name in names {
-        let mut segs: Vec<&(Vec<u8>, u32, bool, Vec<u8>)> =
-            continued.iter().filter(|(n, ..)| n == name).collect();
+        let mut segs: Vec<&(Vec<u8>, u32, bool, Vec<u8>)> = continued
+            .iter()
+            .filter(|(n, ..)| n.eq_ignore_ascii_case(name))
+            .collect();
         segs.sort_by_key(|(_, sec, ..)| *sec);
         let extended = segs.iter().any(|(_, _, e, _)| *e);
         let mut value = Vec::new();
@@ -479,5 +653,65 @@ pub fn hex(c: u8) -> Option<u8> {
         b'a'..=b'f' => Some(c - b'a' + 10),
         b'A'..=b'F' => Some(c - b'A' + 10),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(s: &str) -> Vec<(String, String)> {
+        parse_params(s.as_bytes())
+            .into_iter()
+            .map(|(n, v)| (String::from_utf8(n).unwrap(), String::from_utf8(v).unwrap()))
+            .collect()
+    }
+
+    fn p(n: &str, v: &str) -> (String, String) {
+        (n.to_string(), v.to_string())
+    }
+
+    #[test]
+    fn parameters() {
+        assert_eq!(
+            params("; charset=\"utf-8\"; Format=flowed"),
+            [p("charset", "utf-8"), p("Format", "flowed")]
+        );
+        assert_eq!(params("; name=\"a \\\"b\\\" c\""), [p("name", "a \"b\" c")]);
+        // RFC 2231: continuations merged, extended values passed through, and
+        // starred names after the others.
+        assert_eq!(
+            params("; filename*1=\"b.txt\"; size=3; filename*0=\"a \""),
+            [p("size", "3"), p("filename", "a b.txt")]
+        );
+        assert_eq!(
+            params("; name*0*=utf-8''%E2%82%AC; name*1*=%20x; a=b"),
+            [p("a", "b"), p("name*", "utf-8''%E2%82%AC%20x")]
+        );
+        assert_eq!(
+            params("; title*=us-ascii'en'This%20is; x=1"),
+            [p("x", "1"), p("title*", "us-ascii'en'This%20is")]
+        );
+        assert_eq!(params(";;; =x; novalue; ok=1"), [p("ok", "1")]);
+        assert_eq!(params("; unterminated=\"abc"), [p("unterminated", "abc")]);
+    }
+
+    #[test]
+    fn content_types() {
+        let ct = parse_content_type(b"Text/HTML (c); CHARSET=x").unwrap();
+        assert_eq!((&ct.main[..], &ct.sub[..]), (&b"Text"[..], &b"HTML"[..]));
+        assert_eq!(ct.param("charset"), Some(&b"x"[..]));
+        let ct = parse_content_type(b"text").unwrap();
+        assert_eq!((&ct.main[..], &ct.sub[..]), (&b"text"[..], &b""[..]));
+        assert!(parse_content_type(b"").is_none());
+        assert!(parse_content_type(b"/plain").is_none());
+        assert!(parse_content_type(b"te xt/plain").is_none());
+    }
+
+    #[test]
+    fn comments() {
+        assert_eq!(strip_comments(b"a (b (c) d) e"), b"a  e");
+        assert_eq!(strip_comments(b"\"(not)\" x"), b"\"(not)\" x");
+        assert_eq!(strip_comments(b"a (unclosed"), b"a ");
     }
 }

@@ -7,6 +7,8 @@
 //! No imap-codec types: the IMAP layer writes the returned bytes as they are.
 //! What is parsed, the limits and the deviations: docs/message.md.
 
+use std::borrow::Cow;
+
 mod bodystructure;
 mod date;
 mod decode;
@@ -48,7 +50,8 @@ pub enum SearchField<'a> {
     Header(&'a str),
     /// The body (all text parts, transfer-decoded and charset-decoded).
     Body,
-    /// Header and body.
+    /// All headers (the message's, the parts' MIME headers, encapsulated
+    /// messages') and the body.
     Text,
 }
 
@@ -87,9 +90,15 @@ impl<'a> Message<'a> {
     /// The bytes of a section (without `<partial>`, which the caller applies).
     /// A part that does not exist gives an empty result.
     pub fn section(&self, section: &Section) -> Vec<u8> {
-        let raw = self.raw;
+        self.section_ref(section).into_owned()
+    }
+
+    /// `section` without copying: borrowed from the message except for
+    /// HEADER.FIELDS and HEADER.FIELDS.NOT, which are assembled.
+    pub fn section_ref(&self, section: &Section) -> Cow<'a, [u8]> {
+        let raw: &'a [u8] = self.raw;
         let Some(part) = self.find(&section.part) else {
-            return Vec::new();
+            return Cow::Borrowed(&[]);
         };
         let top = section.part.is_empty();
         // HEADER, TEXT and HEADER.FIELDS of a part number refer to the message
@@ -101,20 +110,19 @@ impl<'a> Message<'a> {
         } else {
             None
         };
+        let empty = Cow::Borrowed(&raw[..0]);
         match &section.kind {
-            SectionKind::All if top => raw.to_vec(),
-            SectionKind::All => raw[part.body.clone()].to_vec(),
-            SectionKind::Mime if top => Vec::new(),
-            SectionKind::Mime => raw[part.header.clone()].to_vec(),
-            SectionKind::Header => {
-                message.map_or_else(Vec::new, |m| raw[m.header.clone()].to_vec())
-            }
-            SectionKind::Text => message.map_or_else(Vec::new, |m| raw[m.body.clone()].to_vec()),
+            SectionKind::All if top => Cow::Borrowed(raw),
+            SectionKind::All => Cow::Borrowed(&raw[part.body.clone()]),
+            SectionKind::Mime if top => empty,
+            SectionKind::Mime => Cow::Borrowed(&raw[part.header.clone()]),
+            SectionKind::Header => message.map_or(empty, |m| Cow::Borrowed(&raw[m.header.clone()])),
+            SectionKind::Text => message.map_or(empty, |m| Cow::Borrowed(&raw[m.body.clone()])),
             SectionKind::HeaderFields(names) => {
-                message.map_or_else(Vec::new, |m| header_fields(raw, m, names, true))
+                message.map_or(empty, |m| Cow::Owned(header_fields(raw, m, names, true)))
             }
             SectionKind::HeaderFieldsNot(names) => {
-                message.map_or_else(Vec::new, |m| header_fields(raw, m, names, false))
+                message.map_or(empty, |m| Cow::Owned(header_fields(raw, m, names, false)))
             }
         }
     }
@@ -164,19 +172,24 @@ impl<'a> Message<'a> {
         let needle = needle.to_lowercase();
         match field {
             SearchField::Header(name) => search::header_field(self.raw, &self.root, name, &needle),
-            SearchField::Body => needle.is_empty() || search::body(self.raw, &self.root, &needle),
+            SearchField::Body => {
+                needle.is_empty() || search::body(self.raw, &self.root, &needle, false)
+            }
             SearchField::Text => {
                 needle.is_empty()
                     || search::any_header(self.raw, &self.root, &needle)
-                    || search::body(self.raw, &self.root, &needle)
+                    || search::body(self.raw, &self.root, &needle, true)
             }
         }
     }
 
     /// The Date header: seconds since the epoch and the zone offset in minutes.
+    /// With several Date fields the last counts (as in ENVELOPE); None when
+    /// there is none or it cannot be parsed.
     pub fn date(&self) -> Option<(i64, i32)> {
         self.root
-            .field(self.raw, "date")
+            .all(self.raw, "date")
+            .last()
             .and_then(|v| date::parse(&mime::unfold(v)))
     }
 }

@@ -1,7 +1,9 @@
 //! SEARCH text matching (RFC 3501 §6.4.4): case-insensitive substring tests on
 //! decoded text. Headers are matched both RFC 2047-decoded and as written; bodies
 //! of text/* parts (also inside multiparts and message/rfc822) after
-//! Content-Transfer-Encoding and charset decoding. Non-text parts are not searched.
+//! Content-Transfer-Encoding and charset decoding. Non-text parts are not
+//! searched. What BODY and TEXT cover follows Dovecot (checked against it in
+//! tests/message_dovecot.rs).
 
 use super::bodystructure::encoding;
 use super::decode::{base64, quoted_printable, rfc2047, to_utf8};
@@ -18,27 +20,28 @@ pub fn header_field(raw: &[u8], part: &Part, name: &str, needle: &str) -> bool {
 
 fn value_matches(value: &[u8], needle: &str) -> bool {
     let v = unfold(value);
-    rfc2047(&v).to_lowercase().contains(needle)
-        || String::from_utf8_lossy(&v).to_lowercase().contains(needle)
+    contains_ci(&rfc2047(&v), needle) || contains_ci(&String::from_utf8_lossy(&v), needle)
 }
 
 /// Whether any header field (name or value) of `part` contains `needle`.
 pub fn any_header(raw: &[u8], part: &Part, needle: &str) -> bool {
     part.fields.iter().any(|f| {
-        String::from_utf8_lossy(&raw[f.name.clone()])
-            .to_lowercase()
-            .contains(needle)
+        contains_ci(&String::from_utf8_lossy(&raw[f.name.clone()]), needle)
             || value_matches(&raw[f.value.clone()], needle)
-    }) || String::from_utf8_lossy(&raw[part.header.clone()])
-        .to_lowercase()
-        .contains(needle)
+    }) || contains_ci(&String::from_utf8_lossy(&raw[part.header.clone()]), needle)
 }
 
-/// Whether the decoded text of `part`'s body contains `needle`.
-pub fn body(raw: &[u8], part: &Part, needle: &str) -> bool {
+/// Whether the decoded text of `part`'s body contains `needle`. With `headers`
+/// (SEARCH TEXT) the MIME headers of the parts and the headers of encapsulated
+/// messages count too; without (SEARCH BODY) only the text, like Dovecot.
+pub fn body(raw: &[u8], part: &Part, needle: &str, headers: bool) -> bool {
     match &part.kind {
-        Kind::Multipart(children) => children.iter().any(|c| body(raw, c, needle)),
-        Kind::Message(inner) => any_header(raw, inner, needle) || body(raw, inner, needle),
+        Kind::Multipart(children) => children
+            .iter()
+            .any(|c| (headers && any_header(raw, c, needle)) || body(raw, c, needle, headers)),
+        Kind::Message(inner) => {
+            (headers && any_header(raw, inner, needle)) || body(raw, inner, needle, headers)
+        }
         Kind::Leaf => {
             if !part.ctype.main.eq_ignore_ascii_case(b"text") {
                 return false;
@@ -57,7 +60,45 @@ pub fn body(raw: &[u8], part: &Part, needle: &str) -> bool {
                 _ => bytes,
             };
             let charset = part.ctype.param("charset").unwrap_or(b"us-ascii");
-            to_utf8(bytes, charset).to_lowercase().contains(needle)
+            contains_ci(&to_utf8(bytes, charset), needle)
         }
+    }
+}
+
+/// Whether `hay` contains `needle` (already lower-case), ignoring case. An ASCII
+/// needle is compared byte by byte without lower-casing the whole text.
+pub fn contains_ci(hay: &str, needle: &str) -> bool {
+    if needle.is_empty() {
+        return true;
+    }
+    if !needle.is_ascii() {
+        return hay.to_lowercase().contains(needle);
+    }
+    let (h, n) = (hay.as_bytes(), needle.as_bytes());
+    if n.len() > h.len() {
+        return false;
+    }
+    let first = n[0];
+    (0..=h.len() - n.len()).any(|i| {
+        h[i].to_ascii_lowercase() == first
+            && h[i + 1..i + n.len()]
+                .iter()
+                .zip(&n[1..])
+                .all(|(a, b)| a.to_ascii_lowercase() == *b)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::contains_ci;
+
+    #[test]
+    fn case_insensitive_substrings() {
+        assert!(contains_ci("Hello World", "o w"));
+        assert!(contains_ci("GRÜSSE aus", "grüsse"));
+        assert!(contains_ci("x", ""));
+        assert!(!contains_ci("ab", "abc"));
+        assert!(!contains_ci("Straße", "strasse"));
+        assert!(contains_ci("ÄÖÜ abc", "abc"));
     }
 }
