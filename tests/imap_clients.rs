@@ -237,7 +237,6 @@ async fn mbsync_round_trip() {
     assert_eq!(maildir_folder(&mail.join("INBOX")).len(), 3);
     // Maildir side: a new message, a flag change, and a new folder.
     let new_msg = b"From: local@example.test\nSubject: written offline\nMessage-ID: <offline@example.test>\n\nhello from the maildir\n";
-    std::fs::write(mail.join("INBOX/new/1700000000.offline.host"), new_msg).unwrap();
     let cur = mail.join("INBOX/cur");
     let unseen = std::fs::read_dir(&cur)
         .unwrap()
@@ -248,6 +247,8 @@ async fn mbsync_round_trip() {
     let name = unseen.file_name().to_string_lossy().into_owned();
     let base = name.rsplit_once(":2,").map(|x| x.0).unwrap_or(&name);
     std::fs::rename(unseen.path(), cur.join(format!("{base}:2,FS"))).unwrap();
+    // Written after picking the message to flag, so that it is not the one picked.
+    std::fs::write(mail.join("INBOX/new/1700000000.offline.host"), new_msg).unwrap();
     for d in ["cur", "new", "tmp"] {
         std::fs::create_dir_all(mail.join("Local").join(d)).unwrap();
     }
