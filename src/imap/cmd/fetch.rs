@@ -152,102 +152,109 @@ impl Session {
                 first = false;
             };
             let raw_ref: &[u8] = raw.as_deref().unwrap_or(&[]);
-            let msg = Message::parse(raw_ref);
-            for item in &items {
-                sep(&mut out);
-                match item {
-                    FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
-                    FetchItem::Flags => out.extend_from_slice(
-                        format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
-                    ),
-                    FetchItem::InternalDate => out.extend_from_slice(
-                        format!(
-                            "INTERNALDATE {}",
-                            write::date_time(meta.internaldate, meta.tz_minutes)
-                        )
-                        .as_bytes(),
-                    ),
-                    FetchItem::Rfc822Size => {
-                        out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
-                    }
-                    FetchItem::ModSeq => {
-                        out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
-                    }
-                    FetchItem::Envelope => {
-                        out.extend_from_slice(b"ENVELOPE ");
-                        out.extend_from_slice(&msg.envelope());
-                    }
-                    FetchItem::Body => {
-                        out.extend_from_slice(b"BODY ");
-                        out.extend_from_slice(&msg.body_structure(false));
-                    }
-                    FetchItem::BodyStructure => {
-                        out.extend_from_slice(b"BODYSTRUCTURE ");
-                        out.extend_from_slice(&msg.body_structure(true));
-                    }
-                    FetchItem::Rfc822 => {
-                        out.extend_from_slice(b"RFC822 ");
-                        literal(&mut out, raw_ref);
-                    }
-                    FetchItem::Rfc822Header => {
-                        out.extend_from_slice(b"RFC822.HEADER ");
-                        let h = msg.section(&Section {
-                            part: vec![],
-                            kind: SectionKind::Header,
-                        });
-                        literal(&mut out, &h);
-                    }
-                    FetchItem::Rfc822Text => {
-                        out.extend_from_slice(b"RFC822.TEXT ");
-                        let t = msg.section(&Section {
-                            part: vec![],
-                            kind: SectionKind::Text,
-                        });
-                        literal(&mut out, &t);
-                    }
-                    FetchItem::BodySection {
-                        section,
-                        label,
-                        partial,
-                        ..
-                    } => {
-                        let data = if section.part.is_empty() && section.kind == SectionKind::All {
-                            raw_ref.to_vec()
-                        } else {
-                            msg.section(section)
-                        };
-                        out.extend_from_slice(format!("BODY[{label}]").as_bytes());
-                        match partial {
-                            Some((origin, len)) => {
-                                out.extend_from_slice(format!("<{origin}> ").as_bytes());
-                                let start = (*origin as usize).min(data.len());
-                                let end = start.saturating_add(*len as usize).min(data.len());
-                                literal(&mut out, &data[start..end]);
-                            }
-                            None => {
-                                out.push(b' ');
-                                literal(&mut out, &data);
+            {
+                // The MIME structure is analysed only if an item needs it.
+                let parsed = std::cell::OnceCell::new();
+                let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
+                for item in &items {
+                    sep(&mut out);
+                    match item {
+                        FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
+                        FetchItem::Flags => out.extend_from_slice(
+                            format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                        ),
+                        FetchItem::InternalDate => out.extend_from_slice(
+                            format!(
+                                "INTERNALDATE {}",
+                                write::date_time(meta.internaldate, meta.tz_minutes)
+                            )
+                            .as_bytes(),
+                        ),
+                        FetchItem::Rfc822Size => {
+                            out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
+                        }
+                        FetchItem::ModSeq => {
+                            out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
+                        }
+                        FetchItem::Envelope => {
+                            out.extend_from_slice(b"ENVELOPE ");
+                            out.extend_from_slice(&msg().envelope());
+                        }
+                        FetchItem::Body => {
+                            out.extend_from_slice(b"BODY ");
+                            out.extend_from_slice(&msg().body_structure(false));
+                        }
+                        FetchItem::BodyStructure => {
+                            out.extend_from_slice(b"BODYSTRUCTURE ");
+                            out.extend_from_slice(&msg().body_structure(true));
+                        }
+                        FetchItem::Rfc822 => {
+                            out.extend_from_slice(b"RFC822 ");
+                            literal(&mut out, raw_ref);
+                        }
+                        FetchItem::Rfc822Header => {
+                            out.extend_from_slice(b"RFC822.HEADER ");
+                            let h = msg().section_ref(&Section {
+                                part: vec![],
+                                kind: SectionKind::Header,
+                            });
+                            literal(&mut out, &h);
+                        }
+                        FetchItem::Rfc822Text => {
+                            out.extend_from_slice(b"RFC822.TEXT ");
+                            let t = msg().section_ref(&Section {
+                                part: vec![],
+                                kind: SectionKind::Text,
+                            });
+                            literal(&mut out, &t);
+                        }
+                        FetchItem::BodySection {
+                            section,
+                            label,
+                            partial,
+                            ..
+                        } => {
+                            let data =
+                                if section.part.is_empty() && section.kind == SectionKind::All {
+                                    std::borrow::Cow::Borrowed(raw_ref)
+                                } else {
+                                    msg().section_ref(section)
+                                };
+                            out.extend_from_slice(format!("BODY[{label}]").as_bytes());
+                            match partial {
+                                Some((origin, len)) => {
+                                    out.extend_from_slice(format!("<{origin}> ").as_bytes());
+                                    let start = (*origin as usize).min(data.len());
+                                    let end = start.saturating_add(*len as usize).min(data.len());
+                                    literal(&mut out, &data[start..end]);
+                                }
+                                None => {
+                                    out.push(b' ');
+                                    literal(&mut out, &data);
+                                }
                             }
                         }
+                        FetchItem::Unsupported(_) => {}
                     }
-                    FetchItem::Unsupported(_) => {}
                 }
+                if !wants_flags && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(
+                        format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                    );
+                }
+                // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
+                // UID and MODSEQ.
+                if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(format!("UID {u}").as_bytes());
+                }
+                if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
+                }
+                out.extend_from_slice(b")\r\n");
             }
-            if !wants_flags && seen_now.contains(&u) {
-                sep(&mut out);
-                out.extend_from_slice(format!("FLAGS {}", write::flags(&meta.flags)).as_bytes());
-            }
-            // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
-            // UID and MODSEQ.
-            if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
-                sep(&mut out);
-                out.extend_from_slice(format!("UID {u}").as_bytes());
-            }
-            if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
-                sep(&mut out);
-                out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
-            }
-            out.extend_from_slice(b")\r\n");
             self.conn.write(&out);
             if self.conn.pending_output() > FLUSH_AT && self.conn.flush().await.is_err() {
                 return Done::Close;

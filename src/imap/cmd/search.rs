@@ -14,7 +14,9 @@ struct Candidate<'a> {
     meta: &'a MessageMeta,
     max_seq: u32,
     max_uid: u32,
-    raw: Option<Vec<u8>>,
+    raw: Option<&'a [u8]>,
+    /// Parsed once, on first use by a key that needs it.
+    msg: &'a std::cell::OnceCell<Message<'a>>,
 }
 
 fn day(secs: i64, tz_minutes: i32) -> i64 {
@@ -93,7 +95,7 @@ fn uses_modseq(k: &SearchKey) -> bool {
 
 fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
     let m = c.meta;
-    let msg = || Message::parse(c.raw.as_deref().unwrap_or(&[]));
+    let msg = || c.msg.get_or_init(|| Message::parse(c.raw.unwrap_or(&[])));
     let sent_day = || msg().date().map(|(s, tz)| day(s, tz));
     match k {
         SearchKey::And(v) => v.iter().all(|k| eval(k, c)),
@@ -165,12 +167,14 @@ impl Session {
             } else {
                 read_header(&path).await.ok()
             };
+            let cell = std::cell::OnceCell::new();
             let c = Candidate {
                 seq: i as u32 + 1,
                 meta,
                 max_seq,
                 max_uid,
-                raw,
+                raw: raw.as_deref(),
+                msg: &cell,
             };
             if eval(&key, &c) {
                 hits.push(if uid { *u } else { c.seq });
