@@ -294,3 +294,31 @@ async fn golden_structures_over_the_wire() {
     }
     t.stop().await;
 }
+
+/// FETCH answers header sections of a message from its header block alone; that
+/// must give what the whole message gives (every golden message).
+#[test]
+fn header_sections_from_the_header_block_alone() {
+    use ferrymail::message::{header_end, Message, Section, SectionKind};
+    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".eml") {
+            continue;
+        }
+        let raw = std::fs::read(e.path()).unwrap();
+        let head = &raw[..header_end(&raw)];
+        for kind in [
+            SectionKind::Header,
+            SectionKind::HeaderFields(vec!["Subject".into(), "from".into(), "X-None".into()]),
+            SectionKind::HeaderFieldsNot(vec!["Subject".into(), "Content-Type".into()]),
+        ] {
+            let s = Section { part: vec![], kind };
+            assert_eq!(
+                Message::parse(&raw).section(&s),
+                Message::parse(head).section(&s),
+                "{name} {s:?}"
+            );
+        }
+    }
+}

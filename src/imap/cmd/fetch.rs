@@ -156,6 +156,10 @@ impl Session {
                 // The MIME structure is analysed only if an item needs it.
                 let parsed = std::cell::OnceCell::new();
                 let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
+                // Header sections of the message itself need only its header block.
+                let head: &[u8] = &raw_ref[..crate::message::header_end(raw_ref)];
+                let parsed_head = std::cell::OnceCell::new();
+                let head_msg = || parsed_head.get_or_init(|| Message::parse(head));
                 for item in &items {
                     sep(&mut out);
                     match item {
@@ -194,7 +198,7 @@ impl Session {
                         }
                         FetchItem::Rfc822Header => {
                             out.extend_from_slice(b"RFC822.HEADER ");
-                            let h = msg().section_ref(&Section {
+                            let h = head_msg().section_ref(&Section {
                                 part: vec![],
                                 kind: SectionKind::Header,
                             });
@@ -214,9 +218,18 @@ impl Session {
                             partial,
                             ..
                         } => {
+                            let header_only = section.part.is_empty()
+                                && matches!(
+                                    section.kind,
+                                    SectionKind::Header
+                                        | SectionKind::HeaderFields(_)
+                                        | SectionKind::HeaderFieldsNot(_)
+                                );
                             let data =
                                 if section.part.is_empty() && section.kind == SectionKind::All {
                                     std::borrow::Cow::Borrowed(raw_ref)
+                                } else if header_only {
+                                    head_msg().section_ref(section)
                                 } else {
                                     msg().section_ref(section)
                                 };
