@@ -85,6 +85,8 @@ impl Session {
                 },
             );
         }
+        let existing: std::collections::HashSet<&str> =
+            mailboxes.iter().map(|m| m.name.as_str()).collect();
         // Levels that exist only as parents of other names: \Noselect.
         let names: Vec<String> = all.keys().cloned().chain(subs.iter().cloned()).collect();
         for name in names {
@@ -97,7 +99,7 @@ impl Session {
                     subscribed: false,
                     has_children: false,
                 });
-                if mailboxes.iter().any(|m| m.name == name) {
+                if existing.contains(name.as_str()) {
                     e.has_children = true;
                 }
             }
@@ -175,13 +177,8 @@ impl Session {
                     attrs.push(su.clone());
                 }
             }
-            let has_children = e.has_children
-                || all.iter().any(|(n, c)| {
-                    c.exists
-                        && n.len() > name.len() + 1
-                        && n.starts_with(name.as_str())
-                        && n.as_bytes()[name.len()] == b'/'
-                });
+            // Set above for every ancestor of an existing mailbox.
+            let has_children = e.has_children;
             if !a.lsub || a.return_children {
                 attrs.push(
                     if has_children {
