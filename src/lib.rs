@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 pub mod cli;
 pub mod config;
+pub mod imap;
 pub mod legacy;
 pub mod logging;
 pub mod message;
@@ -27,9 +28,10 @@ use server::{App, Service};
 pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
     match protocol {
         Protocol::Pop3 => Some(pop3::Pop3Service::new(app.clone())),
+        Protocol::Imap => Some(imap::ImapService::new(app.clone())),
         Protocol::Smtp | Protocol::Submission => {
             Some(smtp::SmtpService::new(app.clone(), protocol))
         }
-        Protocol::Imap | Protocol::Admin => None,
+        Protocol::Admin => None,
     }
 }

@@ -167,17 +167,19 @@ impl Conn {
     }
 
     /// Reads more input into the buffer; returns how many bytes arrived.
+    ///
+    /// Cancel-safe (the buffer only grows by bytes really read), so that
+    /// [`Self::read_line`] can be raced against other events (IMAP IDLE).
     async fn fill(&mut self) -> Result<usize, ConnError> {
         if self.pos > 0 && (self.pos == self.buf.len() || self.pos > READ_CHUNK) {
             self.buf.drain(..self.pos);
             self.pos = 0;
         }
-        let start = self.buf.len();
-        self.buf.resize(start + READ_CHUNK, 0);
+        self.buf.reserve(READ_CHUNK);
         let timeout = self.timeout;
         let shutdown = self.shutdown.clone();
         let read = async {
-            tokio::time::timeout(timeout, self.stream.read(&mut self.buf[start..]))
+            tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf))
                 .await
                 .map_err(|_| ConnError::Timeout)?
                 .map_err(ConnError::Io)
@@ -190,18 +192,9 @@ impl Conn {
             None => read.await,
         };
         match result {
-            Ok(0) => {
-                self.buf.truncate(start);
-                Err(ConnError::Closed)
-            }
-            Ok(n) => {
-                self.buf.truncate(start + n);
-                Ok(n)
-            }
-            Err(e) => {
-                self.buf.truncate(start);
-                Err(e)
-            }
+            Ok(0) => Err(ConnError::Closed),
+            Ok(n) => Ok(n),
+            Err(e) => Err(e),
         }
     }
 

@@ -916,6 +916,25 @@ impl Mailstore {
             .await
     }
 
+    /// The messages of a mailbox with `lo <= uid <= hi`, in UID order (IMAP FETCH
+    /// and SEARCH of a few messages without reading the whole mailbox).
+    pub async fn messages_between(
+        &self,
+        mailbox_id: i64,
+        lo: u32,
+        hi: u32,
+    ) -> Result<Vec<MessageMeta>> {
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(&format!(
+                    "SELECT {MSG_COLUMNS} FROM messages WHERE mailbox_id = ?1 AND uid >= ?2 AND uid <= ?3 ORDER BY uid"
+                ))?;
+                let rows = st.query_map(params![mailbox_id, lo, hi], msg_from_row)?;
+                Ok(rows.collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
     /// Messages added or changed, and UIDs expunged, after `modseq`.
     pub async fn changes_since(&self, mailbox_id: i64, modseq: u64) -> Result<Changes> {
         self.db

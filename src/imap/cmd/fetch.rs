@@ -1,0 +1,281 @@
+//! FETCH and UID FETCH. State: selected. RFC 3501 §6.4.5 (implicit `\Seen`
+//! included), RFC 7162 (MODSEQ, CHANGEDSINCE). Message analysis (ENVELOPE,
+//! BODYSTRUCTURE, sections) comes from `crate::message` as IMAP-syntax bytes.
+
+use std::collections::HashMap;
+
+use crate::imap::proto::{FetchItem, SeqSet};
+use crate::imap::session::{store_error, Done, Session, State};
+use crate::imap::write;
+use crate::message::{Message, Section, SectionKind};
+use crate::store::{FlagOp, Flags, MessageMeta};
+
+/// Output is sent once this much is queued, so big fetches stream.
+const FLUSH_AT: usize = 256 * 1024;
+
+fn literal(out: &mut Vec<u8>, data: &[u8]) {
+    out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
+    out.extend_from_slice(data);
+}
+
+fn needs_body(items: &[FetchItem]) -> bool {
+    items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Envelope
+                | FetchItem::Body
+                | FetchItem::BodyStructure
+                | FetchItem::Rfc822
+                | FetchItem::Rfc822Header
+                | FetchItem::Rfc822Text
+                | FetchItem::BodySection { .. }
+        )
+    })
+}
+
+fn sets_seen(items: &[FetchItem]) -> bool {
+    items.iter().any(|i| {
+        matches!(
+            i,
+            FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::BodySection { peek: false, .. }
+        )
+    })
+}
+
+impl Session {
+    pub(crate) async fn cmd_fetch(
+        &mut self,
+        uid: bool,
+        set: SeqSet,
+        mut items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+    ) -> Done {
+        if let Some(FetchItem::Unsupported(n)) = items
+            .iter()
+            .find(|i| matches!(i, FetchItem::Unsupported(_)))
+        {
+            return Done::Bad(format!("{n} is not supported"));
+        }
+        if changed_since.is_some() || items.contains(&FetchItem::ModSeq) {
+            self.condstore = true;
+        }
+        let condstore = self.condstore;
+        if uid && !items.contains(&FetchItem::Uid) {
+            items.insert(0, FetchItem::Uid);
+        }
+        if changed_since.is_some() && !items.contains(&FetchItem::ModSeq) {
+            items.push(FetchItem::ModSeq);
+        }
+        let State::Selected(user, sel) = &mut self.state else {
+            return Done::Bad("No mailbox selected".into());
+        };
+        let msgs = match sel.resolve(&set, uid) {
+            Ok(m) => m,
+            Err(e) => return Done::Bad(e),
+        };
+        if msgs.is_empty() {
+            return Done::Ok("FETCH completed".into());
+        }
+        let ms = user.ms.clone();
+        let lo = msgs.first().map(|m| m.1).unwrap_or(1);
+        let hi = msgs.last().map(|m| m.1).unwrap_or(1);
+        let all = match ms.messages_between(sel.mailbox_id, lo, hi).await {
+            Ok(a) => a,
+            Err(e) => return store_error(e),
+        };
+        let mut metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
+        let mut msgs: Vec<(u32, u32)> = msgs
+            .into_iter()
+            .filter(|(_, u)| {
+                metas
+                    .get(u)
+                    .is_some_and(|m| changed_since.is_none_or(|c| m.modseq > c))
+            })
+            .collect();
+        // Implicit \Seen (RFC 3501 §6.4.5): set first, then report FLAGS with it.
+        let mut seen_now: Vec<u32> = Vec::new();
+        if sets_seen(&items) && !sel.read_only {
+            let unseen: Vec<u32> = msgs
+                .iter()
+                .filter(|(_, u)| metas.get(u).is_some_and(|m| !m.flags.contains("\\Seen")))
+                .map(|(_, u)| *u)
+                .collect();
+            if !unseen.is_empty() {
+                let res = ms
+                    .store_flags(
+                        sel.mailbox_id,
+                        unseen,
+                        FlagOp::Add,
+                        Flags::from_names(["\\Seen"]),
+                        None,
+                    )
+                    .await;
+                match res {
+                    Ok(r) => {
+                        for m in r.messages {
+                            if r.changed.contains(&m.uid) {
+                                seen_now.push(m.uid);
+                            }
+                            sel.told(m.uid, &m.flags, m.modseq);
+                            metas.insert(m.uid, m);
+                        }
+                    }
+                    Err(e) => return store_error(e),
+                }
+            }
+        }
+        let wants_flags = items.contains(&FetchItem::Flags);
+        let mut missing = false;
+        for (seq, u) in msgs.drain(..) {
+            let Some(meta) = metas.get(&u) else {
+                continue;
+            };
+            let raw = if needs_body(&items) {
+                match tokio::fs::read(ms.blob_path(&meta.blob)).await {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        // Expunged meanwhile by another session (its file is gone).
+                        tracing::debug!(uid = u, error = %e, "imap: message file unreadable");
+                        missing = true;
+                        continue;
+                    }
+                }
+            } else {
+                None
+            };
+            let mut out: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
+            let mut first = true;
+            let mut sep = |out: &mut Vec<u8>| {
+                if !first {
+                    out.push(b' ');
+                }
+                first = false;
+            };
+            let raw_ref: &[u8] = raw.as_deref().unwrap_or(&[]);
+            {
+                // The MIME structure is analysed only if an item needs it.
+                let parsed = std::cell::OnceCell::new();
+                let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
+                // Header sections of the message itself need only its header block.
+                let head: &[u8] = &raw_ref[..crate::message::header_end(raw_ref)];
+                let parsed_head = std::cell::OnceCell::new();
+                let head_msg = || parsed_head.get_or_init(|| Message::parse(head));
+                for item in &items {
+                    sep(&mut out);
+                    match item {
+                        FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
+                        FetchItem::Flags => out.extend_from_slice(
+                            format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                        ),
+                        FetchItem::InternalDate => out.extend_from_slice(
+                            format!(
+                                "INTERNALDATE {}",
+                                write::date_time(meta.internaldate, meta.tz_minutes)
+                            )
+                            .as_bytes(),
+                        ),
+                        FetchItem::Rfc822Size => {
+                            out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
+                        }
+                        FetchItem::ModSeq => {
+                            out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
+                        }
+                        FetchItem::Envelope => {
+                            out.extend_from_slice(b"ENVELOPE ");
+                            out.extend_from_slice(&msg().envelope());
+                        }
+                        FetchItem::Body => {
+                            out.extend_from_slice(b"BODY ");
+                            out.extend_from_slice(&msg().body_structure(false));
+                        }
+                        FetchItem::BodyStructure => {
+                            out.extend_from_slice(b"BODYSTRUCTURE ");
+                            out.extend_from_slice(&msg().body_structure(true));
+                        }
+                        FetchItem::Rfc822 => {
+                            out.extend_from_slice(b"RFC822 ");
+                            literal(&mut out, raw_ref);
+                        }
+                        FetchItem::Rfc822Header => {
+                            out.extend_from_slice(b"RFC822.HEADER ");
+                            let h = head_msg().section_ref(&Section {
+                                part: vec![],
+                                kind: SectionKind::Header,
+                            });
+                            literal(&mut out, &h);
+                        }
+                        FetchItem::Rfc822Text => {
+                            out.extend_from_slice(b"RFC822.TEXT ");
+                            let t = msg().section_ref(&Section {
+                                part: vec![],
+                                kind: SectionKind::Text,
+                            });
+                            literal(&mut out, &t);
+                        }
+                        FetchItem::BodySection {
+                            section,
+                            label,
+                            partial,
+                            ..
+                        } => {
+                            let header_only = section.part.is_empty()
+                                && matches!(
+                                    section.kind,
+                                    SectionKind::Header
+                                        | SectionKind::HeaderFields(_)
+                                        | SectionKind::HeaderFieldsNot(_)
+                                );
+                            let data =
+                                if section.part.is_empty() && section.kind == SectionKind::All {
+                                    std::borrow::Cow::Borrowed(raw_ref)
+                                } else if header_only {
+                                    head_msg().section_ref(section)
+                                } else {
+                                    msg().section_ref(section)
+                                };
+                            out.extend_from_slice(format!("BODY[{label}]").as_bytes());
+                            match partial {
+                                Some((origin, len)) => {
+                                    out.extend_from_slice(format!("<{origin}> ").as_bytes());
+                                    let start = (*origin as usize).min(data.len());
+                                    let end = start.saturating_add(*len as usize).min(data.len());
+                                    literal(&mut out, &data[start..end]);
+                                }
+                                None => {
+                                    out.push(b' ');
+                                    literal(&mut out, &data);
+                                }
+                            }
+                        }
+                        FetchItem::Unsupported(_) => {}
+                    }
+                }
+                if !wants_flags && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(
+                        format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                    );
+                }
+                // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
+                // UID and MODSEQ.
+                if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(format!("UID {u}").as_bytes());
+                }
+                if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
+                    sep(&mut out);
+                    out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
+                }
+                out.extend_from_slice(b")\r\n");
+            }
+            self.conn.write(&out);
+            if self.conn.pending_output() > FLUSH_AT && self.conn.flush().await.is_err() {
+                return Done::Close;
+            }
+        }
+        if missing {
+            return Done::No("[EXPUNGEISSUED] Some messages were expunged meanwhile".into());
+        }
+        Done::Ok("FETCH completed".into())
+    }
+}

@@ -1,0 +1,16 @@
+//! One file per command (or small group of commands), each an `impl Session`.
+
+mod any;
+mod append;
+mod copy;
+mod expunge;
+mod fetch;
+mod idle;
+mod list;
+mod login;
+mod mailbox;
+mod search;
+mod select;
+mod starttls;
+mod status;
+mod store;

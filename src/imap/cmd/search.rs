@@ -1,0 +1,196 @@
+//! SEARCH and UID SEARCH. State: selected. RFC 3501 §6.4.4 (every key, nested
+//! OR/NOT, CHARSET UTF-8), RFC 7162 §3.1.5 (MODSEQ).
+
+use std::collections::HashMap;
+
+use crate::imap::proto::SearchKey;
+use crate::imap::session::{store_error, Done, Session, State};
+use crate::message::{Message, SearchField};
+use crate::store::MessageMeta;
+
+/// What one message offers to the search.
+struct Candidate<'a> {
+    seq: u32,
+    meta: &'a MessageMeta,
+    max_seq: u32,
+    max_uid: u32,
+    raw: Option<&'a [u8]>,
+    /// Parsed once, on first use by a key that needs it.
+    msg: &'a std::cell::OnceCell<Message<'a>>,
+}
+
+fn day(secs: i64, tz_minutes: i32) -> i64 {
+    (secs + tz_minutes as i64 * 60).div_euclid(86_400)
+}
+
+fn needs_content(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::And(v) => v.iter().any(needs_content),
+        SearchKey::Or(a, b) => needs_content(a) || needs_content(b),
+        SearchKey::Not(a) => needs_content(a),
+        SearchKey::Header(..)
+        | SearchKey::Body(_)
+        | SearchKey::Text(_)
+        | SearchKey::SentBefore(_)
+        | SearchKey::SentOn(_)
+        | SearchKey::SentSince(_) => true,
+        _ => false,
+    }
+}
+
+/// True when a key needs more than the header block (BODY, TEXT).
+fn needs_text(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::And(v) => v.iter().any(needs_text),
+        SearchKey::Or(a, b) => needs_text(a) || needs_text(b),
+        SearchKey::Not(a) => needs_text(a),
+        SearchKey::Body(_) | SearchKey::Text(_) => true,
+        _ => false,
+    }
+}
+
+/// The header block of a message file (up to and including the empty line), read
+/// without the body; at most 1 MiB.
+async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut buf = Vec::with_capacity(8192);
+    let mut chunk = vec![0u8; 8192];
+    loop {
+        let n = f.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(buf);
+        }
+        let from = buf.len().saturating_sub(3);
+        buf.extend_from_slice(&chunk[..n]);
+        let tail = &buf[from..];
+        let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
+        let crlf = tail
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .map(|i| i + 4);
+        let end = match (lf, crlf) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        if let Some(i) = end {
+            buf.truncate(from + i);
+            return Ok(buf);
+        }
+        if buf.len() > 1 << 20 {
+            return Ok(buf);
+        }
+    }
+}
+
+fn uses_modseq(k: &SearchKey) -> bool {
+    match k {
+        SearchKey::And(v) => v.iter().any(uses_modseq),
+        SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
+        SearchKey::Not(a) => uses_modseq(a),
+        SearchKey::ModSeq(_) => true,
+        _ => false,
+    }
+}
+
+fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
+    let m = c.meta;
+    let msg = || c.msg.get_or_init(|| Message::parse(c.raw.unwrap_or(&[])));
+    let sent_day = || msg().date().map(|(s, tz)| day(s, tz));
+    match k {
+        SearchKey::And(v) => v.iter().all(|k| eval(k, c)),
+        SearchKey::Or(a, b) => eval(a, c) || eval(b, c),
+        SearchKey::Not(a) => !eval(a, c),
+        SearchKey::SeqSet(s) => s.contains(c.seq, c.max_seq),
+        SearchKey::Uid(s) => s.contains(m.uid, c.max_uid),
+        SearchKey::All => true,
+        SearchKey::Flag(f) => m.flags.contains(f),
+        SearchKey::NoFlag(f) => !m.flags.contains(f),
+        // \Recent is never set in this server (see docs/quirks.md).
+        SearchKey::New | SearchKey::Recent => false,
+        SearchKey::Old => true,
+        SearchKey::Before(d) => day(m.internaldate, m.tz_minutes) < *d,
+        SearchKey::On(d) => day(m.internaldate, m.tz_minutes) == *d,
+        SearchKey::Since(d) => day(m.internaldate, m.tz_minutes) >= *d,
+        SearchKey::SentBefore(d) => sent_day().is_some_and(|x| x < *d),
+        SearchKey::SentOn(d) => sent_day().is_some_and(|x| x == *d),
+        SearchKey::SentSince(d) => sent_day().is_some_and(|x| x >= *d),
+        SearchKey::Larger(n) => m.size > *n,
+        SearchKey::Smaller(n) => m.size < *n,
+        SearchKey::Header(name, needle) => msg().contains(SearchField::Header(name), needle),
+        SearchKey::Body(needle) => msg().contains(SearchField::Body, needle),
+        SearchKey::Text(needle) => msg().contains(SearchField::Text, needle),
+        SearchKey::ModSeq(n) => m.modseq >= *n,
+    }
+}
+
+impl Session {
+    pub(crate) async fn cmd_search(
+        &mut self,
+        uid: bool,
+        charset: Option<String>,
+        key: SearchKey,
+    ) -> Done {
+        if let Some(cs) = &charset {
+            let cs = cs.to_ascii_uppercase();
+            if cs != "UTF-8" && cs != "US-ASCII" {
+                return Done::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset".into());
+            }
+        }
+        let modseq = uses_modseq(&key);
+        if modseq {
+            self.condstore = true;
+        }
+        let State::Selected(user, sel) = &mut self.state else {
+            return Done::Bad("No mailbox selected".into());
+        };
+        let all = match user.ms.messages(sel.mailbox_id).await {
+            Ok(a) => a,
+            Err(e) => return store_error(e),
+        };
+        let metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
+        let content = needs_content(&key);
+        let text = needs_text(&key);
+        let max_seq = sel.exists();
+        let max_uid = sel.uids.last().copied().unwrap_or(0);
+        let mut hits = Vec::new();
+        let mut highest = 0u64;
+        for (i, u) in sel.uids.iter().enumerate() {
+            let Some(meta) = metas.get(u) else {
+                continue;
+            };
+            let path = user.ms.blob_path(&meta.blob);
+            let raw = if !content {
+                None
+            } else if text {
+                tokio::fs::read(&path).await.ok()
+            } else {
+                read_header(&path).await.ok()
+            };
+            let cell = std::cell::OnceCell::new();
+            let c = Candidate {
+                seq: i as u32 + 1,
+                meta,
+                max_seq,
+                max_uid,
+                raw: raw.as_deref(),
+                msg: &cell,
+            };
+            if eval(&key, &c) {
+                hits.push(if uid { *u } else { c.seq });
+                highest = highest.max(meta.modseq);
+            }
+        }
+        let mut line = String::from("* SEARCH");
+        for h in &hits {
+            line.push(' ');
+            line.push_str(&h.to_string());
+        }
+        if modseq && !hits.is_empty() {
+            line.push_str(&format!(" (MODSEQ {highest})"));
+        }
+        line.push_str("\r\n");
+        self.conn.write(line.as_bytes());
+        Done::Ok("SEARCH completed".into())
+    }
+}

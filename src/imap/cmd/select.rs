@@ -1,0 +1,132 @@
+//! SELECT, EXAMINE (RFC 3501 §6.3.1-2, RFC 7162 CONDSTORE parameter), CLOSE
+//! (§6.4.2) and UNSELECT (RFC 3691). State: authenticated / selected.
+
+use std::collections::BTreeSet;
+
+use crate::imap::selected::{flags_digest, Selected};
+use crate::imap::session::{store_error, Done, Session, State};
+use crate::store::flags::SYSTEM_FLAGS;
+
+impl Session {
+    pub(crate) async fn cmd_select(
+        &mut self,
+        name: String,
+        read_only: bool,
+        condstore: bool,
+    ) -> Done {
+        // A SELECT, even a failing one, leaves the mailbox selected before.
+        self.deselect();
+        if condstore {
+            self.condstore = true;
+        }
+        let user = match std::mem::replace(&mut self.state, State::Logout) {
+            State::Authenticated(u) => u,
+            other => {
+                self.state = other;
+                return Done::Bad("Not authenticated".into());
+            }
+        };
+        let mut user = user;
+        // Everything the feed said so far is covered by the fresh read below.
+        use tokio::sync::broadcast::error::TryRecvError;
+        while matches!(user.rx.try_recv(), Ok(_) | Err(TryRecvError::Lagged(_))) {}
+        let info = match user.ms.mailbox(&name).await {
+            Ok(Some(i)) => i,
+            Ok(None) => {
+                self.state = State::Authenticated(user);
+                return Done::No("[NONEXISTENT] No such mailbox".into());
+            }
+            Err(e) => {
+                self.state = State::Authenticated(user);
+                return store_error(e);
+            }
+        };
+        let messages = match user.ms.messages(info.id).await {
+            Ok(m) => m,
+            Err(e) => {
+                self.state = State::Authenticated(user);
+                return store_error(e);
+            }
+        };
+        let mut keywords = BTreeSet::new();
+        let mut first_unseen = None;
+        for (i, m) in messages.iter().enumerate() {
+            for k in m.flags.keywords() {
+                keywords.insert(k.to_string());
+            }
+            if first_unseen.is_none() && !m.flags.contains("\\Seen") {
+                first_unseen = Some(i + 1);
+            }
+        }
+        let mut flags = SYSTEM_FLAGS.join(" ");
+        for k in &keywords {
+            flags.push(' ');
+            flags.push_str(k);
+        }
+        let uids: Vec<u32> = messages.iter().map(|m| m.uid).collect();
+        let uidnext = info
+            .uidnext
+            .max(uids.last().map(|u| u.saturating_add(1)).unwrap_or(1));
+        let highest = messages
+            .iter()
+            .map(|m| m.modseq)
+            .max()
+            .unwrap_or(0)
+            .max(info.highestmodseq);
+        self.untagged(&format!("FLAGS ({flags})"));
+        if read_only {
+            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
+        } else {
+            self.untagged(&format!(
+                "OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
+            ));
+        }
+        self.untagged(&format!("{} EXISTS", uids.len()));
+        self.untagged("0 RECENT");
+        if let Some(n) = first_unseen {
+            self.untagged(&format!("OK [UNSEEN {n}] First unseen"));
+        }
+        self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", info.uidvalidity));
+        self.untagged(&format!("OK [UIDNEXT {uidnext}] Predicted next UID"));
+        self.untagged(&format!("OK [HIGHESTMODSEQ {highest}] Highest"));
+        let sel = Selected {
+            mailbox_id: info.id,
+            name: info.name.clone(),
+            read_only,
+            known: messages
+                .into_iter()
+                .map(|m| (m.uid, (flags_digest(&m.flags), m.modseq)))
+                .collect(),
+            uids,
+            // Changes after the mailbox row was read are picked up at the next sync.
+            modseq: info.highestmodseq,
+            pending_expunge: vec![],
+            dirty: true,
+        };
+        self.state = State::Selected(user, sel);
+        Done::Ok(format!(
+            "[{}] {} completed",
+            if read_only { "READ-ONLY" } else { "READ-WRITE" },
+            if read_only { "EXAMINE" } else { "SELECT" }
+        ))
+    }
+
+    /// CLOSE (`expunge`: removes `\Deleted` messages silently unless read-only) and
+    /// UNSELECT.
+    pub(crate) async fn cmd_close(&mut self, expunge: bool) -> Done {
+        let Some(sel) = self.deselect() else {
+            return Done::Bad("No mailbox selected".into());
+        };
+        if expunge && !sel.read_only {
+            if let Some(u) = self.user() {
+                if let Err(e) = u.ms.expunge(sel.mailbox_id, None).await {
+                    return store_error(e);
+                }
+            }
+        }
+        Done::Ok(format!(
+            "{} completed",
+            if expunge { "CLOSE" } else { "UNSELECT" }
+        ))
+    }
+}

@@ -1,0 +1,254 @@
+//! The commands of our IMAP server as our own types. The parser's types
+//! (imap-codec/imap-types) are turned into these in [`super::convert`] and go no
+//! further.
+
+use crate::auth::Password;
+
+/// One end of a sequence-set range: a number or `*`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeqBound {
+    Num(u32),
+    Star,
+}
+
+/// A sequence set (`1:3,7,10:*`), of message numbers or UIDs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeqSet(pub Vec<(SeqBound, SeqBound)>);
+
+impl SeqSet {
+    /// True when `n` is in the set, `*` standing for `max`.
+    pub fn contains(&self, n: u32, max: u32) -> bool {
+        self.0.iter().any(|(a, b)| {
+            let a = match a {
+                SeqBound::Num(x) => *x,
+                SeqBound::Star => max,
+            };
+            let b = match b {
+                SeqBound::Num(x) => *x,
+                SeqBound::Star => max,
+            };
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            lo <= n && n <= hi
+        })
+    }
+}
+
+/// A STATUS data item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StatusItem {
+    Messages,
+    Recent,
+    UidNext,
+    UidValidity,
+    Unseen,
+    HighestModSeq,
+    /// Items we do not serve (DELETED, SIZE...): ignored.
+    Other,
+}
+
+/// The section of `BODY[...]`.
+pub use crate::message::{Section, SectionKind};
+
+/// A FETCH data item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FetchItem {
+    Flags,
+    InternalDate,
+    Rfc822Size,
+    Uid,
+    Envelope,
+    /// BODY (non-extensible BODYSTRUCTURE).
+    Body,
+    BodyStructure,
+    Rfc822,
+    Rfc822Header,
+    Rfc822Text,
+    /// `BODY[section]<partial>` and `BODY.PEEK[...]`.
+    BodySection {
+        section: Section,
+        /// The text of the section as the client wrote it, echoed in the response.
+        label: String,
+        partial: Option<(u32, u32)>,
+        peek: bool,
+    },
+    ModSeq,
+    /// BINARY and friends: not served.
+    Unsupported(&'static str),
+}
+
+/// A SEARCH key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SearchKey {
+    And(Vec<SearchKey>),
+    Or(Box<SearchKey>, Box<SearchKey>),
+    Not(Box<SearchKey>),
+    SeqSet(SeqSet),
+    Uid(SeqSet),
+    All,
+    /// A flag that must be set (`ANSWERED`, `KEYWORD x`...).
+    Flag(String),
+    /// A flag that must not be set (`UNSEEN`, `UNKEYWORD x`...).
+    NoFlag(String),
+    New,
+    Old,
+    Recent,
+    /// Days since the epoch (internal date, in the message's own zone).
+    Before(i64),
+    On(i64),
+    Since(i64),
+    SentBefore(i64),
+    SentOn(i64),
+    SentSince(i64),
+    Larger(u64),
+    Smaller(u64),
+    /// A header field (lower-case name) containing a string.
+    Header(String, String),
+    Body(String),
+    Text(String),
+    ModSeq(u64),
+}
+
+/// How STORE changes flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreOp {
+    Add,
+    Remove,
+    Replace,
+}
+
+/// LIST and LSUB, with the RFC 5258 / RFC 6154 options we understand.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListArgs {
+    pub reference: String,
+    pub patterns: Vec<String>,
+    pub lsub: bool,
+    /// Selection options.
+    pub select_subscribed: bool,
+    pub select_special_use: bool,
+    pub recursive_match: bool,
+    /// Return options.
+    pub return_subscribed: bool,
+    pub return_children: bool,
+    pub return_special_use: bool,
+    /// The extended syntax was used (RFC 5258): answers may carry more attributes.
+    pub extended: bool,
+}
+
+/// A parsed command.
+#[derive(Debug)]
+pub enum Cmd {
+    Capability,
+    Noop,
+    Logout,
+    StartTls,
+    Authenticate {
+        mechanism: String,
+        initial: Option<Vec<u8>>,
+    },
+    Login {
+        user: String,
+        password: Password,
+    },
+    Select {
+        mailbox: String,
+        read_only: bool,
+        condstore: bool,
+    },
+    Unselect,
+    Create(String),
+    Delete(String),
+    Rename(String, String),
+    Subscribe(String),
+    Unsubscribe(String),
+    List(ListArgs),
+    Status {
+        mailbox: String,
+        items: Vec<StatusItem>,
+    },
+    Append {
+        mailbox: String,
+        flags: Vec<String>,
+        /// Seconds since the epoch and zone offset in minutes.
+        date: Option<(i64, i32)>,
+        message: Vec<u8>,
+    },
+    Check,
+    Close,
+    Expunge {
+        uids: Option<SeqSet>,
+    },
+    Search {
+        uid: bool,
+        charset: Option<String>,
+        key: SearchKey,
+    },
+    Fetch {
+        uid: bool,
+        set: SeqSet,
+        items: Vec<FetchItem>,
+        changed_since: Option<u64>,
+    },
+    Store {
+        uid: bool,
+        set: SeqSet,
+        op: StoreOp,
+        silent: bool,
+        flags: Vec<String>,
+        unchanged_since: Option<u64>,
+    },
+    Copy {
+        uid: bool,
+        set: SeqSet,
+        mailbox: String,
+        is_move: bool,
+    },
+    Idle,
+    Enable(Vec<String>),
+    Namespace,
+    Id,
+    /// A command the parser knows but we do not serve.
+    Unsupported(&'static str),
+}
+
+impl Cmd {
+    /// The command's name, for logs and for the state check.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Cmd::Capability => "CAPABILITY",
+            Cmd::Noop => "NOOP",
+            Cmd::Logout => "LOGOUT",
+            Cmd::StartTls => "STARTTLS",
+            Cmd::Authenticate { .. } => "AUTHENTICATE",
+            Cmd::Login { .. } => "LOGIN",
+            Cmd::Select {
+                read_only: false, ..
+            } => "SELECT",
+            Cmd::Select {
+                read_only: true, ..
+            } => "EXAMINE",
+            Cmd::Unselect => "UNSELECT",
+            Cmd::Create(_) => "CREATE",
+            Cmd::Delete(_) => "DELETE",
+            Cmd::Rename(..) => "RENAME",
+            Cmd::Subscribe(_) => "SUBSCRIBE",
+            Cmd::Unsubscribe(_) => "UNSUBSCRIBE",
+            Cmd::List(a) if a.lsub => "LSUB",
+            Cmd::List(_) => "LIST",
+            Cmd::Status { .. } => "STATUS",
+            Cmd::Append { .. } => "APPEND",
+            Cmd::Check => "CHECK",
+            Cmd::Close => "CLOSE",
+            Cmd::Expunge { .. } => "EXPUNGE",
+            Cmd::Search { .. } => "SEARCH",
+            Cmd::Fetch { .. } => "FETCH",
+            Cmd::Store { .. } => "STORE",
+            Cmd::Copy { is_move: false, .. } => "COPY",
+            Cmd::Copy { is_move: true, .. } => "MOVE",
+            Cmd::Idle => "IDLE",
+            Cmd::Enable(_) => "ENABLE",
+            Cmd::Namespace => "NAMESPACE",
+            Cmd::Id => "ID",
+            Cmd::Unsupported(n) => n,
+        }
+    }
+}

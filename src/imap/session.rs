@@ -1,0 +1,421 @@
+//! One IMAP session: the state machine of RFC 3501 §3, the command loop, the
+//! allowed-in-state check, dispatch, and the tagged reply after any updates.
+
+use std::sync::Arc;
+
+use tokio::sync::broadcast;
+
+use super::convert::{self, Parsed};
+use super::proto::Cmd;
+use super::reader::{self, Input, Limits};
+use super::selected::Selected;
+use super::{ImapService, UserSlot};
+use crate::auth::LegacySession;
+use crate::config::ListenerSpec;
+use crate::server::{App, Conn, ConnError};
+use crate::store::{Account, Change, Mailstore, StoreError};
+
+/// Failed logins in one session before BYE.
+pub const MAX_AUTH_FAILURES: u32 = 5;
+/// Invalid commands in one session before BYE.
+pub const MAX_BAD_COMMANDS: u32 = 30;
+
+/// A logged-in user.
+pub struct User {
+    pub account: Account,
+    pub ms: Arc<Mailstore>,
+    pub rx: broadcast::Receiver<Change>,
+    pub _slot: UserSlot,
+}
+
+/// RFC 3501 §3 states; each owns what is valid in it.
+pub enum State {
+    NotAuthenticated,
+    Authenticated(User),
+    Selected(User, Selected),
+    Logout,
+}
+
+/// How a command ended.
+pub enum Done {
+    Ok(String),
+    No(String),
+    Bad(String),
+    /// The handler wrote its own tagged reply.
+    Written,
+    /// Close the connection (a BYE has been written).
+    Close,
+    /// Hand the connection to the legacy server.
+    Proxy(Box<LegacySession>),
+}
+
+pub struct Session {
+    pub svc: Arc<ImapService>,
+    pub app: Arc<App>,
+    pub conn: Conn,
+    pub state: State,
+    pub auth_failures: u32,
+    pub bad_commands: u32,
+    /// CONDSTORE enabled (RFC 7162 §3.1).
+    pub condstore: bool,
+    /// The message of the APPEND being run, when it was streamed to a file.
+    pub streamed: Option<crate::store::BlobWriter>,
+}
+
+pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
+    let app = svc.app.clone();
+    let mut s = Session {
+        svc,
+        app,
+        conn,
+        state: State::NotAuthenticated,
+        auth_failures: 0,
+        bad_commands: 0,
+        condstore: false,
+        streamed: None,
+    };
+    let hostname = s.app.config().hostname.clone();
+    let caps = s.capabilities();
+    s.conn.write(
+        format!("* OK [CAPABILITY {caps}] {hostname} ferrymail IMAP4rev1 ready\r\n").as_bytes(),
+    );
+    if s.conn.flush().await.is_err() {
+        return;
+    }
+    loop {
+        let cfg = s.app.config();
+        // Before login an APPEND literal is bounded like any other literal.
+        let sink = s.user().map(|u| u.ms.clone());
+        let limits = Limits {
+            max_line: cfg.imap.max_line_length,
+            append_limit: if sink.is_some() {
+                cfg.imap.append_limit
+            } else {
+                cfg.imap.max_line_length as u64
+            },
+            other_literals: cfg.imap.max_line_length as u64,
+        };
+        let done = match reader::read_command(&mut s.conn, limits, sink.as_deref()).await {
+            Input::Command { bytes, blob } => match convert::parse(&bytes) {
+                Parsed::Ok { tag, cmd } => {
+                    let name = cmd.name();
+                    s.streamed = blob;
+                    let done = s.command(&tag, cmd).await;
+                    // Unused (the command failed earlier): the file goes away.
+                    s.streamed = None;
+                    s.finish(&tag, name, done).await
+                }
+                Parsed::Bad { tag, text } => {
+                    let tag = tag.unwrap_or_else(|| "*".into());
+                    s.finish(&tag, "", Done::Bad(text)).await
+                }
+            },
+            Input::StoreFailed { tag, error } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                let done = store_error(error);
+                s.finish(&tag, "APPEND", done).await
+            }
+            Input::TooLong { tag } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                s.finish(&tag, "", Done::Bad("Command line too long".into()))
+                    .await
+            }
+            Input::TooBig { tag, limit } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                s.finish(
+                    &tag,
+                    "",
+                    Done::No(format!(
+                        "[TOOBIG] Literal larger than the limit of {limit} bytes"
+                    )),
+                )
+                .await
+            }
+            Input::TooBigNonSync { tag } => {
+                let tag = tag.unwrap_or_else(|| "*".into());
+                s.conn.write(
+                    format!("{tag} BAD [TOOBIG] Literal too large\r\n* BYE Literal too large, closing\r\n")
+                        .as_bytes(),
+                );
+                Flow::Close
+            }
+            Input::Conn(ConnError::Shutdown) => {
+                s.conn
+                    .write(b"* BYE [UNAVAILABLE] Server shutting down\r\n");
+                Flow::Close
+            }
+            Input::Conn(ConnError::Timeout) => {
+                s.conn.write(b"* BYE Autologout; idle for too long\r\n");
+                Flow::Close
+            }
+            Input::Conn(_) => return,
+        };
+        match done {
+            Flow::Continue => {
+                if s.conn.flush().await.is_err() {
+                    return;
+                }
+            }
+            Flow::Close => break,
+            Flow::Proxy(legacy) => {
+                let idle = std::time::Duration::from_secs(cfg.imap.timeout_secs.max(1));
+                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                return;
+            }
+        }
+    }
+    s.conn.close().await;
+}
+
+pub enum Flow {
+    Continue,
+    Close,
+    Proxy(Box<LegacySession>),
+}
+
+/// Where a command may be used (RFC 3501 §6).
+#[derive(PartialEq, Eq)]
+enum Allowed {
+    Any,
+    NotAuthenticated,
+    Authenticated,
+    Selected,
+}
+
+fn allowed(cmd: &Cmd) -> Allowed {
+    match cmd {
+        Cmd::Capability | Cmd::Noop | Cmd::Logout | Cmd::Id | Cmd::Unsupported(_) => Allowed::Any,
+        Cmd::StartTls | Cmd::Authenticate { .. } | Cmd::Login { .. } => Allowed::NotAuthenticated,
+        Cmd::Select { .. }
+        | Cmd::Create(_)
+        | Cmd::Delete(_)
+        | Cmd::Rename(..)
+        | Cmd::Subscribe(_)
+        | Cmd::Unsubscribe(_)
+        | Cmd::List(_)
+        | Cmd::Status { .. }
+        | Cmd::Append { .. }
+        | Cmd::Idle
+        | Cmd::Enable(_)
+        | Cmd::Namespace => Allowed::Authenticated,
+        Cmd::Check
+        | Cmd::Close
+        | Cmd::Unselect
+        | Cmd::Expunge { .. }
+        | Cmd::Search { .. }
+        | Cmd::Fetch { .. }
+        | Cmd::Store { .. }
+        | Cmd::Copy { .. } => Allowed::Selected,
+    }
+}
+
+/// Commands during which EXPUNGE responses must not be sent (RFC 3501 §7.4.1).
+fn holds_expunges(cmd_name: &str) -> bool {
+    matches!(cmd_name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE")
+}
+
+impl Session {
+    /// The capability list for the current state and connection.
+    pub fn capabilities(&self) -> String {
+        let cfg = self.app.config();
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE");
+        c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
+        if matches!(self.state, State::NotAuthenticated) {
+            if !self.conn.is_tls() {
+                c.push_str(" STARTTLS");
+            }
+            if self.plaintext_allowed() {
+                c.push_str(" AUTH=PLAIN");
+            } else {
+                c.push_str(" LOGINDISABLED");
+            }
+        }
+        c
+    }
+
+    pub fn plaintext_allowed(&self) -> bool {
+        self.conn.is_tls() || self.app.config().auth.allow_plaintext
+    }
+
+    pub fn untagged(&mut self, line: &str) {
+        self.conn.write(b"* ");
+        self.conn.write(line.as_bytes());
+        self.conn.write(b"\r\n");
+    }
+
+    /// Runs one command.
+    async fn command(&mut self, tag: &str, cmd: Cmd) -> Done {
+        let where_ = allowed(&cmd);
+        let ok = matches!(
+            (&where_, &self.state),
+            (Allowed::Any, _)
+                | (Allowed::NotAuthenticated, State::NotAuthenticated)
+                | (
+                    Allowed::Authenticated,
+                    State::Authenticated(_) | State::Selected(..)
+                )
+                | (Allowed::Selected, State::Selected(..))
+        );
+        if !ok {
+            let why = match (where_, &self.state) {
+                (Allowed::NotAuthenticated, _) => "Already authenticated",
+                (_, State::NotAuthenticated) => "Log in first",
+                _ => "No mailbox selected",
+            };
+            return Done::Bad(format!("{} not allowed now: {why}", cmd.name()));
+        }
+        tracing::trace!(tag, command = cmd.name(), "imap command");
+        match cmd {
+            Cmd::Capability => self.cmd_capability(),
+            Cmd::Noop | Cmd::Check => Done::Ok(format!("{} completed", cmd.name())),
+            Cmd::Logout => self.cmd_logout(tag),
+            Cmd::Id => self.cmd_id(),
+            Cmd::Namespace => self.cmd_namespace(),
+            Cmd::Enable(caps) => self.cmd_enable(caps),
+            Cmd::StartTls => self.cmd_starttls(tag).await,
+            Cmd::Login { user, password } => self.cmd_login(tag, user, password).await,
+            Cmd::Authenticate { mechanism, initial } => {
+                self.cmd_authenticate(tag, mechanism, initial).await
+            }
+            Cmd::Select {
+                mailbox,
+                read_only,
+                condstore,
+            } => self.cmd_select(mailbox, read_only, condstore).await,
+            Cmd::Unselect => self.cmd_close(false).await,
+            Cmd::Close => self.cmd_close(true).await,
+            Cmd::Create(m) => self.cmd_create(m).await,
+            Cmd::Delete(m) => self.cmd_delete(m).await,
+            Cmd::Rename(a, b) => self.cmd_rename(a, b).await,
+            Cmd::Subscribe(m) => self.cmd_subscribe(m, true).await,
+            Cmd::Unsubscribe(m) => self.cmd_subscribe(m, false).await,
+            Cmd::List(args) => self.cmd_list(args).await,
+            Cmd::Status { mailbox, items } => self.cmd_status(mailbox, items).await,
+            Cmd::Append {
+                mailbox,
+                flags,
+                date,
+                message,
+            } => self.cmd_append(mailbox, flags, date, message).await,
+            Cmd::Expunge { uids } => self.cmd_expunge(uids).await,
+            Cmd::Search { uid, charset, key } => self.cmd_search(uid, charset, key).await,
+            Cmd::Fetch {
+                uid,
+                set,
+                items,
+                changed_since,
+            } => self.cmd_fetch(uid, set, items, changed_since).await,
+            Cmd::Store {
+                uid,
+                set,
+                op,
+                silent,
+                flags,
+                unchanged_since,
+            } => {
+                self.cmd_store(uid, set, op, silent, flags, unchanged_since)
+                    .await
+            }
+            Cmd::Copy {
+                uid,
+                set,
+                mailbox,
+                is_move,
+            } => self.cmd_copy(uid, set, mailbox, is_move).await,
+            Cmd::Idle => self.cmd_idle(tag).await,
+            Cmd::Unsupported(name) => Done::Bad(format!("{name} is not supported")),
+        }
+    }
+
+    /// Sends what the selected mailbox owes the client, then the tagged reply.
+    async fn finish(&mut self, tag: &str, cmd_name: &str, done: Done) -> Flow {
+        match done {
+            Done::Close => return Flow::Close,
+            Done::Proxy(l) => return Flow::Proxy(l),
+            _ => {}
+        }
+        let allow_expunge = !holds_expunges(cmd_name);
+        if let Err(e) = self.sync(allow_expunge).await {
+            tracing::error!(error = %e, "imap: mailbox update failed");
+        }
+        let line = match done {
+            Done::Ok(t) => format!("{tag} OK {t}\r\n"),
+            Done::No(t) => format!("{tag} NO {t}\r\n"),
+            Done::Bad(t) => {
+                self.bad_commands += 1;
+                if self.bad_commands > MAX_BAD_COMMANDS {
+                    self.conn.write(format!("{tag} BAD {t}\r\n").as_bytes());
+                    self.conn.write(b"* BYE Too many invalid commands\r\n");
+                    return Flow::Close;
+                }
+                format!("{tag} BAD {t}\r\n")
+            }
+            Done::Written | Done::Close | Done::Proxy(_) => String::new(),
+        };
+        self.conn.write(line.as_bytes());
+        if matches!(self.state, State::Logout) {
+            return Flow::Close;
+        }
+        Flow::Continue
+    }
+
+    /// Brings the selected mailbox up to date, writing the untagged responses.
+    pub async fn sync(&mut self, allow_expunge: bool) -> Result<(), StoreError> {
+        let condstore = self.condstore;
+        if let State::Selected(user, sel) = &mut self.state {
+            sel.drain(&mut user.rx);
+            let mut out = Vec::new();
+            let r = sel.sync(&user.ms, &mut out, allow_expunge, condstore).await;
+            self.conn.write(&out);
+            match r {
+                Err(StoreError::NotFound(_)) => {
+                    // Deleted (or renamed away) by another session.
+                    self.deselect();
+                    self.conn
+                        .write(b"* OK [CLOSED] The selected mailbox no longer exists\r\n");
+                }
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    /// The logged-in user, in the authenticated and selected states.
+    pub fn user(&self) -> Option<&User> {
+        match &self.state {
+            State::Authenticated(u) | State::Selected(u, _) => Some(u),
+            _ => None,
+        }
+    }
+
+    /// Leaves the selected state (keeping the user).
+    pub fn deselect(&mut self) -> Option<Selected> {
+        match std::mem::replace(&mut self.state, State::Logout) {
+            State::Selected(u, s) => {
+                self.state = State::Authenticated(u);
+                Some(s)
+            }
+            other => {
+                self.state = other;
+                None
+            }
+        }
+    }
+}
+
+/// A store error as the client sees it; the detail goes to the log.
+pub fn store_error(e: StoreError) -> Done {
+    match e {
+        StoreError::NotFound(_) => Done::No("[NONEXISTENT] No such mailbox".into()),
+        StoreError::AlreadyExists(_) => Done::No("[ALREADYEXISTS] Mailbox already exists".into()),
+        StoreError::Invalid(t) => Done::No(format!("[CANNOT] {t}")),
+        e if e.is_disk_full() => {
+            tracing::error!(error = %e, "imap: disk full");
+            Done::No("[OVERQUOTA] Not enough disk space, try again later".into())
+        }
+        e => {
+            tracing::error!(error = %e, "imap: store error");
+            Done::No("[SERVERBUG] Internal error, try again later".into())
+        }
+    }
+}

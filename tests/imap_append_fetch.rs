@@ -1,0 +1,324 @@
+//! IMAP transcripts: APPEND (flags, date, synchronizing and LITERAL+ literals,
+//! APPENDUID, TRYCREATE) and FETCH (every RFC 3501 item, sections, partials,
+//! BODY.PEEK, implicit \Seen, ENVELOPE/BODYSTRUCTURE of a multipart message).
+
+mod common;
+mod imap_support;
+
+use imap_support::*;
+
+fn golden(name: &str) -> Vec<u8> {
+    std::fs::read(format!(
+        "{}/tests/golden/message/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn append_with_literals_flags_and_date() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let uidv = t.ms.mailbox("INBOX").await.unwrap().unwrap().uidvalidity;
+    let msg = message(1);
+    // Synchronizing literal: the server says go ahead first.
+    c.c.send(&format!(
+        "a1 APPEND INBOX (\\Seen $Work) \"05-Jan-2024 10:00:00 +0100\" {{{}}}",
+        msg.len()
+    ))
+    .await;
+    let l = c.line().await;
+    assert!(l.starts_with("+ "), "{l}");
+    c.send_raw(&msg).await;
+    c.send_raw(b"\r\n").await;
+    let l = c.line().await;
+    assert_eq!(l, format!("a1 OK [APPENDUID {uidv} 1] APPEND completed"));
+    // LITERAL+: no continuation.
+    let msg2 = message(2);
+    c.send_raw(format!("a2 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
+    c.send_raw(&msg2).await;
+    c.send_raw(b"\r\n").await;
+    assert_eq!(
+        c.line().await,
+        format!("a2 OK [APPENDUID {uidv} 2] APPEND completed")
+    );
+    // A literal mailbox name, then the message.
+    c.send_raw(format!("a3 APPEND {{4+}}\r\nSent {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
+    c.send_raw(&msg2).await;
+    c.send_raw(b"\r\n").await;
+    assert!(c.line().await.starts_with("a3 OK [APPENDUID"));
+    // Missing mailbox: TRYCREATE.
+    c.send_raw(b"a4 APPEND Nowhere {3+}\r\nabc\r\n").await;
+    assert_eq!(c.line().await, "a4 NO [TRYCREATE] No such mailbox");
+    c.send_raw(b"a5 APPEND INBOX (\\Bogus) {3+}\r\nabc\r\n")
+        .await;
+    assert!(c.line().await.starts_with("a5 BAD"));
+    // What was stored.
+    let msgs =
+        t.ms.messages(t.ms.mailbox("INBOX").await.unwrap().unwrap().id)
+            .await
+            .unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(msgs[0].flags.to_stored(), "$Work \\Seen");
+    assert_eq!((msgs[0].internaldate, msgs[0].tz_minutes), (1704445200, 60));
+    assert_eq!(std::fs::read(t.ms.blob_path(&msgs[0].blob)).unwrap(), msg);
+    let l = c.ok("SELECT INBOX").await;
+    assert!(l.contains(&"* 2 EXISTS".to_string()));
+    let f = c.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)").await;
+    assert_eq!(
+        f[0],
+        format!("* 1 FETCH (FLAGS ($Work \\Seen) INTERNALDATE \"05-Jan-2024 10:00:00 +0100\" RFC822.SIZE {} UID 1)", msg.len())
+    );
+    // APPEND to the selected mailbox shows up as EXISTS.
+    c.send_raw(format!("a6 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes())
+        .await;
+    c.send_raw(&msg2).await;
+    c.send_raw(b"\r\n").await;
+    assert_eq!(c.line().await, "* 3 EXISTS");
+    assert!(c.line().await.starts_with("a6 OK"));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn fetch_items_sections_and_implicit_seen() {
+    let t = start(PLAIN, "", 2).await;
+    let raw = message(1);
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let r = c.run_lit("FETCH 1 (BODY.PEEK[] FLAGS)").await;
+    assert_eq!(
+        r[0].text,
+        format!("* 1 FETCH (BODY[] {{{}}} FLAGS ())", raw.len())
+    );
+    assert_eq!(r[0].literals[0], raw);
+    let r = c
+        .run_lit("FETCH 1 BODY.PEEK[HEADER.FIELDS (Subject FROM)]")
+        .await;
+    assert_eq!(
+        r[0].text,
+        "* 1 FETCH (BODY[HEADER.FIELDS (Subject FROM)] {60})"
+    );
+    assert_eq!(
+        r[0].literals[0],
+        b"From: Sender 1 <sender1@example.net>\r\nSubject: message 1\r\n\r\n"
+    );
+    let r = c.run_lit("FETCH 1 BODY.PEEK[TEXT]<5.9>").await;
+    assert_eq!(r[0].text, "* 1 FETCH (BODY[TEXT]<5> {9})");
+    assert_eq!(r[0].literals[0], b"line of m");
+    let r = c.run_lit("UID FETCH 2 (RFC822.HEADER RFC822.SIZE)").await;
+    assert!(
+        r[0].text.starts_with("* 2 FETCH (UID 2 RFC822.HEADER {"),
+        "{:?}",
+        r[0]
+    );
+    // Nothing so far set \Seen.
+    let f = c.ok("FETCH 1:2 FLAGS").await;
+    assert_eq!(f[0], "* 1 FETCH (FLAGS ())");
+    // BODY[TEXT] (not PEEK) sets \Seen and reports it.
+    let r = c.run_lit("FETCH 1 BODY[TEXT]").await;
+    assert_eq!(r[0].text, "* 1 FETCH (BODY[TEXT] {37} FLAGS (\\Seen))");
+    assert_eq!(
+        r[0].literals[0],
+        b"body line of message 1\r\nsecond line\r\n"
+    );
+    let r = c.run_lit("FETCH 2 RFC822").await;
+    assert!(r[0].text.ends_with("FLAGS (\\Seen))"), "{:?}", r[0].text);
+    assert_eq!(r[0].literals[0], message(2));
+    // Partial beyond the end, ENVELOPE of a simple message, FAST/ALL macros.
+    let r = c.run_lit("FETCH 1 BODY.PEEK[]<1000.10>").await;
+    assert_eq!(r[0].text, "* 1 FETCH (BODY[]<1000> {0})");
+    let r = c.run_lit("FETCH 1 ENVELOPE").await;
+    assert_eq!(
+        r[0].text,
+        "* 1 FETCH (ENVELOPE (\"Mon, 6 Nov 2023 10:00:00 +0000\" \"message 1\" ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((\"Sender 1\" NIL \"sender1\" \"example.net\")) ((NIL NIL \"pat\" \"example.test\")) NIL NIL NIL \"<m1@example.net>\"))"
+    );
+    let f = c.ok("FETCH 1 FAST").await;
+    assert!(
+        f[0].starts_with(
+            "* 1 FETCH (FLAGS (\\Seen) INTERNALDATE \"14-Nov-2023 23:13:20 +0100\" RFC822.SIZE "
+        ),
+        "{f:?}"
+    );
+    // Errors.
+    assert!(c
+        .bad("FETCH 3 FLAGS")
+        .await
+        .contains("Invalid message sequence number"));
+    c.ok("UID FETCH 99 FLAGS").await;
+    assert!(c.bad("FETCH 1 BINARY[1]").await.contains("not supported"));
+    assert!(c.bad("FETCH 1 (FLAGS").await.contains("Invalid"));
+    // EXAMINE never sets \Seen.
+    t.deliver("INBOX", &message(3), ferrymail::store::Flags::new())
+        .await;
+    c.ok("EXAMINE INBOX").await;
+    let r = c.run_lit("FETCH 3 BODY[]").await;
+    assert!(!r[0].text.contains("\\Seen"));
+    let f = c.ok("FETCH 3 FLAGS").await;
+    assert_eq!(f[0], "* 3 FETCH (FLAGS ())");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
+    let t = start(PLAIN, "", 0).await;
+    let eml = golden("mixed-attach.eml");
+    t.deliver("INBOX", &eml, ferrymail::store::Flags::new())
+        .await;
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let bs = String::from_utf8(golden("mixed-attach.bodystructure")).unwrap();
+    let env = String::from_utf8(golden("mixed-attach.envelope")).unwrap();
+    let r = c.run_lit("FETCH 1 (BODYSTRUCTURE ENVELOPE)").await;
+    assert_eq!(
+        r[0].text,
+        format!(
+            "* 1 FETCH (BODYSTRUCTURE {} ENVELOPE {})",
+            bs.trim_end(),
+            env.trim_end()
+        )
+    );
+    let body = String::from_utf8(golden("mixed-attach.body")).unwrap();
+    let r = c.run_lit("FETCH 1 BODY").await;
+    assert_eq!(r[0].text, format!("* 1 FETCH (BODY {})", body.trim_end()));
+    let r = c
+        .run_lit("FETCH 1 (BODY.PEEK[1.1] BODY.PEEK[1.2.MIME] BODY.PEEK[1.2]<0.4>)")
+        .await;
+    assert_eq!(r[0].literals[0], b"Gr=FC=DFe aus M=FCnchen!");
+    let mime = String::from_utf8_lossy(&r[0].literals[1]).to_string();
+    assert!(mime.starts_with("Content-Type: text/html"), "{mime}");
+    assert!(mime.ends_with("\r\n\r\n"), "{mime:?}");
+    assert_eq!(r[0].literals[2], b"<p>G");
+    assert!(
+        r[0].text
+            .starts_with("* 1 FETCH (BODY[1.1] {24} BODY[1.2.MIME] {"),
+        "{}",
+        r[0].text
+    );
+    // A part that does not exist is empty.
+    let r = c.run_lit("FETCH 1 BODY.PEEK[9]").await;
+    assert_eq!(r[0].text, "* 1 FETCH (BODY[9] {0})");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn large_append_is_streamed_and_fetched_back() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let mut m = b"Subject: big\r\nContent-Type: text/plain\r\n\r\n".to_vec();
+    while m.len() < 3 * 1024 * 1024 {
+        m.extend_from_slice(format!("line {} of a large message\r\n", m.len()).as_bytes());
+    }
+    c.c.send(&format!("a1 APPEND Archive (\\Seen) {{{}}}", m.len()))
+        .await;
+    assert!(c.line().await.starts_with("+ "));
+    c.send_raw(&m).await;
+    c.send_raw(b"\r\n").await;
+    let l = c.line().await;
+    assert!(l.starts_with("a1 OK [APPENDUID "), "{l}");
+    // Nothing is left in tmp/.
+    let tmp = t.ms.dir().join("tmp");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    c.ok("SELECT Archive").await;
+    let r = c.run_lit("UID FETCH 1 (RFC822.SIZE BODY.PEEK[])").await;
+    assert_eq!(
+        r[0].text,
+        format!(
+            "* 1 FETCH (UID 1 RFC822.SIZE {} BODY[] {{{}}})",
+            m.len(),
+            m.len()
+        )
+    );
+    assert_eq!(r[0].literals[0], m);
+    // A streamed message refused afterwards (no such mailbox) leaves no file.
+    c.send_raw(format!("a2 APPEND Nowhere {{{}+}}\r\n", m.len()).as_bytes())
+        .await;
+    c.send_raw(&m).await;
+    c.send_raw(b"\r\n").await;
+    assert_eq!(c.line().await, "a2 NO [TRYCREATE] No such mailbox");
+    assert_eq!(std::fs::read_dir(&tmp).unwrap().count(), 0);
+    t.stop().await;
+}
+
+/// Every golden message of the message module, FETCHed over the wire, gives the
+/// golden BODY, BODYSTRUCTURE and ENVELOPE byte for byte.
+#[tokio::test]
+async fn golden_structures_over_the_wire() {
+    let t = start(PLAIN, "", 0).await;
+    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()?
+                .strip_suffix(".eml")
+                .map(str::to_string)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "{names:?}");
+    for n in &names {
+        t.deliver(
+            "INBOX",
+            &golden(&format!("{n}.eml")),
+            ferrymail::store::Flags::new(),
+        )
+        .await;
+    }
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let trim = |mut v: Vec<u8>| {
+        while v.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+            v.pop();
+        }
+        v
+    };
+    for (i, n) in names.iter().enumerate() {
+        let r = c
+            .run_lit(&format!("FETCH {} (BODY BODYSTRUCTURE ENVELOPE)", i + 1))
+            .await;
+        let mut want = format!("* {} FETCH (BODY ", i + 1).into_bytes();
+        want.extend(trim(golden(&format!("{n}.body"))));
+        want.extend_from_slice(b" BODYSTRUCTURE ");
+        want.extend(trim(golden(&format!("{n}.bodystructure"))));
+        want.extend_from_slice(b" ENVELOPE ");
+        want.extend(trim(golden(&format!("{n}.envelope"))));
+        want.push(b')');
+        assert_eq!(
+            String::from_utf8_lossy(&r[0].raw),
+            String::from_utf8_lossy(&want),
+            "{n}"
+        );
+    }
+    t.stop().await;
+}
+
+/// FETCH answers header sections of a message from its header block alone; that
+/// must give what the whole message gives (every golden message).
+#[test]
+fn header_sections_from_the_header_block_alone() {
+    use ferrymail::message::{header_end, Message, Section, SectionKind};
+    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
+    for e in std::fs::read_dir(&dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.ends_with(".eml") {
+            continue;
+        }
+        let raw = std::fs::read(e.path()).unwrap();
+        let head = &raw[..header_end(&raw)];
+        for kind in [
+            SectionKind::Header,
+            SectionKind::HeaderFields(vec!["Subject".into(), "from".into(), "X-None".into()]),
+            SectionKind::HeaderFieldsNot(vec!["Subject".into(), "Content-Type".into()]),
+        ] {
+            let s = Section { part: vec![], kind };
+            assert_eq!(
+                Message::parse(&raw).section(&s),
+                Message::parse(head).section(&s),
+                "{name} {s:?}"
+            );
+        }
+    }
+}

@@ -1,0 +1,174 @@
+//! IMAP transcripts: LIST/LSUB (wildcards, CHILDREN, SPECIAL-USE, RETURN options),
+//! CREATE, DELETE, RENAME (INBOX too), SUBSCRIBE, STATUS, SELECT/EXAMINE,
+//! modified UTF-7 names.
+
+mod common;
+mod imap_support;
+
+use imap_support::*;
+
+#[tokio::test]
+async fn list_special_use_and_children() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let l = c.ok("LIST \"\" \"\"").await;
+    assert_eq!(l[0], "* LIST (\\Noselect) \"/\" \"\"");
+    let l = c.ok("LIST \"\" *").await;
+    for want in [
+        "* LIST (\\HasNoChildren) \"/\" \"INBOX\"",
+        "* LIST (\\Drafts \\HasNoChildren) \"/\" \"Drafts\"",
+        "* LIST (\\Sent \\HasNoChildren) \"/\" \"Sent\"",
+        "* LIST (\\Trash \\HasNoChildren) \"/\" \"Trash\"",
+        "* LIST (\\Junk \\HasNoChildren) \"/\" \"Junk\"",
+        "* LIST (\\Archive \\HasNoChildren) \"/\" \"Archive\"",
+    ] {
+        assert!(l.contains(&want.to_string()), "{want} not in {l:?}");
+    }
+    c.ok("CREATE Projects/2024/Q1").await;
+    c.ok("CREATE &AMk-t&AOk-/Notes").await;
+    assert!(
+        t.ms.mailbox("Été/Notes").await.unwrap().is_some(),
+        "stored as UTF-8"
+    );
+    c.ok("CREATE &AMk-t&AOk-/Drafts2/").await; // trailing separator dropped
+    let l = c.ok("LIST \"\" %").await;
+    assert!(has(&l, "(\\HasChildren) \"/\" \"Projects\""), "{l:?}");
+    assert!(has(&l, "(\\HasChildren) \"/\" \"&AMk-t&AOk-\""), "{l:?}");
+    assert!(!has(&l, "Projects/2024"), "{l:?}");
+    let l = c.ok("LIST Projects/ %").await;
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert!(has(&l, "\"Projects/2024\""));
+    let l = c.ok("LIST \"\" Projects/*").await;
+    assert_eq!(l.len(), 3, "{l:?}");
+    let l = c.ok("LIST \"\" inbox").await;
+    assert!(has(&l, "\"INBOX\""), "{l:?}");
+    // RFC 5258/6154 forms.
+    let l = c.ok("LIST (SPECIAL-USE) \"\" *").await;
+    assert_eq!(l.len(), 6, "{l:?}");
+    assert!(l.iter().take(5).all(|x| x.contains("\\Drafts")
+        || x.contains("\\Sent")
+        || x.contains("\\Trash")
+        || x.contains("\\Junk")
+        || x.contains("\\Archive")));
+    let l = c.ok("LIST \"\" * RETURN (SPECIAL-USE SUBSCRIBED)").await;
+    assert!(
+        has(&l, "(\\Subscribed \\Sent \\HasNoChildren) \"/\" \"Sent\""),
+        "{l:?}"
+    );
+    assert!(c
+        .bad("LIST (BOGUS) \"\" *")
+        .await
+        .contains("Unknown selection option"));
+    // Thunderbird's start-up form.
+    c.ok("UNSUBSCRIBE Junk").await;
+    let l = c
+        .ok("LIST (SUBSCRIBED) \"\" \"*\" RETURN (SPECIAL-USE)")
+        .await;
+    assert!(
+        has(
+            &l,
+            "* LIST (\\Subscribed \\Trash \\HasNoChildren) \"/\" \"Trash\""
+        ),
+        "{l:?}"
+    );
+    assert!(!has(&l, "Junk") && !has(&l, "Projects"), "{l:?}");
+    // A parent deleted while its child stays shows as \Noselect.
+    c.ok("DELETE Projects").await;
+    let l = c.ok("LIST \"\" Projects*").await;
+    assert!(
+        has(&l, "(\\Noselect \\HasChildren) \"/\" \"Projects\""),
+        "{l:?}"
+    );
+    c.no("SELECT Projects").await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn create_delete_rename_subscribe() {
+    let t = start(PLAIN, "", 2).await;
+    let mut c = t.login().await;
+    assert!(c.no("CREATE INBOX").await.contains("[ALREADYEXISTS]"));
+    c.ok("CREATE Work").await;
+    assert!(c.no("CREATE \"a*b\"").await.contains("[CANNOT]"));
+    assert!(c.no("CREATE \"a/%\"").await.contains("[CANNOT]"));
+    assert!(c.no("CREATE Work").await.contains("[ALREADYEXISTS]"));
+    assert!(c.no("DELETE Nothing").await.contains("[NONEXISTENT]"));
+    assert!(c.no("DELETE INBOX").await.contains("INBOX"));
+    c.ok("RENAME Work Job").await;
+    assert!(c.no("RENAME Work Other").await.contains("[NONEXISTENT]"));
+    assert!(c.no("RENAME Job Sent").await.contains("[ALREADYEXISTS]"));
+    let l = c.ok("LIST \"\" Job").await;
+    assert_eq!(l.len(), 2);
+    // INBOX rename moves its messages and leaves INBOX empty.
+    c.ok("RENAME INBOX Old-Inbox").await;
+    let s = c.ok("STATUS INBOX (MESSAGES)").await;
+    assert_eq!(s[0], "* STATUS \"INBOX\" (MESSAGES 0)");
+    let s = c
+        .ok("STATUS Old-Inbox (MESSAGES UIDNEXT UNSEEN RECENT)")
+        .await;
+    assert_eq!(
+        s[0],
+        "* STATUS \"Old-Inbox\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2 RECENT 0)"
+    );
+    // Subscriptions.
+    c.ok("SUBSCRIBE Job").await;
+    assert!(c.no("SUBSCRIBE Missing").await.contains("[NONEXISTENT]"));
+    let l = c.ok("LSUB \"\" *").await;
+    assert!(has(&l, "* LSUB () \"/\" \"Job\""), "{l:?}");
+    assert!(has(&l, "\"Sent\""), "default folders are subscribed: {l:?}");
+    c.ok("UNSUBSCRIBE Job").await;
+    let l = c.ok("LSUB \"\" Job").await;
+    assert_eq!(l.len(), 1, "{l:?}");
+    // LSUB % shows an unsubscribed parent of a subscribed child as \Noselect.
+    c.ok("CREATE A/B").await;
+    c.ok("SUBSCRIBE A/B").await;
+    let l = c.ok("LSUB \"\" %").await;
+    assert!(has(&l, "* LSUB (\\Noselect) \"/\" \"A\""), "{l:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn select_examine_status() {
+    let t = start(PLAIN, "", 3).await;
+    t.deliver(
+        "INBOX",
+        &message(4),
+        ferrymail::store::Flags::parse("\\Seen $Work"),
+    )
+    .await;
+    let mut c = t.login().await;
+    let uidv = t.ms.mailbox("INBOX").await.unwrap().unwrap().uidvalidity;
+    let l = c.ok("SELECT INBOX").await;
+    assert_eq!(
+        l[0],
+        "* FLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work)"
+    );
+    assert_eq!(l[1], "* OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work \\*)] Flags permitted");
+    assert!(l.contains(&"* 4 EXISTS".to_string()));
+    assert!(l.contains(&"* 0 RECENT".to_string()));
+    assert!(has(&l, "* OK [UNSEEN 1]"));
+    assert!(has(&l, &format!("* OK [UIDVALIDITY {uidv}]")));
+    assert!(has(&l, "* OK [UIDNEXT 5]"));
+    assert!(has(&l, "* OK [HIGHESTMODSEQ "));
+    assert!(l.last().unwrap().contains("[READ-WRITE]"));
+    let l = c.ok("EXAMINE INBOX").await;
+    assert!(has(&l, "[PERMANENTFLAGS ()]"));
+    assert!(l.last().unwrap().contains("[READ-ONLY]"));
+    assert!(c.no("STORE 1 +FLAGS (\\Seen)").await.contains("read-only"));
+    let s = c
+        .ok("STATUS INBOX (MESSAGES UNSEEN UIDVALIDITY HIGHESTMODSEQ)")
+        .await;
+    assert!(
+        s[0].starts_with(&format!(
+            "* STATUS \"INBOX\" (MESSAGES 4 UNSEEN 3 UIDVALIDITY {uidv} HIGHESTMODSEQ "
+        )),
+        "{s:?}"
+    );
+    // A failed SELECT leaves the authenticated state.
+    assert!(c.no("SELECT Nope").await.contains("[NONEXISTENT]"));
+    assert!(c.bad("FETCH 1 FLAGS").await.contains("No mailbox selected"));
+    c.ok("SELECT INBOX").await;
+    c.ok("UNSELECT").await;
+    c.bad("UNSELECT").await;
+    t.stop().await;
+}

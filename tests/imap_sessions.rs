@@ -1,0 +1,163 @@
+//! Many sessions on one mailbox: updates reach other sessions as EXISTS,
+//! EXPUNGE and FETCH FLAGS at the allowed moments (RFC 3501 §5.2, §7.4.1), and
+//! at once during IDLE (RFC 2177).
+
+mod common;
+mod imap_support;
+
+use std::time::Duration;
+
+use ferrymail::store::Flags;
+use imap_support::*;
+
+#[tokio::test]
+async fn expunge_reaches_the_other_session_only_when_allowed() {
+    let t = start(PLAIN, "", 4).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    a.ok("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    let l = a.ok("EXPUNGE").await;
+    assert_eq!(l[0], "* 2 EXPUNGE");
+    // B: FETCH, STORE and SEARCH must not send EXPUNGE; numbers stay as B knows them.
+    let f = b.ok("FETCH 3 UID").await;
+    assert!(!has(&f, "EXPUNGE"), "{f:?}");
+    assert!(has(&f, "* 3 FETCH (UID 3)"), "{f:?}");
+    // (B's view still has the \Deleted flag change of message 2 to hear about.)
+    let s = b.ok("SEARCH ALL").await;
+    assert!(!has(&s, "EXPUNGE"), "{s:?}");
+    assert!(
+        has(&s, "* SEARCH 1 3 4"),
+        "the expunged message is gone from results: {s:?}"
+    );
+    let st = b.ok("STORE 4 +FLAGS (\\Flagged)").await;
+    assert!(!has(&st, "EXPUNGE"), "{st:?}");
+    assert!(has(&st, "* 4 FETCH (FLAGS (\\Flagged))"), "{st:?}");
+    // NOOP delivers it.
+    let n = b.ok("NOOP").await;
+    assert!(n.contains(&"* 2 EXPUNGE".to_string()), "{n:?}");
+    let f = b.ok("FETCH 2:3 UID").await;
+    assert_eq!(f[..2], ["* 2 FETCH (UID 3)", "* 3 FETCH (UID 4)"]);
+    // And A hears of B's flag change at its next command.
+    let n = a.ok("NOOP").await;
+    assert!(
+        n.contains(&"* 3 FETCH (UID 4 FLAGS (\\Flagged))".to_string()),
+        "{n:?}"
+    );
+    // A new delivery is EXISTS for both.
+    t.deliver("INBOX", &message(5), Flags::new()).await;
+    let n = a.ok("NOOP").await;
+    assert!(n.contains(&"* 4 EXISTS".to_string()), "{n:?}");
+    let n = b.ok("CHECK").await;
+    assert!(n.contains(&"* 4 EXISTS".to_string()), "{n:?}");
+    // A session on another mailbox hears nothing.
+    let mut c = t.login().await;
+    c.ok("SELECT Sent").await;
+    a.ok("STORE 1 +FLAGS (\\Seen)").await;
+    let n = c.ok("NOOP").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn own_changes_are_not_echoed() {
+    let t = start(PLAIN, "", 2).await;
+    let mut a = t.login().await;
+    a.ok("SELECT INBOX").await;
+    a.ok("STORE 1 +FLAGS.SILENT (\\Seen)").await;
+    let n = a.ok("NOOP").await;
+    assert_eq!(n.len(), 1, "{n:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn idle_gets_updates_at_once() {
+    let t = start(PLAIN, "", 2).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    a.c.timeout = Duration::from_secs(30);
+    a.c.send("i1 IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+    // An APPEND from the other session.
+    let m = message(3);
+    b.send_raw(format!("x APPEND INBOX {{{}+}}\r\n", m.len()).as_bytes())
+        .await;
+    b.send_raw(&m).await;
+    b.send_raw(b"\r\n").await;
+    let l = b.c.until("x ").await;
+    assert!(l.last().unwrap().starts_with("x OK"), "{l:?}");
+    assert_eq!(a.line().await, "* 3 EXISTS");
+    // A flag change and an expunge from the other session.
+    b.ok("STORE 1 +FLAGS (\\Deleted)").await;
+    assert_eq!(a.line().await, "* 1 FETCH (UID 1 FLAGS (\\Deleted))");
+    b.ok("EXPUNGE").await;
+    assert_eq!(a.line().await, "* 1 EXPUNGE");
+    // A delivery (as SMTP does it).
+    t.deliver("INBOX", &message(4), Flags::new()).await;
+    assert_eq!(a.line().await, "* 3 EXISTS");
+    a.c.send("DONE").await;
+    assert_eq!(a.line().await, "i1 OK IDLE terminated");
+    let f = a.ok("FETCH 1:* UID").await;
+    assert_eq!(
+        f[..3],
+        [
+            "* 1 FETCH (UID 2)",
+            "* 2 FETCH (UID 3)",
+            "* 3 FETCH (UID 4)"
+        ]
+    );
+    // IDLE in the authenticated state just waits for DONE.
+    a.ok("UNSELECT").await;
+    a.c.send("i2 IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+    a.c.send("DONE").await;
+    assert_eq!(a.line().await, "i2 OK IDLE terminated");
+    // Something else than DONE ends IDLE with BAD.
+    a.c.send("i3 IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+    a.c.send("NOOP").await;
+    assert!(a.line().await.starts_with("i3 BAD"));
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn idle_timeout_ends_the_session() {
+    let t = start(PLAIN, "idle_timeout_secs = 1\n", 0).await;
+    let mut a = t.login().await;
+    a.ok("SELECT INBOX").await;
+    a.c.send("i IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+    let l = a.line().await;
+    assert!(l.starts_with("* BYE"), "{l}");
+    assert!(a.c.closed().await);
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_bye() {
+    let t = start(PLAIN, "", 0).await;
+    let mut a = t.login().await;
+    a.c.send("i IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+    let mut b = t.login().await;
+    t.stop().await;
+    assert!(a.line().await.starts_with("* BYE"));
+    assert!(b.line().await.starts_with("* BYE"));
+}
+
+#[tokio::test]
+async fn selected_mailbox_deleted_by_another_session() {
+    let t = start(PLAIN, "", 0).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("CREATE Doomed").await;
+    a.ok("SELECT Doomed").await;
+    b.ok("DELETE Doomed").await;
+    let n = a.ok("NOOP").await;
+    assert!(has(&n, "* OK [CLOSED]"), "{n:?}");
+    assert!(a.bad("FETCH 1 FLAGS").await.contains("No mailbox selected"));
+    t.stop().await;
+}

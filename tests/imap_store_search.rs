@@ -1,0 +1,221 @@
+//! IMAP transcripts: STORE (+/-FLAGS, .SILENT, keywords), SEARCH (keys, nested
+//! OR/NOT, sets with `*`, CHARSET), CONDSTORE (ENABLE, MODSEQ, CHANGEDSINCE,
+//! UNCHANGEDSINCE with [MODIFIED], SEARCH MODSEQ, HIGHESTMODSEQ).
+
+mod common;
+mod imap_support;
+
+use ferrymail::store::Flags;
+use imap_support::*;
+
+fn modseq_of(line: &str) -> u64 {
+    let i = line.find("MODSEQ (").expect("MODSEQ") + 8;
+    line[i..].split(')').next().unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn store_flags_and_keywords() {
+    let t = start(PLAIN, "", 3).await;
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let l = c.ok("STORE 1:2 +FLAGS (\\Seen $Work)").await;
+    assert_eq!(l[0], "* 1 FETCH (FLAGS ($Work \\Seen))");
+    assert_eq!(l[1], "* 2 FETCH (FLAGS ($Work \\Seen))");
+    let l = c.ok("STORE 2 -FLAGS.SILENT ($work)").await;
+    assert_eq!(l.len(), 1, "silent: {l:?}");
+    let l = c.ok("UID STORE 3 FLAGS (\\Flagged \\Answered)").await;
+    assert_eq!(l[0], "* 3 FETCH (FLAGS (\\Answered \\Flagged) UID 3)");
+    let l = c.ok("STORE * FLAGS.SILENT (\\Draft)").await;
+    assert_eq!(l.len(), 1);
+    let f = c.ok("FETCH 1:* FLAGS").await;
+    assert_eq!(
+        f[..3],
+        [
+            "* 1 FETCH (FLAGS ($Work \\Seen))",
+            "* 2 FETCH (FLAGS (\\Seen))",
+            "* 3 FETCH (FLAGS (\\Draft))"
+        ]
+    );
+    assert!(c
+        .bad("STORE 1 +FLAGS (\\Bogus)")
+        .await
+        .contains("Invalid flag"));
+    assert!(c.bad("STORE 4 +FLAGS (\\Seen)").await.contains("sequence"));
+    // \Recent cannot be stored; it is ignored.
+    c.ok("STORE 1 +FLAGS (\\Recent)").await;
+    // The new keyword is announced in FLAGS at the next SELECT.
+    let l = c.ok("SELECT INBOX").await;
+    assert!(l[0].contains("$Work"), "{l:?}");
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn search_keys() {
+    let t = start(PLAIN, "", 0).await;
+    let bodies = [
+        "From: Alice <alice@example.net>\r\nTo: pat@example.test\r\nSubject: Lunch plans\r\nDate: Mon, 6 Nov 2023 10:00:00 +0000\r\n\r\nShall we meet at noon?\r\n",
+        "From: Bob <bob@example.org>\r\nTo: pat@example.test\r\nCc: carol@example.com\r\nSubject: =?UTF-8?Q?Gr=C3=BC=C3=9Fe?=\r\nDate: Wed, 10 Jan 2024 08:00:00 +0100\r\nX-Tag: blue\r\n\r\nA longer body with the word elephant in it.\r\n",
+        "From: Alice <alice@example.net>\r\nTo: someone@example.test\r\nSubject: Re: Lunch plans\r\nDate: Fri, 1 Mar 2024 12:00:00 +0000\r\n\r\nYes.\r\n",
+    ];
+    t.deliver("INBOX", bodies[0].as_bytes(), Flags::parse("\\Seen"))
+        .await;
+    t.deliver(
+        "INBOX",
+        bodies[1].as_bytes(),
+        Flags::parse("\\Flagged $Blue"),
+    )
+    .await;
+    t.deliver(
+        "INBOX",
+        bodies[2].as_bytes(),
+        Flags::parse("\\Seen \\Answered \\Deleted"),
+    )
+    .await;
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let cases: &[(&str, &str)] = &[
+        ("ALL", "1 2 3"),
+        ("SEEN", "1 3"),
+        ("UNSEEN", "2"),
+        ("FLAGGED", "2"),
+        ("UNFLAGGED", "1 3"),
+        ("ANSWERED", "3"),
+        ("UNANSWERED", "1 2"),
+        ("DELETED", "3"),
+        ("UNDELETED", "1 2"),
+        ("DRAFT", ""),
+        ("UNDRAFT", "1 2 3"),
+        ("KEYWORD $Blue", "2"),
+        ("UNKEYWORD $blue", "1 3"),
+        ("NEW", ""),
+        ("OLD", "1 2 3"),
+        ("RECENT", ""),
+        ("FROM alice", "1 3"),
+        ("TO someone", "3"),
+        ("CC carol", "2"),
+        ("BCC x", ""),
+        ("SUBJECT lunch", "1 3"),
+        ("SUBJECT LUNCH", "1 3"),
+        ("CHARSET UTF-8 SUBJECT {7+}\r\nGrüße", "2"),
+        ("CHARSET UTF-8 SUBJECT {7+}\r\nGRÜßE", "2"),
+        ("CHARSET UTF-8 BODY {6+}\r\nGrüß", ""),
+        ("HEADER X-Tag blue", "2"),
+        ("HEADER X-Tag \"\"", "2"),
+        ("BODY elephant", "2"),
+        ("TEXT elephant", "2"),
+        ("TEXT \"Lunch plans\"", "1 3"),
+        ("LARGER 200", "2"),
+        ("SMALLER 200", "1 3"),
+        ("SENTBEFORE 1-Jan-2024", "1"),
+        ("SENTON 10-Jan-2024", "2"),
+        ("SENTSINCE 10-Jan-2024", "2 3"),
+        ("BEFORE 14-Nov-2023", ""),
+        ("ON 14-Nov-2023", "1 2 3"),
+        ("SINCE 15-Nov-2023", ""),
+        ("2:*", "2 3"),
+        ("*", "3"),
+        ("1,3", "1 3"),
+        ("UID 2:*", "2 3"),
+        ("NOT SEEN", "2"),
+        ("OR FLAGGED ANSWERED", "2 3"),
+        ("OR (FROM bob) (NOT OR SEEN FLAGGED)", "2"),
+        ("NOT (OR FROM alice FROM bob)", ""),
+        ("SEEN FROM alice NOT DELETED", "1"),
+        ("(SEEN (FROM alice (NOT DELETED)))", "1"),
+    ];
+    for (q, want) in cases {
+        let l = c.ok(&format!("SEARCH {q}")).await;
+        let got = l[0].strip_prefix("* SEARCH").unwrap().trim();
+        assert_eq!(got, *want, "SEARCH {q}");
+    }
+    let l = c.ok("UID SEARCH FROM alice").await;
+    assert_eq!(l[0], "* SEARCH 1 3");
+    let l = c.no("SEARCH CHARSET KOI8-R ALL").await;
+    assert!(l.contains("[BADCHARSET (UTF-8 US-ASCII)]"), "{l}");
+    c.bad("SEARCH").await;
+    c.bad("SEARCH FROB").await;
+    c.bad("SEARCH OR SEEN").await;
+    t.stop().await;
+}
+
+#[tokio::test]
+async fn condstore() {
+    let t = start(PLAIN, "", 3).await;
+    let mut c = t.login().await;
+    let l = c.ok("SELECT INBOX (CONDSTORE)").await;
+    let hms: u64 = l
+        .iter()
+        .find_map(|x| x.strip_prefix("* OK [HIGHESTMODSEQ "))
+        .and_then(|x| x.split(']').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let f = c.ok("FETCH 1:* (MODSEQ)").await;
+    assert_eq!(f.len(), 4);
+    let m1 = modseq_of(&f[0]);
+    // STORE reports MODSEQ once CONDSTORE is on.
+    let l = c.ok("STORE 1 +FLAGS (\\Seen)").await;
+    let m1b = modseq_of(&l[0]);
+    assert!(m1b > m1 && m1b > hms, "{l:?}");
+    assert!(
+        l[0].starts_with("* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ ("),
+        "{l:?}"
+    );
+    // CHANGEDSINCE returns only what changed.
+    let f = c
+        .ok(&format!("FETCH 1:* (FLAGS) (CHANGEDSINCE {hms})"))
+        .await;
+    assert_eq!(f.len(), 2, "{f:?}");
+    assert!(
+        f[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        "{f:?}"
+    );
+    let f = c
+        .ok(&format!("UID FETCH 1:* (FLAGS) (CHANGEDSINCE {m1b})"))
+        .await;
+    assert_eq!(f.len(), 1, "{f:?}");
+    // UNCHANGEDSINCE: message 1 changed after hms, so only 2 and 3 are stored.
+    let l = c
+        .ok(&format!(
+            "STORE 1:3 (UNCHANGEDSINCE {hms}) +FLAGS.SILENT (\\Flagged)"
+        ))
+        .await;
+    let tagged = l.last().unwrap();
+    assert!(tagged.contains("OK [MODIFIED 1]"), "{l:?}");
+    assert_eq!(
+        l.len(),
+        3,
+        "silent still reports MODSEQ of changed messages: {l:?}"
+    );
+    assert!(l[0].starts_with("* 2 FETCH (UID 2 MODSEQ ("), "{l:?}");
+    let l = c
+        .ok("UID STORE 1:3 (UNCHANGEDSINCE 1) -FLAGS (\\Flagged)")
+        .await;
+    assert!(l.last().unwrap().contains("[MODIFIED 1:3]"), "{l:?}");
+    // A FETCH that sets \Seen reports UID and MODSEQ with the new flags.
+    let r = c.run_lit("FETCH 3 BODY[HEADER.FIELDS (Subject)]").await;
+    assert!(
+        r[0].text
+            .contains(" FLAGS (\\Flagged \\Seen) UID 3 MODSEQ ("),
+        "{:?}",
+        r[0].text
+    );
+    // SEARCH MODSEQ.
+    let l = c.ok(&format!("SEARCH MODSEQ {}", m1b + 1)).await;
+    assert!(l[0].starts_with("* SEARCH 2 3 (MODSEQ "), "{l:?}");
+    // STATUS and a second session see the new HIGHESTMODSEQ.
+    let s = c.ok("STATUS INBOX (HIGHESTMODSEQ)").await;
+    let h2: u64 = s[0]
+        .rsplit(' ')
+        .next()
+        .unwrap()
+        .trim_end_matches(')')
+        .parse()
+        .unwrap();
+    assert!(h2 > m1b);
+    let mut d = t.login().await;
+    d.ok("ENABLE CONDSTORE").await;
+    let l = d.ok("EXAMINE INBOX").await;
+    assert!(has(&l, &format!("[HIGHESTMODSEQ {h2}]")), "{l:?}");
+    t.stop().await;
+}
