@@ -4,10 +4,6 @@
 //! valid. Python imaplib's first login is relayed to the legacy server (its
 //! capabilities, its mailbox) until the switch ends the session, then served
 //! locally with the same UIDVALIDITY.
-//!
-//! Needs ferrymail's IMAP server (branch `imap`), so ignored in this branch;
-//! both pass on a trial merge with it:
-//! `cargo test --test migrate_imap -- --ignored`.
 
 mod common;
 mod migrate_support;
@@ -101,7 +97,6 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
 }
 
 #[test]
-#[ignore = "needs ferrymail's IMAP server (branch imap)"]
 fn mbsync_finds_nothing_to_download_after_the_move() {
     let legacy = Legacy::start(LegacyOptions::default());
     let mut c = legacy.imap("alice", "alice-pw");
@@ -189,7 +184,6 @@ else:
 "#;
 
 #[test]
-#[ignore = "needs ferrymail's IMAP server (branch imap)"]
 fn imap_first_login_is_proxied_then_served_locally() {
     let legacy = Legacy::start(LegacyOptions::default());
     let mut c = legacy.imap("alice", "alice-pw");
