@@ -161,3 +161,66 @@ async fn selected_mailbox_deleted_by_another_session() {
     assert!(a.bad("FETCH 1 FLAGS").await.contains("No mailbox selected"));
     t.stop().await;
 }
+
+/// A message sent over SMTP to a local account reaches its running IDLE session
+/// as EXISTS, and the bytes served by FETCH are the ones sent (plus Received).
+#[tokio::test]
+async fn smtp_delivery_reaches_a_running_idle_session() {
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    let t = start(
+        &format!("{PLAIN}[smtp]\nlisten = [\"127.0.0.1:0\"]\n"),
+        "",
+        1,
+    )
+    .await;
+    let smtp = t
+        .running
+        .as_ref()
+        .unwrap()
+        .addr(ferrymail::config::Protocol::Smtp, false)
+        .unwrap();
+    let mut a = t.login().await;
+    a.ok("SELECT INBOX").await;
+    a.c.timeout = Duration::from_secs(30);
+    a.c.send("i1 IDLE").await;
+    assert_eq!(a.line().await, "+ idling");
+
+    let s = tokio::net::TcpStream::connect(smtp).await.unwrap();
+    let (r, mut w) = s.into_split();
+    let mut r = BufReader::new(r);
+    let mut reply = String::new();
+    let mut read_reply = async |r: &mut BufReader<tokio::net::tcp::OwnedReadHalf>| loop {
+        reply.clear();
+        r.read_line(&mut reply).await.unwrap();
+        if reply.as_bytes().get(3) != Some(&b'-') {
+            return reply.clone();
+        }
+    };
+    assert!(read_reply(&mut r).await.starts_with("220"));
+    for (cmd, code) in [
+        ("EHLO client.test", "250"),
+        ("MAIL FROM:<kim@outside.test>", "250"),
+        (&format!("RCPT TO:<{USER}>"), "250"),
+        ("DATA", "354"),
+    ] {
+        w.write_all(format!("{cmd}\r\n").as_bytes()).await.unwrap();
+        let got = read_reply(&mut r).await;
+        assert!(got.starts_with(code), "{cmd}: {got}");
+    }
+    w.write_all(b"Subject: over smtp\r\n\r\nhello idle\r\n.\r\n")
+        .await
+        .unwrap();
+    assert!(read_reply(&mut r).await.starts_with("250"));
+    w.write_all(b"QUIT\r\n").await.unwrap();
+
+    assert_eq!(a.line().await, "* 2 EXISTS");
+    a.c.send("DONE").await;
+    assert_eq!(a.line().await, "i1 OK IDLE terminated");
+    let f = a
+        .ok("FETCH 2 (BODY.PEEK[TEXT] BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+        .await;
+    let all = f.join("\n");
+    assert!(all.contains("hello idle"), "{all}");
+    assert!(all.contains("Subject: over smtp"), "{all}");
+    t.stop().await;
+}
