@@ -51,6 +51,18 @@ pub async fn login(
     if user.bytes().any(|b| b < b' ' || b == 0x7f) {
         return Err(LegacyError::Refused);
     }
+    if password
+        .expose()
+        .bytes()
+        .any(|b| b == b'\r' || b == b'\n' || b == 0)
+    {
+        return Err(LegacyError::Refused);
+    }
+    // USER/PASS unless the server offers only SASL PLAIN (RFC 5034).
+    let (user_ok, sasl_plain) = capabilities(&mut conn).await?;
+    if !user_ok && sasl_plain {
+        return auth_plain(conn, user, password).await;
+    }
     conn.send(format!("USER {user}\r\n").as_bytes()).await?;
     let (ok, text) = reply(&mut conn).await?;
     if !ok {
@@ -59,9 +71,6 @@ pub async fn login(
         } else {
             LegacyError::Refused
         });
-    }
-    if password.expose().bytes().any(|b| b == b'\r' || b == b'\n') {
-        return Err(LegacyError::Refused);
     }
     let mut line = format!("PASS {}\r\n", password.expose()).into_bytes();
     let sent = conn.send(&line).await;
@@ -76,6 +85,66 @@ pub async fn login(
         });
     }
     Ok(conn)
+}
+
+/// `CAPA` (RFC 2449): whether `USER` and `SASL PLAIN` are offered. A server
+/// without CAPA is taken to offer USER only.
+async fn capabilities(conn: &mut Conn) -> Result<(bool, bool)> {
+    conn.send(b"CAPA\r\n").await?;
+    let (ok, _) = reply(conn).await?;
+    if !ok {
+        return Ok((true, false));
+    }
+    let (mut user, mut plain) = (false, false);
+    for _ in 0..1000 {
+        let line = conn.read_line(MAX_LINE).await?;
+        let line = String::from_utf8_lossy(trim_eol(&line)).to_ascii_uppercase();
+        if line == "." {
+            return Ok((user, plain));
+        }
+        let mut words = line.split_ascii_whitespace();
+        match words.next() {
+            Some("USER") => user = true,
+            Some("SASL") => plain |= words.any(|w| w == "PLAIN"),
+            _ => {}
+        }
+    }
+    Err(LegacyError::Protocol("CAPA answer too long".into()))
+}
+
+/// `AUTH PLAIN` with an initial response (RFC 5034).
+async fn auth_plain(mut conn: Conn, user: &str, password: &Password) -> Result<Conn> {
+    use base64::Engine;
+    let mut raw = format!("\0{user}\0{}", password.expose()).into_bytes();
+    let mut line = format!(
+        "AUTH PLAIN {}\r\n",
+        base64::engine::general_purpose::STANDARD.encode(&raw)
+    )
+    .into_bytes();
+    raw.iter_mut().for_each(|b| *b = 0);
+    let sent = conn.send(&line).await;
+    line.iter_mut().for_each(|b| *b = 0);
+    sent?;
+    let (ok, text) = reply(&mut conn).await?;
+    if !ok {
+        return Err(if temporary(&text) {
+            LegacyError::Unavailable(text)
+        } else {
+            LegacyError::Refused
+        });
+    }
+    Ok(conn)
+}
+
+/// `STAT` (RFC 1939 §5): the number of messages in the maildrop.
+pub async fn stat(conn: &mut Conn) -> Result<u64> {
+    conn.send(b"STAT\r\n").await?;
+    let (ok, text) = reply(conn).await?;
+    text.split_ascii_whitespace()
+        .nth(1)
+        .and_then(|n| n.parse().ok())
+        .filter(|_| ok)
+        .ok_or_else(|| LegacyError::Protocol(format!("STAT: {text}")))
 }
 
 /// Most UIDL lines accepted from the legacy server.

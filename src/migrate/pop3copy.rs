@@ -269,13 +269,13 @@ pub(super) async fn attempt(
 
     // The bulk copy, while the user is proxied.
     let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
+    match pop3::stat(&mut conn).await {
+        Ok(n) => um.set_small(n <= SMALL_MAILBOX),
+        Err(_) => um.set_small(false),
+    }
     let started = Instant::now();
     let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
     pop3::quit(conn).await;
-    if let Ok(r) = &result {
-        // Known only now for POP3 (the count comes with the copy).
-        um.set_small(r.messages <= SMALL_MAILBOX);
-    }
     log_copy(&um.address, "copy", &result, started);
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
