@@ -327,3 +327,32 @@ s.quit()
     assert_eq!(view1.uidl, view2.uidl);
     drop(d);
 }
+
+#[test]
+fn pop3_source_never_sends_the_password_when_tls_fails() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    seed(&legacy, 1);
+    let cfg = pop3_source(&legacy, "");
+    // The legacy certificate is self-signed: with verification on, STLS fails.
+    let file = cfg.dir.path().join("domains/example.org.toml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    std::fs::write(
+        &file,
+        text.replace("verify_certificate = false", "verify_certificate = true"),
+    )
+    .unwrap();
+    let d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    let r = p.login("alice@example.org", "alice-pw");
+    assert!(r.starts_with("-ERR [SYS/TEMP]"), "{r}");
+    assert_eq!(account_state(&d.data_dir, "alice@example.org"), None);
+    let dlog = legacy.dovecot_log();
+    let pop3: Vec<&str> = dlog.lines().filter(|l| l.contains("pop3-login")).collect();
+    assert!(!pop3.is_empty(), "{dlog}");
+    assert!(
+        pop3.iter()
+            .all(|l| l.contains("user=<>") && !l.contains("auth failed")),
+        "{dlog}"
+    );
+    drop(d);
+}
