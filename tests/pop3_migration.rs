@@ -356,3 +356,53 @@ fn pop3_source_never_sends_the_password_when_tls_fails() {
     );
     drop(d);
 }
+
+#[test]
+fn uidls_not_derived_from_uids_are_matched_by_content() {
+    let mut legacy = Legacy::start(LegacyOptions::default());
+    seed(&legacy, 8);
+    // Two identical messages: they pair in order.
+    let mut c = legacy.imap("alice", "alice-pw");
+    for _ in 0..2 {
+        c.append(
+            "INBOX",
+            "",
+            "22-Nov-2026 10:00:00 +0000",
+            b"From: same@example.net\r\nSubject: twice\r\n\r\nsame\r\n",
+        );
+    }
+    c.logout();
+    // UIDLs the legacy server does not derive from the UID: the maildir file
+    // name (`%g`).
+    let conf = legacy.path().join("dovecot.conf");
+    let text = std::fs::read_to_string(&conf).unwrap();
+    assert!(text.contains("pop3_uidl_format = %08Xu%08Xv"));
+    std::fs::write(
+        &conf,
+        text.replace("pop3_uidl_format = %08Xu%08Xv", "pop3_uidl_format = %g"),
+    )
+    .unwrap();
+    legacy.stop_dovecot();
+    legacy.start_dovecot();
+    let theirs = poplib(legacy_addr(&legacy), "alice", "alice-pw");
+    assert_eq!(theirs.uidl.len(), 10);
+    assert!(
+        theirs
+            .uidl
+            .iter()
+            .all(|l| l.split(' ').nth(1).unwrap().len() != 16),
+        "{:?}",
+        theirs.uidl
+    );
+    let cfg = config(&legacy, "");
+    let mut d = start_daemon(&cfg, None);
+    migrate(&d);
+    let ours = poplib(d.addr("pop3", "plain"), "alice@example.org", "alice-pw");
+    assert_eq!(ours, theirs);
+    let log = d.log_text();
+    assert!(
+        log.contains("by_content=10") && log.contains("unmatched=0"),
+        "{log}"
+    );
+    d.terminate();
+}
