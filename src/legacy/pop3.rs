@@ -254,7 +254,10 @@ pub async fn retr(conn: &mut Conn, n: u32, mut out: RetrInto<'_>) -> Result<Vec<
         }
         match &mut out {
             RetrInto::Blob(w) => w.write(&buf).await?,
-            RetrInto::Hash(h) => sha2::Digest::update(*h, &buf),
+            RetrInto::Hash(h, n) => {
+                sha2::Digest::update(*h, &buf);
+                **n += buf.len() as u64;
+            }
         }
         buf.clear();
         if let Some(rest) = done {
@@ -271,7 +274,8 @@ pub async fn retr(conn: &mut Conn, n: u32, mut out: RetrInto<'_>) -> Result<Vec<
 /// Where [`retr`] puts the message: a message file, or only a hash of it.
 pub enum RetrInto<'a> {
     Blob(&'a mut crate::store::BlobWriter),
-    Hash(&'a mut sha2::Sha256),
+    /// A SHA-256 of the bytes, and their count.
+    Hash(&'a mut sha2::Sha256, &'a mut u64),
 }
 
 /// Removes POP3 byte-stuffing and finds the terminating `.` line, across chunk

@@ -199,14 +199,13 @@ pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> Result<std::result::Resu
         )));
     }
     for (i, (l, r)) in local.iter().zip(&legacy).enumerate() {
-        if l.legacy_uidl.as_deref() != Some(r.uidl.as_str()) || l.size != r.size {
+        // Sizes are not compared: RFC 1939 lets LIST sizes be approximate.
+        if l.legacy_uidl.as_deref() != Some(r.uidl.as_str()) {
             return Ok(Err(format!(
-                "INBOX message {}: UIDL {:?} ({} octets) locally, {} ({} octets) on the legacy server",
+                "INBOX message {}: UIDL {:?} locally, {} on the legacy server",
                 i + 1,
                 l.legacy_uidl,
-                l.size,
                 r.uidl,
-                r.size
             )));
         }
     }
@@ -548,13 +547,19 @@ async fn match_uidls(conn: &mut Conn, ms: &Mailstore, inbox: &MailboxInfo) -> Re
     }
     let mut local_hash: HashMap<u32, [u8; 32]> = HashMap::new();
     for m in rest {
-        let Some(cands) = by_size.get_mut(&m.size).filter(|c| !c.is_empty()) else {
+        // Some servers give approximate LIST sizes: the size that counts is
+        // that of the bytes RETR sends, fetched when any candidate is left.
+        if by_size.values().all(|c| c.is_empty()) {
+            out.unmatched.push(m.uidl.clone());
+            continue;
+        }
+        let (mut h, mut size) = (Sha256::new(), 0u64);
+        pop3::retr(conn, m.n, RetrInto::Hash(&mut h, &mut size)).await?;
+        let theirs: [u8; 32] = h.finalize().into();
+        let Some(cands) = by_size.get_mut(&size).filter(|c| !c.is_empty()) else {
             out.unmatched.push(m.uidl.clone());
             continue;
         };
-        let mut h = Sha256::new();
-        pop3::retr(conn, m.n, RetrInto::Hash(&mut h)).await?;
-        let theirs: [u8; 32] = h.finalize().into();
         let mut found = None;
         for (i, uid) in cands.iter().enumerate() {
             let ours = match local_hash.get(uid) {
