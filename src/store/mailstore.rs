@@ -1245,7 +1245,9 @@ impl Mailstore {
                 let mut out = std::collections::HashMap::new();
                 for row in rows {
                     let (key, id) = row?;
-                    out.insert(key[prefix.len()..].to_string(), id);
+                    if let Some(rest) = key.get(prefix.len()..) {
+                        out.insert(rest.to_string(), id);
+                    }
                 }
                 Ok(out)
             })
