@@ -214,6 +214,13 @@ fn header_fields(raw: &[u8], part: &mime::Part, names: &[String], keep: bool) ->
     out
 }
 
+/// Parses an RFC 5322 date-time (a Date field's value, or the part of a
+/// Received field after its last `;`): seconds since the epoch and the zone
+/// offset in minutes.
+pub fn parse_date(value: &[u8]) -> Option<(i64, i32)> {
+    date::parse(&mime::unfold(value))
+}
+
 /// Offset just after the header block (after the empty line), or the whole length
 /// when there is no body.
 pub fn header_end(raw: &[u8]) -> usize {

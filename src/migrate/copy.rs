@@ -18,9 +18,9 @@ use crate::store::mailstore::LegacyRef;
 use crate::store::{FlagOp, Flags, IngestSource, Mailstore, NewMailbox, NewMessage};
 
 /// Messages per committed batch.
-const BATCH_MESSAGES: usize = 2000;
+pub(super) const BATCH_MESSAGES: usize = 2000;
 /// Bytes per committed batch.
-const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+pub(super) const BATCH_BYTES: u64 = 32 * 1024 * 1024;
 /// UIDs per `UID FETCH` command.
 const FETCH_CHUNK: usize = 2000;
 
@@ -60,7 +60,7 @@ impl Folder {
 
 /// The test-only slow-down (`FERRYMAIL_TEST_COPY_DELAY_MS`, off by default):
 /// a pause after each copied message, so tests can act while a copy runs.
-fn test_delay() -> Option<Duration> {
+pub(super) fn test_delay() -> Option<Duration> {
     std::env::var("FERRYMAIL_TEST_COPY_DELAY_MS")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())
@@ -290,7 +290,11 @@ async fn copy_folder(
     Ok(())
 }
 
-async fn commit(ms: &Mailstore, batch: Vec<NewMessage>, report: &mut PassReport) -> Result<()> {
+pub(super) async fn commit(
+    ms: &Mailstore,
+    batch: Vec<NewMessage>,
+    report: &mut PassReport,
+) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }

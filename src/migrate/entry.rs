@@ -24,13 +24,13 @@ pub async fn first_login(
     domain: &Domain,
 ) -> LoginOutcome {
     let m = &domain.migration;
-    if m.source == Source::Pop3 {
-        // TODO(issue: POP3 source): check the password with the legacy POP3 server.
-        tracing::error!(user = %address, "domain migrates from a POP3 legacy server, which is not implemented yet; login refused as temporarily unavailable");
-        return LoginOutcome::Unavailable(UNREACHABLE.into());
-    }
-    let Some(ep) = m.imap.clone() else {
-        tracing::error!(user = %address, "domain is migrating but has no [migration.imap] host");
+    // The legacy check: IMAP LOGIN, or POP3 USER/PASS for a POP3 source.
+    let ep = match m.source {
+        Source::Imap => m.imap.clone(),
+        Source::Pop3 => m.pop3.clone(),
+    };
+    let Some(ep) = ep else {
+        tracing::error!(user = %address, source = ?m.source, "domain is migrating but has no legacy host for its source");
         return LoginOutcome::Unavailable(UNREACHABLE.into());
     };
     if !app
@@ -40,13 +40,21 @@ pub async fn first_login(
         return refuse(app, req, "legacy-throttled").await;
     }
     let user = legacy_user(address, m.legacy_login);
-    let check = tokio::time::timeout(
-        m.timeout,
-        Session::login(&ep, m.timeout, &user, &req.password),
-    )
+    let check = tokio::time::timeout(m.timeout, async {
+        match m.source {
+            Source::Imap => Session::login(&ep, m.timeout, &user, &req.password)
+                .await
+                .map(Some),
+            Source::Pop3 => {
+                let conn = legacy::pop3::login(&ep, m.timeout, &user, &req.password).await?;
+                legacy::pop3::quit(conn).await;
+                Ok(None)
+            }
+        }
+    })
     .await
     .unwrap_or_else(|_| Err(LegacyError::Unavailable("timed out".into())));
-    let sess = match check {
+    let sess: Option<Session> = match check {
         Ok(s) => s,
         Err(LegacyError::Refused) => {
             app.throttle
@@ -74,22 +82,28 @@ pub async fn first_login(
         Err(StoreError::AlreadyExists(_)) => match app.store.account(address).await {
             Ok(Some(a)) => a,
             _ => {
-                sess.logout().await;
+                logout(sess).await;
                 return LoginOutcome::Unavailable(UNREACHABLE.into());
             }
         },
         Err(e) => {
             tracing::error!(user = %address, error = %e, "cannot create the account");
-            sess.logout().await;
+            logout(sess).await;
             return LoginOutcome::Unavailable(UNREACHABLE.into());
         }
     };
     if account.state.serves_locally() {
-        sess.logout().await;
+        logout(sess).await;
         return LoginOutcome::Local(account);
     }
     let um = Registry::ensure(app, &account, &req.password);
-    while_copying(app, req, account, &um, domain, Some(sess)).await
+    while_copying(app, req, account, &um, domain, sess).await
+}
+
+async fn logout(sess: Option<Session>) {
+    if let Some(s) = sess {
+        s.logout().await;
+    }
 }
 
 /// A `copying` (or `failed`) user whose local password verified logs in.

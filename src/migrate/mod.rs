@@ -7,6 +7,7 @@ pub mod entry;
 pub mod hook;
 pub mod jobs;
 pub mod names;
+pub mod pop3copy;
 pub mod proxy;
 pub mod registry;
 

@@ -101,24 +101,29 @@ impl UserMigration {
         }
     }
 
-    fn set_phase(&self, p: Phase) {
+    pub(super) fn set_phase(&self, p: Phase) {
         let _guard = self.end.lock().unwrap_or_else(|p| p.into_inner());
         self.phase.send_replace(p);
     }
 
     /// Holds new logins and ends the proxied sessions.
-    fn begin_switch(&self) {
+    pub(super) fn begin_switch(&self) {
         let mut end = self.end.lock().unwrap_or_else(|p| p.into_inner());
         self.phase.send_replace(Phase::Switching);
         end.cancel();
         *end = CancellationToken::new();
     }
 
-    fn password(&self) -> Option<Password> {
+    pub(super) fn password(&self) -> Option<Password> {
         self.password
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// What the copy learned about the mailbox size (see `small`).
+    pub(super) fn set_small(&self, small: bool) {
+        self.small.send_replace(Some(small));
     }
 
     fn set_password(&self, p: Option<Password>) {
@@ -253,7 +258,7 @@ pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
     }
 }
 
-fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
+pub(super) fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
     tracing::info!(
         user = %address,
         from = from.as_str(),
@@ -340,8 +345,7 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
         .clone();
     let m = &domain.migration;
     if m.source == Source::Pop3 {
-        // TODO(issue: POP3 source): copy INBOX from the legacy POP3 server.
-        return Err("copying from a POP3 legacy server is not implemented yet".into());
+        return super::pop3copy::attempt(app, um).await;
     }
     let ep = m
         .imap
@@ -408,7 +412,17 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     let delta = result.map_err(|e| e.to_string())?;
     if let Some(pop3) = &m.pop3 {
         if let Some(password) = um.password() {
-            carry_uidls(pop3, m.timeout, &user, &password, &ms, &um.address).await;
+            super::pop3copy::carry_uidls(
+                app,
+                um.account_id,
+                pop3,
+                m.timeout,
+                &user,
+                &password,
+                &ms,
+                &um.address,
+            )
+            .await;
         }
     }
     match copy::verify(&mut sess, &ms).await {
@@ -463,6 +477,9 @@ async fn catch_up_once(
         .domain(&account.domain)
         .map(|d| d.migration.clone())
         .ok_or_else(|| LegacyError::Unavailable("domain no longer hosted".into()))?;
+    if m.source == Source::Pop3 {
+        return super::pop3copy::catch_up_once(app, account, password).await;
+    }
     let ep = m
         .imap
         .clone()
@@ -482,55 +499,7 @@ async fn catch_up_once(
     r
 }
 
-/// Carries the legacy POP3 UIDLs of INBOX over (DESIGN §3), so that "leave mail
-/// on server" POP3 clients download nothing twice. POP3 message n is the n-th
-/// INBOX message in UID order; the lists are matched only when the counts agree
-/// (they do during the switch, when nothing else touches the mailbox). A failure
-/// is logged and does not stop the switch: those messages get ferrymail's own
-/// UIDLs.
-async fn carry_uidls(
-    ep: &crate::config::Endpoint,
-    timeout: Duration,
-    user: &str,
-    password: &Password,
-    ms: &crate::store::Mailstore,
-    address: &str,
-) {
-    let result = async {
-        let mut conn = legacy::pop3::login(ep, timeout, user, password).await?;
-        let list = legacy::pop3::uidl_list(&mut conn).await;
-        legacy::pop3::quit(conn).await;
-        let mut list = list?;
-        list.sort_by_key(|e| e.0);
-        let inbox = ms
-            .mailbox("INBOX")
-            .await?
-            .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
-        let local = ms.uids(inbox.id).await?;
-        if local.len() != list.len() {
-            return Err(LegacyError::Protocol(format!(
-                "{} POP3 messages, {} in INBOX",
-                list.len(),
-                local.len()
-            )));
-        }
-        let pairs: Vec<(u32, String)> = local
-            .iter()
-            .zip(list)
-            .map(|(uid, (_, uidl))| (*uid, uidl))
-            .collect();
-        Ok::<usize, LegacyError>(ms.set_legacy_uidls(inbox.id, pairs).await?)
-    }
-    .await;
-    match result {
-        Ok(n) => tracing::info!(user = %address, uidls = n, "legacy POP3 UIDLs carried over"),
-        Err(e) => {
-            tracing::warn!(user = %address, error = %e, "legacy POP3 UIDLs not carried over; POP3 clients may download INBOX again")
-        }
-    }
-}
-
-fn log_copy(
+pub(super) fn log_copy(
     address: &str,
     kind: &str,
     result: &Result<copy::PassReport, LegacyError>,
@@ -563,7 +532,7 @@ fn log_copy(
 
 /// The usual folders (Drafts, Sent, Trash, Junk, Archive) for roles the legacy
 /// server did not provide.
-async fn add_default_folders(ms: &crate::store::Mailstore) {
+pub(super) async fn add_default_folders(ms: &crate::store::Mailstore) {
     let Ok(existing) = ms.mailboxes().await else {
         return;
     };

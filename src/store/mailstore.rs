@@ -1243,6 +1243,36 @@ impl Mailstore {
             .await
     }
 
+    /// Every `legacy_map` entry whose folder key starts with `prefix` and whose
+    /// UIDVALIDITY is 0 (no IMAP folder has that): the rest of the key, with the
+    /// local message id. The POP3-source copy records each copied UIDL this way
+    /// (`pop3-uidl:<uidl>`), so a pass fetches only UIDLs not yet copied.
+    pub async fn legacy_keys(
+        &self,
+        prefix: &str,
+    ) -> Result<std::collections::HashMap<String, i64>> {
+        let prefix = prefix.to_string();
+        self.db
+            .call(move |c| {
+                let mut st = c.prepare_cached(
+                    "SELECT folder, message_id FROM legacy_map
+                     WHERE uidvalidity = 0 AND substr(folder, 1, length(?1)) = ?1",
+                )?;
+                let rows = st.query_map(params![prefix], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+                })?;
+                let mut out = std::collections::HashMap::new();
+                for row in rows {
+                    let (key, id) = row?;
+                    if let Some(rest) = key.get(prefix.len()..) {
+                        out.insert(rest.to_string(), id);
+                    }
+                }
+                Ok(out)
+            })
+            .await
+    }
+
     /// The local message a legacy message was copied to, if it was. The mapping
     /// outlives a local expunge, so a later pass does not bring the message back.
     pub async fn legacy_lookup(&self, legacy: &LegacyRef) -> Result<Option<i64>> {

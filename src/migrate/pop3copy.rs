@@ -1,0 +1,716 @@
+//! POP3 and the move (DESIGN §3): the copy from a POP3-only legacy server
+//! (`[migration] source = "pop3"`), and carrying the legacy POP3 UIDLs over for
+//! an IMAP-source domain that has `[migration.pop3]`.
+//!
+//! POP3 source, per pass: `UIDL` and `LIST`, then one `RETR` per message not yet
+//! copied, streamed into a message file; batches committed as the IMAP copy does
+//! ([`super::copy`]). `DELE` is never sent. Each copied message records its
+//! UIDL twice: as the message's legacy UIDL (served verbatim by POP3) and in
+//! `legacy_map` under the key `pop3-uidl:<uidl>` (UIDVALIDITY 0, UID 0), which
+//! outlives a local deletion, so no pass brings a message back or copies it
+//! twice. Local UIDs are given in legacy message-number order, so POP3 numbers
+//! in ferrymail follow the legacy order.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::copy::{self, Mode, PassReport};
+use super::jobs;
+use super::registry::{
+    add_default_folders, legacy_user, log_copy, log_state, Phase, UserMigration, SMALL_MAILBOX,
+};
+use crate::auth::Password;
+use crate::config::Endpoint;
+use crate::legacy::pop3::{self, RetrInto};
+use crate::legacy::{self, LegacyError, Result};
+use crate::server::{App, Conn};
+use crate::store::blob::Durability;
+use crate::store::mailstore::LegacyRef;
+use crate::store::{AccountState, Flags, MailboxInfo, Mailstore, NewMailbox, NewMessage};
+
+/// Folder-key prefix of the copied UIDLs in `legacy_map`.
+pub const UIDL_KEY: &str = "pop3-uidl:";
+
+/// One message of the legacy maildrop.
+#[derive(Debug, Clone)]
+struct LegacyMsg {
+    n: u32,
+    uidl: String,
+    size: u64,
+}
+
+/// `UIDL` + `LIST` of the legacy session, in message-number order. A UIDL that
+/// appears twice (a broken server) is kept for its first message only.
+async fn maildrop(conn: &mut Conn) -> Result<Vec<LegacyMsg>> {
+    let mut uidls = pop3::uidl_list(conn).await?;
+    let sizes: HashMap<u32, u64> = pop3::list(conn).await?.into_iter().collect();
+    uidls.sort_by_key(|e| e.0);
+    let mut seen = HashSet::new();
+    let mut out = Vec::with_capacity(uidls.len());
+    for (n, uidl) in uidls {
+        if !seen.insert(uidl.clone()) {
+            tracing::warn!(uidl = %uidl, "the legacy POP3 server lists this UIDL twice; the second message is skipped");
+            continue;
+        }
+        let Some(&size) = sizes.get(&n) else {
+            return Err(LegacyError::Protocol(format!(
+                "message {n} is in UIDL but not in LIST"
+            )));
+        };
+        out.push(LegacyMsg { n, uidl, size });
+    }
+    Ok(out)
+}
+
+async fn inbox(ms: &Mailstore) -> Result<MailboxInfo> {
+    Ok(match ms.mailbox("INBOX").await? {
+        Some(m) => m,
+        None => ms.create_mailbox("INBOX", NewMailbox::default()).await?,
+    })
+}
+
+/// INTERNALDATE of a message taken over POP3: the date of the most recent
+/// Received field (the topmost: the final delivery), else the Date field, else
+/// now.
+pub fn internaldate(head: &[u8]) -> (i64, i32) {
+    let head = &head[..crate::message::header_end(head)];
+    let mut received: Option<Vec<u8>> = None;
+    let mut date: Option<Vec<u8>> = None;
+    // Unfolded fields.
+    let mut fields: Vec<Vec<u8>> = Vec::new();
+    for line in head.split_inclusive(|&b| b == b'\n') {
+        if matches!(line.first(), Some(b' ' | b'\t')) {
+            if let Some(last) = fields.last_mut() {
+                last.extend_from_slice(line);
+            }
+        } else {
+            fields.push(line.to_vec());
+        }
+    }
+    for f in fields {
+        let Some(colon) = f.iter().position(|&b| b == b':') else {
+            continue;
+        };
+        let (name, value) = (&f[..colon], &f[colon + 1..]);
+        if name.eq_ignore_ascii_case(b"received") && received.is_none() {
+            if let Some(semi) = value.iter().rposition(|&b| b == b';') {
+                received = Some(value[semi + 1..].to_vec());
+            }
+        } else if name.eq_ignore_ascii_case(b"date") {
+            date = Some(value.to_vec());
+        }
+    }
+    received
+        .and_then(|v| crate::message::parse_date(&v))
+        .or_else(|| date.and_then(|v| crate::message::parse_date(&v)))
+        .unwrap_or((crate::store::now(), 0))
+}
+
+/// One pass over the legacy maildrop. `Mirror` (before the flip) also removes
+/// local copies of messages deleted on the legacy side meanwhile (by a proxied
+/// POP3 client); `CatchUp` (after) only adds.
+pub async fn pass(
+    conn: &mut Conn,
+    ms: &Mailstore,
+    mark_seen: bool,
+    mode: Mode,
+) -> Result<PassReport> {
+    let legacy = maildrop(conn).await?;
+    let inbox = inbox(ms).await?;
+    let copied = ms.legacy_keys(UIDL_KEY).await?;
+    let mut report = PassReport {
+        folders: 1,
+        ..Default::default()
+    };
+    if mode == Mode::Mirror && !copied.is_empty() {
+        let present: HashSet<&str> = legacy.iter().map(|m| m.uidl.as_str()).collect();
+        let gone_ids: HashSet<i64> = copied
+            .iter()
+            .filter(|(uidl, _)| !present.contains(uidl.as_str()))
+            .map(|(_, id)| *id)
+            .collect();
+        if !gone_ids.is_empty() {
+            let uids: Vec<u32> = ms
+                .messages(inbox.id)
+                .await?
+                .into_iter()
+                .filter(|m| gone_ids.contains(&m.id))
+                .map(|m| m.uid)
+                .collect();
+            if !uids.is_empty() {
+                report.expunged += ms.remove(inbox.id, uids).await?.len() as u64;
+            }
+        }
+    }
+    let flags = if mark_seen {
+        Flags::from_names(["\\Seen"])
+    } else {
+        Flags::default()
+    };
+    let delay = copy::test_delay();
+    let mut batch: Vec<NewMessage> = Vec::new();
+    let mut batch_bytes = 0u64;
+    for m in legacy.iter().filter(|m| !copied.contains_key(&m.uidl)) {
+        let mut w = ms.blob_writer().await?;
+        let head = pop3::retr(conn, m.n, RetrInto::Blob(&mut w)).await?;
+        let blob = w.finish(Durability::Batch).await?;
+        let (internaldate, tz_minutes) = internaldate(&head);
+        batch_bytes += blob.size;
+        batch.push(NewMessage {
+            mailbox_id: inbox.id,
+            uid: None,
+            flags: flags.clone(),
+            internaldate,
+            tz_minutes,
+            blob,
+            legacy: Some(LegacyRef {
+                folder: format!("{UIDL_KEY}{}", m.uidl),
+                uidvalidity: 0,
+                uid: 0,
+            }),
+            legacy_uidl: Some(m.uidl.clone()),
+        });
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        if batch.len() >= copy::BATCH_MESSAGES || batch_bytes >= copy::BATCH_BYTES {
+            copy::commit(ms, std::mem::take(&mut batch), &mut report).await?;
+            batch_bytes = 0;
+        }
+    }
+    copy::commit(ms, batch, &mut report).await?;
+    Ok(report)
+}
+
+/// The switch's check: the local INBOX holds exactly the legacy UIDL list, in
+/// the legacy order (ascending local UIDs). `Err` carries the first difference.
+pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> Result<std::result::Result<(), String>> {
+    let legacy = maildrop(conn).await?;
+    let inbox = inbox(ms).await?;
+    let local = ms.messages(inbox.id).await?;
+    if local.len() != legacy.len() {
+        return Ok(Err(format!(
+            "INBOX: {} messages locally, {} on the legacy POP3 server",
+            local.len(),
+            legacy.len()
+        )));
+    }
+    for (i, (l, r)) in local.iter().zip(&legacy).enumerate() {
+        // Sizes are not compared: RFC 1939 lets LIST sizes be approximate.
+        if l.legacy_uidl.as_deref() != Some(r.uidl.as_str()) {
+            return Ok(Err(format!(
+                "INBOX message {}: UIDL {:?} locally, {} on the legacy server",
+                i + 1,
+                l.legacy_uidl,
+                r.uidl,
+            )));
+        }
+    }
+    Ok(Ok(()))
+}
+
+async fn login(
+    ep: &Endpoint,
+    timeout: Duration,
+    user: &str,
+    password: &Password,
+) -> std::result::Result<Conn, String> {
+    pop3::login(ep, timeout, user, password)
+        .await
+        .map_err(|e| match e {
+            LegacyError::Refused => "the legacy POP3 server refused the password".to_string(),
+            e => e.to_string(),
+        })
+}
+
+/// One migration attempt of a POP3-source user: copy while the user is proxied,
+/// then the switch (hold logins, end proxied sessions, delta pass, verify, flip),
+/// the catch-up and the hook. Each step opens its own POP3 session: a POP3
+/// session sees the maildrop as it was at login.
+pub(super) async fn attempt(
+    app: &Arc<App>,
+    um: &Arc<UserMigration>,
+) -> std::result::Result<(), String> {
+    let config = app.config();
+    let domain = config
+        .domain(&um.domain)
+        .ok_or_else(|| format!("domain {} is no longer hosted", um.domain))?
+        .clone();
+    let m = &domain.migration;
+    let ep = m
+        .pop3
+        .clone()
+        .ok_or_else(|| "no [migration.pop3] legacy host".to_string())?;
+    let cap = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections);
+    let _permit = match cap.clone().try_acquire_owned() {
+        Ok(p) => p,
+        Err(_) => {
+            um.set_small(false);
+            cap.acquire_owned()
+                .await
+                .map_err(|_| "connection cap closed".to_string())?
+        }
+    };
+    let ms = app
+        .store
+        .mailstore(um.account_id)
+        .map_err(|e| format!("local store: {e}"))?;
+    let user = legacy_user(&um.address, m.legacy_login);
+    let password = || {
+        um.password()
+            .ok_or_else(|| "no password to log in to the legacy server".to_string())
+    };
+
+    // The bulk copy, while the user is proxied.
+    let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
+    match pop3::stat(&mut conn).await {
+        Ok(n) => um.set_small(n <= SMALL_MAILBOX),
+        Err(_) => um.set_small(false),
+    }
+    let started = Instant::now();
+    let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
+    pop3::quit(conn).await;
+    log_copy(&um.address, "copy", &result, started);
+    let first = result.map_err(|e| e.to_string())?;
+    let _ = jobs::update(
+        app.store.db(),
+        um.account_id,
+        "switching",
+        first.folders,
+        first.messages,
+        first.bytes,
+        None,
+    )
+    .await;
+
+    // The switch.
+    um.begin_switch();
+    tracing::info!(user = %um.address, "switch: logins held, proxied sessions ended");
+    let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
+    let started = Instant::now();
+    let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
+    log_copy(&um.address, "delta", &result, started);
+    let delta = match result {
+        Ok(d) => d,
+        Err(e) => {
+            pop3::quit(conn).await;
+            return Err(e.to_string());
+        }
+    };
+    let checked = verify(&mut conn, &ms).await;
+    pop3::quit(conn).await;
+    match checked {
+        Ok(Ok(())) => {}
+        Ok(Err(why)) => return Err(format!("verification failed: {why}")),
+        Err(e) => return Err(format!("verification failed: {e}")),
+    }
+    add_default_folders(&ms).await;
+    let before = match app.store.account_by_id(um.account_id).await {
+        Ok(Some(a)) => a.state,
+        _ => AccountState::Copying,
+    };
+    app.store
+        .set_state(um.account_id, AccountState::Migrated, None)
+        .await
+        .map_err(|e| format!("cannot record the migrated state: {e}"))?;
+    log_state(&um.address, before, AccountState::Migrated, None);
+    um.set_phase(Phase::Migrated);
+    let _ = jobs::update(
+        app.store.db(),
+        um.account_id,
+        "done",
+        delta.folders,
+        delta.messages,
+        delta.bytes,
+        None,
+    )
+    .await;
+
+    // What still reached the legacy server.
+    let started = Instant::now();
+    let result = match login(&ep, m.timeout, &user, &password()?).await {
+        Ok(mut conn) => {
+            let r = pass(&mut conn, &ms, m.mark_seen, Mode::CatchUp).await;
+            pop3::quit(conn).await;
+            r
+        }
+        Err(e) => Err(LegacyError::Unavailable(e)),
+    };
+    log_copy(&um.address, "catch-up", &result, started);
+
+    if let Some(hook) = &m.post_migrate_hook {
+        if let Ok(password) = password() {
+            let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
+            tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
+        }
+    }
+    Ok(())
+}
+
+/// `continuous = true` on a POP3-source domain: one catch-up pass.
+pub(super) async fn catch_up_once(
+    app: &Arc<App>,
+    account: &crate::store::Account,
+    password: &Password,
+) -> Result<PassReport> {
+    let config = app.config();
+    let m = config
+        .domain(&account.domain)
+        .map(|d| d.migration.clone())
+        .ok_or_else(|| LegacyError::Unavailable("domain no longer hosted".into()))?;
+    let ep = m
+        .pop3
+        .clone()
+        .ok_or_else(|| LegacyError::Unavailable("no [migration.pop3] host".into()))?;
+    let cap = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections);
+    let _permit = cap
+        .acquire_owned()
+        .await
+        .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
+    let ms = app.store.mailstore(account.id)?;
+    let user = legacy_user(&account.address, m.legacy_login);
+    let mut conn = pop3::login(&ep, m.timeout, &user, password).await?;
+    let r = pass(&mut conn, &ms, m.mark_seen, Mode::CatchUp).await;
+    pop3::quit(conn).await;
+    r
+}
+
+// ----- legacy UIDLs for an IMAP-source domain -----
+
+/// How the legacy UIDLs matched the copied INBOX.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct UidlMatch {
+    /// (local UID, legacy UIDL).
+    pub pairs: Vec<(u32, String)>,
+    /// Matched through the legacy IMAP UID the UIDL is derived from.
+    pub by_uid: usize,
+    /// Matched by size and SHA-256 of the message.
+    pub by_content: usize,
+    /// Legacy UIDLs with no copied message.
+    pub unmatched: Vec<String>,
+    /// POP3 order differs from the UID order of INBOX.
+    pub order_differs: bool,
+}
+
+/// The ways legacy servers derive a POP3 UIDL from the IMAP UID (`%u`) and
+/// UIDVALIDITY (`%v`) (Dovecot's `pop3_uidl_format` and its common settings).
+#[derive(Debug, Clone, Copy)]
+enum UidlFormat {
+    /// `%08Xu%08Xv`
+    HexUidValidity,
+    /// `%08Xv%08Xu`
+    HexValidityUid,
+    /// `%v.%u`
+    DecValidityDotUid,
+    /// `%u.%v`
+    DecUidDotValidity,
+    /// `%u`
+    DecUid,
+}
+
+impl UidlFormat {
+    const ALL: [UidlFormat; 5] = [
+        UidlFormat::HexUidValidity,
+        UidlFormat::HexValidityUid,
+        UidlFormat::DecValidityDotUid,
+        UidlFormat::DecUidDotValidity,
+        UidlFormat::DecUid,
+    ];
+
+    /// The UID in `uidl`, when `uidl` has this form for `uidvalidity`.
+    fn uid(self, uidl: &str, uidvalidity: u32) -> Option<u32> {
+        let hex = |s: &str| {
+            (s.len() == 8 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+                .then(|| u32::from_str_radix(s, 16).ok())
+                .flatten()
+        };
+        let dec = |s: &str| {
+            (!s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) && !s.starts_with('0'))
+                .then(|| s.parse::<u32>().ok())
+                .flatten()
+        };
+        let uid = match self {
+            UidlFormat::HexUidValidity | UidlFormat::HexValidityUid => {
+                if uidl.len() != 16 || !uidl.is_ascii() {
+                    return None;
+                }
+                let (a, b) = (hex(&uidl[..8])?, hex(&uidl[8..])?);
+                let (uid, v) = match self {
+                    UidlFormat::HexUidValidity => (a, b),
+                    _ => (b, a),
+                };
+                (v == uidvalidity).then_some(uid)?
+            }
+            UidlFormat::DecValidityDotUid | UidlFormat::DecUidDotValidity => {
+                let (a, b) = uidl.split_once('.')?;
+                let (a, b) = (dec(a)?, dec(b)?);
+                let (uid, v) = match self {
+                    UidlFormat::DecValidityDotUid => (b, a),
+                    _ => (a, b),
+                };
+                (v == uidvalidity).then_some(uid)?
+            }
+            UidlFormat::DecUid => dec(uidl)?,
+        };
+        (uid > 0).then_some(uid)
+    }
+}
+
+/// The format every legacy UIDL follows, if one does. A format without the
+/// UIDVALIDITY (`%u`) counts only when the UIDs also rise with the message
+/// numbers, as the UIDs of one IMAP folder do.
+fn uidl_format(legacy: &[LegacyMsg], uidvalidity: u32) -> Option<UidlFormat> {
+    if legacy.is_empty() {
+        return None;
+    }
+    UidlFormat::ALL.into_iter().find(|f| {
+        let uids: Option<Vec<u32>> = legacy.iter().map(|m| f.uid(&m.uidl, uidvalidity)).collect();
+        match (uids, f) {
+            (None, _) => false,
+            (Some(u), UidlFormat::DecUid) => u.windows(2).all(|w| w[0] < w[1]),
+            (Some(_), _) => true,
+        }
+    })
+}
+
+async fn sha256_file(path: std::path::PathBuf) -> Result<[u8; 32]> {
+    use tokio::io::AsyncReadExt;
+    let mut f = tokio::fs::File::open(&path)
+        .await
+        .map_err(|e| LegacyError::Store(e.into()))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = f
+            .read(&mut buf)
+            .await
+            .map_err(|e| LegacyError::Store(e.into()))?;
+        if n == 0 {
+            return Ok(h.finalize().into());
+        }
+        h.update(&buf[..n]);
+    }
+}
+
+/// Matches each legacy UIDL (legacy order) to its copied INBOX message: by the
+/// legacy IMAP UID when the legacy UIDLs are derived from it (and the sizes
+/// agree), otherwise by content (size, then SHA-256 of the bytes, fetched with
+/// `RETR` for the sizes a local candidate has). Identical messages are paired in
+/// order. Nothing is invented: a UIDL without a match is returned as unmatched.
+async fn match_uidls(conn: &mut Conn, ms: &Mailstore, inbox: &MailboxInfo) -> Result<UidlMatch> {
+    let legacy = maildrop(conn).await?;
+    let local = ms.messages(inbox.id).await?;
+    let mut free: HashMap<u32, &crate::store::MessageMeta> = local
+        .iter()
+        .filter(|m| m.legacy_uidl.is_none())
+        .map(|m| (m.uid, m))
+        .collect();
+    let already: HashSet<&str> = local
+        .iter()
+        .filter_map(|m| m.legacy_uidl.as_deref())
+        .collect();
+    let mut out = UidlMatch::default();
+    let mut matched: Vec<(u32, u32)> = Vec::new(); // (POP3 number, local UID)
+    let mut rest: Vec<&LegacyMsg> = Vec::new();
+    let format = uidl_format(&legacy, inbox.uidvalidity);
+    for m in &legacy {
+        if already.contains(m.uidl.as_str()) {
+            continue; // carried over by an earlier attempt
+        }
+        let uid = format
+            .and_then(|f| f.uid(&m.uidl, inbox.uidvalidity))
+            .filter(|u| free.get(u).is_some_and(|l| l.size == m.size));
+        match uid {
+            Some(uid) => {
+                free.remove(&uid);
+                out.pairs.push((uid, m.uidl.clone()));
+                matched.push((m.n, uid));
+                out.by_uid += 1;
+            }
+            None => rest.push(m),
+        }
+    }
+    // By content, for what is left.
+    let mut by_size: HashMap<u64, Vec<u32>> = HashMap::new();
+    for l in free.values() {
+        by_size.entry(l.size).or_default().push(l.uid);
+    }
+    for v in by_size.values_mut() {
+        v.sort_unstable();
+    }
+    let mut local_hash: HashMap<u32, [u8; 32]> = HashMap::new();
+    for m in rest {
+        // Some servers give approximate LIST sizes: the size that counts is
+        // that of the bytes RETR sends, fetched when any candidate is left.
+        if by_size.values().all(|c| c.is_empty()) {
+            out.unmatched.push(m.uidl.clone());
+            continue;
+        }
+        let (mut h, mut size) = (Sha256::new(), 0u64);
+        pop3::retr(conn, m.n, RetrInto::Hash(&mut h, &mut size)).await?;
+        let theirs: [u8; 32] = h.finalize().into();
+        let Some(cands) = by_size.get_mut(&size).filter(|c| !c.is_empty()) else {
+            out.unmatched.push(m.uidl.clone());
+            continue;
+        };
+        let mut found = None;
+        for (i, uid) in cands.iter().enumerate() {
+            let ours = match local_hash.get(uid) {
+                Some(h) => *h,
+                None => {
+                    let Some(meta) = free.get(uid) else { continue };
+                    let h = sha256_file(ms.blob_path(&meta.blob)).await?;
+                    local_hash.insert(*uid, h);
+                    h
+                }
+            };
+            if ours == theirs {
+                found = Some(i);
+                break;
+            }
+        }
+        match found {
+            Some(i) => {
+                let uid = cands.remove(i);
+                out.pairs.push((uid, m.uidl.clone()));
+                matched.push((m.n, uid));
+                out.by_content += 1;
+            }
+            None => out.unmatched.push(m.uidl.clone()),
+        }
+    }
+    matched.sort_unstable();
+    out.order_differs = matched.windows(2).any(|w| w[0].1 > w[1].1);
+    Ok(out)
+}
+
+/// Carries the legacy POP3 UIDLs of INBOX over during the switch of an
+/// IMAP-source domain (DESIGN §3), so that "leave mail on server" POP3 clients
+/// download nothing twice. Unmatched messages are logged and noted in the
+/// job's status; they get ferrymail's own UIDLs. A failure does not stop the
+/// switch.
+#[allow(clippy::too_many_arguments)]
+pub(super) async fn carry_uidls(
+    app: &Arc<App>,
+    account_id: i64,
+    ep: &Endpoint,
+    timeout: Duration,
+    user: &str,
+    password: &Password,
+    ms: &Mailstore,
+    address: &str,
+) {
+    let result = async {
+        let inbox = ms
+            .mailbox("INBOX")
+            .await?
+            .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
+        let mut conn = pop3::login(ep, timeout, user, password).await?;
+        let r = match_uidls(&mut conn, ms, &inbox).await;
+        pop3::quit(conn).await;
+        let r = r?;
+        let n = ms.set_legacy_uidls(inbox.id, r.pairs.clone()).await?;
+        Ok::<(UidlMatch, usize), LegacyError>((r, n))
+    }
+    .await;
+    match result {
+        Ok((r, n)) => {
+            tracing::info!(user = %address, uidls = n, by_uid = r.by_uid, by_content = r.by_content, unmatched = r.unmatched.len(), "legacy POP3 UIDLs carried over");
+            if r.order_differs {
+                tracing::warn!(user = %address, "the legacy POP3 order differs from the IMAP UID order of INBOX; ferrymail numbers POP3 messages in UID order");
+            }
+            if !r.unmatched.is_empty() {
+                let first: Vec<&str> = r.unmatched.iter().take(5).map(String::as_str).collect();
+                tracing::warn!(user = %address, unmatched = r.unmatched.len(), first = ?first, "legacy POP3 UIDLs without a copied message: those messages get ferrymail's own UIDLs");
+                let note = format!(
+                    "{} legacy POP3 UIDL(s) could not be matched to a copied message (first: {}); POP3 clients may download those again",
+                    r.unmatched.len(),
+                    first.join(", ")
+                );
+                let _ = jobs::update(
+                    app.store.db(),
+                    account_id,
+                    "switching",
+                    0,
+                    0,
+                    0,
+                    Some(&note),
+                )
+                .await;
+            }
+        }
+        Err(e) => {
+            tracing::warn!(user = %address, error = %e, "legacy POP3 UIDLs not carried over; POP3 clients may download INBOX again");
+            let note = format!("legacy POP3 UIDLs not carried over: {e}");
+            let _ = jobs::update(
+                app.store.db(),
+                account_id,
+                "switching",
+                0,
+                0,
+                0,
+                Some(&note),
+            )
+            .await;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uidl_formats() {
+        assert_eq!(
+            UidlFormat::HexUidValidity.uid("0000001a5f000001", 0x5f000001),
+            Some(26)
+        );
+        assert_eq!(UidlFormat::HexUidValidity.uid("0000001a5f000001", 7), None);
+        assert_eq!(
+            UidlFormat::HexValidityUid.uid("5f0000010000001a", 0x5f000001),
+            Some(26)
+        );
+        assert_eq!(UidlFormat::DecValidityDotUid.uid("77.12", 77), Some(12));
+        assert_eq!(UidlFormat::DecUidDotValidity.uid("12.77", 77), Some(12));
+        assert_eq!(UidlFormat::DecUid.uid("12", 77), Some(12));
+        assert_eq!(UidlFormat::DecUid.uid("012", 77), None);
+        assert_eq!(UidlFormat::DecUid.uid("abc", 77), None);
+        let l = |v: &[&str]| -> Vec<LegacyMsg> {
+            v.iter()
+                .enumerate()
+                .map(|(i, u)| LegacyMsg {
+                    n: i as u32 + 1,
+                    uidl: u.to_string(),
+                    size: 1,
+                })
+                .collect()
+        };
+        assert!(matches!(
+            uidl_format(&l(&["000000015f000001", "000000025f000001"]), 0x5f000001),
+            Some(UidlFormat::HexUidValidity)
+        ));
+        // Decimal ids that do not rise are not taken for UIDs.
+        assert!(uidl_format(&l(&["5", "3"]), 1).is_none());
+        assert!(uidl_format(&l(&["<abc@x>"]), 1).is_none());
+    }
+
+    #[test]
+    fn internaldate_from_headers() {
+        let m = b"Received: from b by c; Tue, 24 Nov 2026 10:00:00 +0100\r\nReceived: from a by b;\r\n Mon, 23 Nov 2026 10:00:00 +0000\r\nDate: Sun, 1 Jan 2023 00:00:00 +0000\r\n\r\nbody\r\n";
+        let (t, tz) = internaldate(m);
+        assert_eq!(tz, 60);
+        assert_eq!(t, 1_795_510_800);
+        let (t, _) = internaldate(b"Date: Sun, 1 Jan 2023 00:00:00 +0000\r\n\r\nx");
+        assert_eq!(t, 1672531200);
+        let (t, _) = internaldate(b"Subject: none\r\n\r\n");
+        assert!((t - crate::store::now()).abs() < 60);
+    }
+}
