@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod http;
+pub mod ops_cli;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -177,7 +178,30 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 Response::error(500, "internal error")
             }
         },
-        (_, "/" | "/api/status" | "/metrics") => Response::error(405, "method not allowed"),
+        ("POST", "/api/migrate") => {
+            match serde_json::from_slice::<crate::migrate::ops::MigrateRequest>(&req.body) {
+                Ok(m) => Response::json(200, &crate::migrate::ops::migrate_user(app, m).await),
+                Err(_) => Response::error(400, "expected {\"address\", \"password\", \"mode\"}"),
+            }
+        }
+        ("POST", "/api/finish") => {
+            #[derive(serde::Deserialize)]
+            struct Finish {
+                domain: String,
+                #[serde(default)]
+                force: bool,
+            }
+            match serde_json::from_slice::<Finish>(&req.body) {
+                Ok(f) => match crate::migrate::ops::finish(app, &f.domain, f.force).await {
+                    Ok(r) => Response::json(200, &r),
+                    Err(e) => Response::error(400, &e),
+                },
+                Err(_) => Response::error(400, "expected {\"domain\", \"force\"}"),
+            }
+        }
+        (_, "/" | "/api/status" | "/metrics" | "/api/migrate" | "/api/finish") => {
+            Response::error(405, "method not allowed")
+        }
         _ => Response::error(404, "no such endpoint"),
     }
 }

@@ -40,7 +40,7 @@ pub fn init(db: &Db) -> Result<(), StoreError> {
 }
 
 /// A job row, for status and tests.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub account_id: i64,
     pub address: String,
@@ -125,6 +125,35 @@ pub async fn get(db: &Db, account_id: i64) -> Result<Option<Job>, StoreError> {
             },
         )
         .optional()?)
+    })
+    .await
+}
+
+/// Every job row, by account id (for status).
+pub async fn all(db: &Db) -> Result<std::collections::HashMap<i64, Job>, StoreError> {
+    db.call(move |c| {
+        let mut st = c.prepare(
+            "SELECT account_id, address, state, attempts, folders, messages, bytes, last_error
+             FROM migration_jobs",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Job {
+                account_id: r.get(0)?,
+                address: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                folders: r.get(4)?,
+                messages: r.get(5)?,
+                bytes: r.get(6)?,
+                last_error: r.get(7)?,
+            })
+        })?;
+        let mut out = std::collections::HashMap::new();
+        for j in rows {
+            let j = j?;
+            out.insert(j.account_id, j);
+        }
+        Ok(out)
     })
     .await
 }

@@ -2,11 +2,13 @@
 //! registry and switch, the copy engine, the job record, proxying while a copy
 //! runs, and the post-migrate hook.
 
+pub mod bulk;
 pub mod copy;
 pub mod entry;
 pub mod hook;
 pub mod jobs;
 pub mod names;
+pub mod ops;
 pub mod proxy;
 pub mod registry;
 

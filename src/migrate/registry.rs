@@ -132,6 +132,9 @@ pub struct Registry {
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
     /// Accounts with a `continuous` catch-up pass running.
     catching_up: Mutex<std::collections::HashSet<i64>>,
+    /// Passwords an admin handed over through the admin API (`migrate user`,
+    /// `migrate bulk`), kept in memory only, for `finish` and later passes.
+    pub vault: super::ops::Vault,
 }
 
 impl Registry {
@@ -142,6 +145,7 @@ impl Registry {
             users: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(Default::default()),
+            vault: Default::default(),
         })
     }
 
@@ -230,6 +234,11 @@ impl Registry {
         });
     }
 
+    /// The password a running migration holds in memory, if any.
+    pub fn password_of(&self, account_id: i64) -> Option<Password> {
+        self.get(account_id).and_then(|um| um.password())
+    }
+
     /// The connection cap of one legacy host (`max_connections` of the first
     /// domain that used it).
     pub fn host_cap(&self, key: &str, max: usize) -> Arc<Semaphore> {
@@ -253,7 +262,7 @@ pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
     }
 }
 
-fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
+pub(crate) fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
     tracing::info!(
         user = %address,
         from = from.as_str(),
@@ -453,7 +462,7 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     Ok(())
 }
 
-async fn catch_up_once(
+pub(crate) async fn catch_up_once(
     app: &Arc<App>,
     account: &Account,
     password: &Password,
@@ -530,7 +539,7 @@ async fn carry_uidls(
     }
 }
 
-fn log_copy(
+pub(crate) fn log_copy(
     address: &str,
     kind: &str,
     result: &Result<copy::PassReport, LegacyError>,
