@@ -259,6 +259,11 @@ pub fn render_text(r: &StatusReport) -> String {
                 "  {:<9} {}{}{}{}\n",
                 a.state,
                 a.address,
+                a.reason
+                    .as_ref()
+                    .or(a.job.as_ref().and_then(|j| j.last_error.as_ref()))
+                    .map(|r| format!(": {r}"))
+                    .unwrap_or_default(),
                 a.stored_messages
                     .map(|n| format!(" ({n} messages stored)"))
                     .unwrap_or_default(),
@@ -267,11 +272,6 @@ pub fn render_text(r: &StatusReport) -> String {
                 } else {
                     ""
                 },
-                a.reason
-                    .as_ref()
-                    .or(a.job.as_ref().and_then(|j| j.last_error.as_ref()))
-                    .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
             ));
         }
     }
