@@ -285,6 +285,20 @@ fn bulk_modes_status_finish_and_hook() {
     );
     assert_eq!(stored(&cfg, "alice@example.org"), 4);
 
+    // The statistics count the final sweep too; the hook's outcome is recorded.
+    let (code, out, err) = cli(
+        &cfg,
+        &["status", "--json", "--user", "alice@example.org"],
+        "",
+    );
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["users"][0]["job"]["messages"], 4, "{out}");
+    assert_eq!(v["users"][0]["job"]["hook"], "ok", "{out}");
+    assert_eq!(v["domains"][0]["users"]["finished"], 3, "{out}");
+    let (_, text, _) = cli(&cfg, &["status", "--users"], "");
+    assert!(text.contains("hook ok"), "{text}");
+
     // Never a password in the daemon's log.
     let log = d.log_text();
     for secret in ["wrong-secret", "alice-pw", "bob-pw", "carol-pw"] {

@@ -283,8 +283,16 @@ pub fn render_text(r: &StatusReport) -> String {
                 .as_ref()
                 .map(|j| {
                     format!(
-                        " copied {} messages, {} bytes, {} folders in {} attempts",
-                        j.messages, j.bytes, j.folders, j.attempts
+                        " copied {} messages, {} bytes, {} folders in {:.1}s, {} attempts{}",
+                        j.messages,
+                        j.bytes,
+                        j.folders,
+                        j.copy_ms as f64 / 1000.0,
+                        j.attempts,
+                        j.hook
+                            .as_ref()
+                            .map(|h| format!(", hook {h}"))
+                            .unwrap_or_default()
                     )
                 })
                 .unwrap_or_default();

@@ -304,7 +304,8 @@ async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> Us
         AccountState::Local | AccountState::Migrated | AccountState::Finished => {
             let started = Instant::now();
             let r = registry::catch_up_once(app, account, password).await;
-            registry::log_copy(address, "admin", &r, started);
+            registry::log_copy(app, address, "admin", &r, started);
+            record(app, account, &r, started).await;
             match r {
                 Ok(r) => UserResult::ok(
                     address,
@@ -358,7 +359,8 @@ pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishR
             Some(pw) => {
                 let started = Instant::now();
                 let r = registry::catch_up_once(app, &a, &pw).await;
-                registry::log_copy(address, "final", &r, started);
+                registry::log_copy(app, address, "final", &r, started);
+                record(app, &a, &r, started).await;
                 match r {
                     Ok(r) => format!(
                         "final sweep: {} new messages ({} bytes)",
@@ -406,4 +408,27 @@ pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishR
         domain: d.name.clone(),
         users,
     })
+}
+
+/// Adds a catch-up pass to the account's durable statistics.
+async fn record(
+    app: &App,
+    account: &Account,
+    r: &Result<super::copy::PassReport, LegacyError>,
+    started: Instant,
+) {
+    if let Ok(r) = r {
+        if let Err(e) = super::jobs::record_pass(
+            app.store.db(),
+            account.id,
+            &account.address,
+            r.messages,
+            r.bytes,
+            started.elapsed().as_millis() as u64,
+        )
+        .await
+        {
+            tracing::error!(user = %account.address, error = %e, "cannot record copy statistics");
+        }
+    }
 }

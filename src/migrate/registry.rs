@@ -225,7 +225,18 @@ impl Registry {
                 _ = app2.shutdown.cancelled() => Err(LegacyError::Unavailable("shutting down".into())),
             };
             drop(password);
-            log_copy(&account.address, "continuous", &result, started);
+            log_copy(&app2, &account.address, "continuous", &result, started);
+            if let Ok(r) = &result {
+                let _ = jobs::record_pass(
+                    app2.store.db(),
+                    account.id,
+                    &account.address,
+                    r.messages,
+                    r.bytes,
+                    started.elapsed().as_millis() as u64,
+                )
+                .await;
+            }
             app2.migrations
                 .catching_up
                 .lock()
@@ -395,7 +406,13 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     // The bulk copy, while the user is proxied.
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
-    log_copy(&um.address, "copy", &result, started);
+    log_copy(app, &um.address, "copy", &result, started);
+    let _ = jobs::add_time(
+        app.store.db(),
+        um.account_id,
+        started.elapsed().as_millis() as u64,
+    )
+    .await;
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
         app.store.db(),
@@ -413,7 +430,13 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     tracing::info!(user = %um.address, "switch: logins held, proxied sessions ended");
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
-    log_copy(&um.address, "delta", &result, started);
+    log_copy(app, &um.address, "delta", &result, started);
+    let _ = jobs::add_time(
+        app.store.db(),
+        um.account_id,
+        started.elapsed().as_millis() as u64,
+    )
+    .await;
     let delta = result.map_err(|e| e.to_string())?;
     if let Some(pop3) = &m.pop3 {
         if let Some(password) = um.password() {
@@ -450,13 +473,25 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
-    log_copy(&um.address, "catch-up", &result, started);
+    log_copy(app, &um.address, "catch-up", &result, started);
+    if let Ok(r) = &result {
+        let _ = jobs::record_pass(
+            app.store.db(),
+            um.account_id,
+            &um.address,
+            r.messages,
+            r.bytes,
+            started.elapsed().as_millis() as u64,
+        )
+        .await;
+    }
     sess.logout().await;
 
     if let Some(hook) = &m.post_migrate_hook {
         if let Some(password) = um.password() {
             let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
             tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
+            let _ = jobs::set_hook(app.store.db(), um.account_id, &outcome.summary()).await;
         }
     }
     Ok(())
@@ -540,12 +575,27 @@ async fn carry_uidls(
 }
 
 pub(crate) fn log_copy(
+    app: &App,
     address: &str,
     kind: &str,
     result: &Result<copy::PassReport, LegacyError>,
     started: Instant,
 ) {
     let secs = started.elapsed().as_secs_f64();
+    use std::sync::atomic::Ordering;
+    match result {
+        Ok(r) => {
+            app.metrics
+                .messages_copied
+                .fetch_add(r.messages, Ordering::Relaxed);
+            app.metrics
+                .bytes_copied
+                .fetch_add(r.bytes, Ordering::Relaxed);
+        }
+        Err(_) => {
+            app.metrics.copy_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     match result {
         Ok(r) => tracing::info!(
             user = %address,
