@@ -38,7 +38,7 @@ pub fn init(db: &Db) -> Result<(), StoreError> {
     db.call_blocking(|c| {
         c.execute(
             "UPDATE migration_jobs SET state = 'interrupted', updated_at = ?1
-             WHERE state IN ('running', 'switching', 'retrying')",
+             WHERE state IN ('running', 'switching', 'retrying', 'paused')",
             [now()],
         )?;
         Ok(())

@@ -287,7 +287,12 @@ pub(crate) fn log_state(address: &str, from: AccountState, to: AccountState, rea
 /// marked failed, or the daemon stops.
 async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
     let mut backoff = FIRST_BACKOFF;
-    for attempt in 1..=MAX_ATTEMPTS {
+    let mut attempt = 0;
+    while attempt < MAX_ATTEMPTS {
+        if !wait_while_paused(app, um).await {
+            return;
+        }
+        attempt += 1;
         if let Err(e) = jobs::started(app.store.db(), um.account_id, &um.address).await {
             tracing::error!(user = %um.address, error = %e, "cannot record the migration job");
         }
@@ -297,6 +302,14 @@ async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
                 um.set_phase(Phase::Copying);
                 tracing::info!(user = %um.address, "copy interrupted by shutdown; it resumes on the user's next login");
                 return;
+            }
+            _ = paused_while_copying(app, um) => {
+                // What was committed stays; the rest is fetched again on resume.
+                um.set_phase(Phase::Copying);
+                tracing::info!(user = %um.address, domain = %um.domain, "copy stopped: the domain's migration is paused");
+                let _ = jobs::update(app.store.db(), um.account_id, "paused", 0, 0, 0, None).await;
+                attempt -= 1;
+                continue;
             }
         };
         let reason = match outcome {
@@ -348,6 +361,42 @@ async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
             _ = app.shutdown.cancelled() => return,
         }
         backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+/// Whether the domain's migration is paused (`[migration] enabled = false`,
+/// reloaded on SIGHUP) or the domain is gone.
+fn domain_paused(app: &App, domain: &str) -> bool {
+    !app.config().domain(domain).is_some_and(|d| d.migrating())
+}
+
+/// How often a paused migration looks at the configuration again.
+const PAUSE_POLL: Duration = Duration::from_secs(1);
+
+/// Waits while the domain is paused; `false` when the daemon stops meanwhile.
+async fn wait_while_paused(app: &App, um: &UserMigration) -> bool {
+    let mut logged = false;
+    while domain_paused(app, &um.domain) {
+        if !logged {
+            tracing::info!(user = %um.address, domain = %um.domain, "copy waits: the domain's migration is paused");
+            let _ = jobs::update(app.store.db(), um.account_id, "paused", 0, 0, 0, None).await;
+            logged = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PAUSE_POLL) => {}
+            _ = app.shutdown.cancelled() => return false,
+        }
+    }
+    true
+}
+
+/// Resolves when the domain is paused while the copy (not the switch) runs.
+async fn paused_while_copying(app: &App, um: &UserMigration) {
+    loop {
+        tokio::time::sleep(PAUSE_POLL).await;
+        if um.phase() == Phase::Copying && domain_paused(app, &um.domain) {
+            return;
+        }
     }
 }
 
