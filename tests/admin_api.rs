@@ -180,6 +180,11 @@ async fn token_status_metrics_and_cli() {
         body.contains("ferrymail_legacy_auth_total{outcome=\"accepted\"}"),
         "{body}"
     );
+    assert!(body.contains("ferrymail_relay_queue 0"), "{body}");
+    assert!(
+        body.contains("ferrymail_copied_messages{domain=\"legacy.test\"} 12"),
+        "{body}"
+    );
     pop.write_all(b"USER ann@example.test\r\nPASS wrong\r\nQUIT\r\n")
         .unwrap();
     let mut rest = String::new();

@@ -37,7 +37,11 @@ fn cli(cfg: &TestConfig, args: &[&str], stdin: &str) -> (i32, String, String) {
 fn wait_log(d: &common::Daemon, needle: &str) {
     let deadline = Instant::now() + Duration::from_secs(30);
     while !d.log_text().contains(needle) {
-        assert!(Instant::now() < deadline, "no `{needle}` in:\n{}", d.log_text());
+        assert!(
+            Instant::now() < deadline,
+            "no `{needle}` in:\n{}",
+            d.log_text()
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -79,7 +83,11 @@ fn pause_and_resume_a_domain() {
     );
     assert_ne!(code, 0);
     assert!(err.contains("paused"), "{err}");
-    let (_, out, _) = cli(&cfg, &["status", "--json", "--user", "alice@example.org"], "");
+    let (_, out, _) = cli(
+        &cfg,
+        &["status", "--json", "--user", "alice@example.org"],
+        "",
+    );
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["users"][0]["state"], "copying", "{out}");
     assert_eq!(v["users"][0]["job"]["state"], "paused", "{out}");

@@ -171,7 +171,11 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             Ok(r) => Response::new(
                 200,
                 "text/plain; version=0.0.4",
-                app.metrics.render(&status::metrics_lines(&r)),
+                app.metrics.render(&format!(
+                    "{}{}",
+                    status::metrics_lines(&r),
+                    relay_queue_lines(&app.config().data_dir)
+                )),
             ),
             Err(e) => {
                 tracing::error!(error = %e, "metrics failed");
@@ -204,6 +208,20 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
         }
         _ => Response::error(404, "no such endpoint"),
     }
+}
+
+/// The relay queue size for `/metrics`: envelopes waiting on disk.
+fn relay_queue_lines(data_dir: &Path) -> String {
+    let n = std::fs::read_dir(crate::smtp::queue::dir(data_dir))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
+    format!(
+        "# HELP ferrymail_relay_queue Messages waiting in the relay queue.\n# TYPE ferrymail_relay_queue gauge\nferrymail_relay_queue {n}\n"
+    )
 }
 
 const LOGIN_PAGE: &str = r#"<!doctype html>
