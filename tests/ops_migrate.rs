@@ -177,6 +177,23 @@ fn bulk_modes_status_finish_and_hook() {
     wait_state(&cfg, &d, "carol@example.org", "migrated");
     assert_eq!(state(&cfg, "bob@example.org"), None);
     assert_eq!(stored(&cfg, "alice@example.org"), 3);
+    // Queued copies run one at a time per legacy host: carol's copy begins after
+    // alice's switch.
+    let log = d.log_text();
+    let lines: Vec<&str> = log.lines().collect();
+    let alice_done = lines
+        .iter()
+        .position(|l| {
+            l.contains("account state changed")
+                && l.contains("alice@example.org")
+                && l.contains("to=\"migrated\"")
+        })
+        .expect("alice's flip logged");
+    let carol_copy = lines
+        .iter()
+        .position(|l| l.contains("copy pass") && l.contains("carol@example.org"))
+        .expect("carol's copy logged");
+    assert!(alice_done < carol_copy, "{log}");
 
     // The default mode refuses an existing account and touches nothing.
     let (code, _, err) = cli(

@@ -56,6 +56,9 @@ pub struct UserStatus {
     /// memory only): the copy resumes at the user's next login.
     #[serde(default)]
     pub waiting_for_login: bool,
+    /// Waits in the admin queue (`migrate user|bulk`) for its turn.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -138,7 +141,9 @@ pub async fn report(
             created_at: a.created_at,
             updated_at: a.updated_at,
             waiting_for_login: a.state == AccountState::Copying
-                && app.migrations.get(a.id).is_none(),
+                && app.migrations.get(a.id).is_none()
+                && !app.migrations.vault.is_queued(a.id),
+            queued: app.migrations.vault.is_queued(a.id),
             job,
             stored_messages,
         };
@@ -269,6 +274,8 @@ pub fn render_text(r: &StatusReport) -> String {
                     .unwrap_or_default(),
                 if a.waiting_for_login {
                     " - waiting for the user's next login"
+                } else if a.queued {
+                    " - queued"
                 } else {
                     ""
                 },

@@ -21,11 +21,32 @@ use crate::legacy::{self, LegacyError};
 use crate::server::App;
 use crate::store::{Account, AccountState, StoreError};
 
-/// Passwords given by an admin, by account id, in memory only.
+/// Passwords given by an admin, by account id, in memory only; and the
+/// accounts whose copy waits in the admin queue.
 #[derive(Default)]
-pub struct Vault(Mutex<HashMap<i64, Password>>);
+pub struct Vault(
+    Mutex<HashMap<i64, Password>>,
+    Mutex<std::collections::HashSet<i64>>,
+);
 
 impl Vault {
+    /// Whether the account's copy waits in the admin queue.
+    pub fn is_queued(&self, account_id: i64) -> bool {
+        self.1
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&account_id)
+    }
+
+    fn set_queued(&self, account_id: i64, queued: bool) {
+        let mut q = self.1.lock().unwrap_or_else(|p| p.into_inner());
+        if queued {
+            q.insert(account_id);
+        } else {
+            q.remove(&account_id);
+        }
+    }
+
     pub fn put(&self, account_id: i64, password: Password) {
         self.0
             .lock()
@@ -238,7 +259,7 @@ async fn migrate_user_inner(
                     "account created from verified legacy credentials; mail is copied on the first login",
                 );
             }
-            Registry::ensure(app, &account, &password);
+            enqueue(app, &domain, account, password);
             UserResult::ok(address, "queued", "account created; copy queued")
         }
         MigrateMode::MessagesOnly => {
@@ -274,6 +295,49 @@ async fn migrate_user_inner(
     }
 }
 
+/// Admin-queued copies run one at a time per legacy host (first logins do not
+/// wait for this queue; they share only the host's `max_connections` cap with it).
+fn admin_queue(app: &App, host: &str) -> Arc<tokio::sync::Semaphore> {
+    app.migrations.host_cap(&format!("admin-queue {host}"), 1)
+}
+
+/// Queues the copy of `account`: it starts when the host's admin queue is free
+/// (or at once when the user logs in meanwhile) and holds the queue until it ends.
+fn enqueue(app: &Arc<App>, domain: &Domain, account: Account, password: Password) {
+    let host = domain
+        .migration
+        .imap
+        .as_ref()
+        .map(legacy::host_key)
+        .unwrap_or_default();
+    let queue = admin_queue(app, &host);
+    let app2 = app.clone();
+    app.migrations.vault.set_queued(account.id, true);
+    app.tasks.spawn(async move {
+        let permit = tokio::select! {
+            p = queue.acquire_owned() => p,
+            _ = app2.shutdown.cancelled() => return,
+        };
+        app2.migrations.vault.set_queued(account.id, false);
+        let Ok(_permit) = permit else { return };
+        let um = Registry::ensure(&app2, &account, &password);
+        drop(password);
+        loop {
+            let p = tokio::select! {
+                p = um.wait(std::time::Duration::from_secs(5), false) => p,
+                _ = app2.shutdown.cancelled() => return,
+            };
+            let current = app2
+                .migrations
+                .get(account.id)
+                .is_some_and(|x| Arc::ptr_eq(&x, &um));
+            if matches!(p, super::Phase::Migrated | super::Phase::Failed) || !current {
+                return;
+            }
+        }
+    });
+}
+
 /// `--messages-only`: a `copying`/`failed` account gets its full migration
 /// (copy, switch); any other account a catch-up pass that imports what the legacy
 /// server holds and the account lacks.
@@ -298,7 +362,10 @@ async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> Us
             }
             let mut a = account.clone();
             a.state = AccountState::Copying;
-            Registry::ensure(app, &a, password);
+            let Some(domain) = app.config().domain(&a.domain).cloned() else {
+                return UserResult::err(address, "domain no longer hosted");
+            };
+            enqueue(app, &domain, a, password.clone());
             UserResult::ok(address, "queued", "copy queued")
         }
         AccountState::Local | AccountState::Migrated | AccountState::Finished => {
