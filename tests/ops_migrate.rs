@@ -24,6 +24,7 @@ fn config(legacy: &Legacy, hook: &Path) -> TestConfig {
 enabled = true
 timeout_secs = 20
 serve_locally_within_ms = 0
+max_bytes_per_sec = 1000000
 post_migrate_hook = "{hook}"
 
 [migration.imap]

@@ -2,6 +2,7 @@
 //! registry and switch, the copy engine, the job record, proxying while a copy
 //! runs, and the post-migrate hook.
 
+pub mod bandwidth;
 pub mod bulk;
 pub mod copy;
 pub mod entry;

@@ -130,6 +130,8 @@ impl UserMigration {
 pub struct Registry {
     users: Mutex<HashMap<i64, Arc<UserMigration>>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Bandwidth caps by legacy host.
+    bandwidth: Mutex<HashMap<String, Arc<super::bandwidth::Bandwidth>>>,
     /// Accounts with a `continuous` catch-up pass running.
     catching_up: Mutex<std::collections::HashSet<i64>>,
     /// Passwords an admin handed over through the admin API (`migrate user`,
@@ -144,6 +146,7 @@ impl Registry {
         Ok(Registry {
             users: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
+            bandwidth: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(Default::default()),
             vault: Default::default(),
         })
@@ -248,6 +251,27 @@ impl Registry {
     /// The password a running migration holds in memory, if any.
     pub fn password_of(&self, account_id: i64) -> Option<Password> {
         self.get(account_id).and_then(|um| um.password())
+    }
+
+    /// The bandwidth cap of one legacy host (`max_bytes_per_sec`; a changed
+    /// value replaces the budget after a reload).
+    pub fn host_bandwidth(
+        &self,
+        key: &str,
+        rate: Option<u64>,
+    ) -> Option<Arc<super::bandwidth::Bandwidth>> {
+        let mut map = self.bandwidth.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(rate) = rate else {
+            map.remove(key);
+            return None;
+        };
+        let b = map
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(super::bandwidth::Bandwidth::new(rate)));
+        if b.rate() != rate {
+            *b = Arc::new(super::bandwidth::Bandwidth::new(rate));
+        }
+        Some(b.clone())
     }
 
     /// The connection cap of one legacy host (`max_connections` of the first
@@ -443,6 +467,10 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
             LegacyError::Refused => "the legacy server refused the password".to_string(),
             e => e.to_string(),
         })?;
+    sess.set_bandwidth(
+        app.migrations
+            .host_bandwidth(&legacy::host_key(&ep), m.max_bytes_per_sec),
+    );
     drop(password);
     if um.small.borrow().is_none() {
         let small = match copy::count_messages(&mut sess).await {
@@ -570,6 +598,10 @@ pub(crate) async fn catch_up_once(
     let ms = app.store.mailstore(account.id)?;
     let user = legacy_user(&account.address, m.legacy_login);
     let mut sess = Session::login(&ep, m.timeout, &user, password).await?;
+    sess.set_bandwidth(
+        app.migrations
+            .host_bandwidth(&legacy::host_key(&ep), m.max_bytes_per_sec),
+    );
     let r = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
     sess.logout().await;
     r
