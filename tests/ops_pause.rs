@@ -97,4 +97,38 @@ fn pause_and_resume_a_domain() {
     hup(pid);
     wait_state(&d, "alice@example.org", "migrated", 120);
     assert_eq!(committed_messages(&d.data_dir), 60);
+
+    // The same through the admin API (token required).
+    let admin = d.addr("admin", "plain");
+    let token = std::fs::read_to_string(cfg.data_dir().join("admin-token")).unwrap();
+    let post = |path: &str, token: Option<&str>| {
+        let mut c = Command::new("curl");
+        c.args(["-s", "-w", "\n%{http_code}", "-X", "POST"]);
+        if let Some(t) = token {
+            c.args(["-H", &format!("Authorization: Bearer {}", t.trim())]);
+        }
+        let out = c.arg(format!("http://{admin}{path}")).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(post("/api/domains/example.org/pause", None).ends_with("401"));
+    let r = post("/api/domains/example.org/pause", Some(&token));
+    assert!(r.ends_with("200") && r.contains("\"paused\": true"), "{r}");
+    let (code, _, err) = cli(
+        &cfg,
+        &["migrate", "user", "bob@example.org", "--password-stdin"],
+        "bob-pw\n",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("paused"), "{err}");
+    let (_, out, _) = cli(&cfg, &["status"], "");
+    assert!(out.contains("example.org (migrating) (paused)"), "{out}");
+    let r = post("/api/domains/example.org/resume", Some(&token));
+    assert!(r.ends_with("200"), "{r}");
+    let (code, out, err) = cli(
+        &cfg,
+        &["migrate", "user", "bob@example.org", "--password-stdin"],
+        "bob-pw\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    wait_state(&d, "bob@example.org", "migrated", 60);
 }

@@ -203,6 +203,27 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 Err(_) => Response::error(400, "expected {\"domain\", \"force\"}"),
             }
         }
+        ("POST", p) if p.starts_with("/api/domains/") => {
+            let rest = &p["/api/domains/".len()..];
+            let Some((domain, action)) = rest.rsplit_once('/') else {
+                return Response::error(404, "no such endpoint");
+            };
+            let pause = match action {
+                "pause" => true,
+                "resume" => false,
+                _ => return Response::error(404, "no such endpoint"),
+            };
+            let Some(d) = app.config().domain(domain).map(|d| d.name.clone()) else {
+                return Response::error(404, "no such domain");
+            };
+            let changed = app.migrations.set_paused(&d, pause);
+            let state = if pause { "paused" } else { "resumed" };
+            tracing::info!(domain = %d, changed, "migration {state} through the admin API");
+            Response::json(
+                200,
+                &serde_json::json!({ "domain": d, "paused": pause, "changed": changed }),
+            )
+        }
         (_, "/" | "/api/status" | "/metrics" | "/api/migrate" | "/api/finish") => {
             Response::error(405, "method not allowed")
         }

@@ -65,6 +65,10 @@ pub struct UserStatus {
 pub struct DomainStatus {
     pub domain: String,
     pub migrating: bool,
+    /// Copies paused (`enabled = false` shows as not migrating; this is the
+    /// admin API's pause).
+    #[serde(default)]
+    pub paused: bool,
     pub users: StateCounts,
     /// When the first account of the domain was created from the legacy server.
     pub migration_started_at: Option<i64>,
@@ -112,6 +116,7 @@ pub async fn report(
             DomainStatus {
                 domain: d.name.clone(),
                 migrating: d.migrating(),
+                paused: app.migrations.api_paused(&d.name),
                 users: StateCounts::default(),
                 migration_started_at: None,
                 last_migrated: None,
@@ -240,9 +245,10 @@ pub fn render_text(r: &StatusReport) -> String {
     for d in &r.domains {
         let u = &d.users;
         s.push_str(&format!(
-            "{}{}\n  users: {} copying, {} migrated, {} finished, {} failed, {} local\n",
+            "{}{}{}\n  users: {} copying, {} migrated, {} finished, {} failed, {} local\n",
             d.domain,
             if d.migrating { " (migrating)" } else { "" },
+            if d.paused { " (paused)" } else { "" },
             u.copying,
             u.migrated,
             u.finished,

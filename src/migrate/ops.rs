@@ -211,6 +211,12 @@ async fn migrate_user_inner(
         Err(e) => return UserResult::err(address, e),
     };
     let address = address.as_str();
+    if app.migrations.api_paused(&domain.name) {
+        return UserResult::err(
+            address,
+            format!("the migration of domain {} is paused", domain.name),
+        );
+    }
     if !domain.migrating() {
         return UserResult::err(
             address,

@@ -137,6 +137,9 @@ pub struct Registry {
     /// Passwords an admin handed over through the admin API (`migrate user`,
     /// `migrate bulk`), kept in memory only, for `finish` and later passes.
     pub vault: super::ops::Vault,
+    /// Domains paused through the admin API (`POST /api/domains/D/pause`), in
+    /// memory: their copies wait, as with `enabled = false`.
+    paused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -149,6 +152,7 @@ impl Registry {
             bandwidth: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(Default::default()),
             vault: Default::default(),
+            paused: Mutex::new(Default::default()),
         })
     }
 
@@ -246,6 +250,25 @@ impl Registry {
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&account.id);
         });
+    }
+
+    /// Pauses (`true`) or resumes the copies of a domain; returns whether it
+    /// changed anything.
+    pub fn set_paused(&self, domain: &str, paused: bool) -> bool {
+        let mut p = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        if paused {
+            p.insert(domain.to_ascii_lowercase())
+        } else {
+            p.remove(&domain.to_ascii_lowercase())
+        }
+    }
+
+    /// Whether the admin API paused the domain.
+    pub fn api_paused(&self, domain: &str) -> bool {
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&domain.to_ascii_lowercase())
     }
 
     /// The password a running migration holds in memory, if any.
@@ -389,9 +412,9 @@ async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
 }
 
 /// Whether the domain's migration is paused (`[migration] enabled = false`,
-/// reloaded on SIGHUP) or the domain is gone.
-fn domain_paused(app: &App, domain: &str) -> bool {
-    !app.config().domain(domain).is_some_and(|d| d.migrating())
+/// reloaded on SIGHUP, or the admin API) or the domain is gone.
+pub(crate) fn domain_paused(app: &App, domain: &str) -> bool {
+    !app.config().domain(domain).is_some_and(|d| d.migrating()) || app.migrations.api_paused(domain)
 }
 
 /// How often a paused migration looks at the configuration again.
