@@ -130,6 +130,10 @@ impl UserMigration {
 pub struct Registry {
     users: Mutex<HashMap<i64, Arc<UserMigration>>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Legacy hosts that recently throttled, timed out or dropped copies: no new
+    /// copy starts against them before the instant, and the pause doubles with
+    /// each such failure (reset by a successful copy).
+    cooldown: Mutex<HashMap<String, (Instant, Duration)>>,
     /// Bandwidth caps by legacy host.
     bandwidth: Mutex<HashMap<String, Arc<super::bandwidth::Bandwidth>>>,
     /// Accounts with a `continuous` catch-up pass running.
@@ -150,6 +154,7 @@ impl Registry {
             users: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
             bandwidth: Mutex::new(HashMap::new()),
+            cooldown: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(Default::default()),
             vault: Default::default(),
             paused: Mutex::new(Default::default()),
@@ -274,6 +279,38 @@ impl Registry {
     /// The password a running migration holds in memory, if any.
     pub fn password_of(&self, account_id: i64) -> Option<Password> {
         self.get(account_id).and_then(|um| um.password())
+    }
+
+    /// A copy from `key` failed: when the reason says the server was unavailable
+    /// (a temporary NO, BYE or a closed connection, a timeout), every copy from
+    /// that host backs off, 5 s doubling up to 5 minutes.
+    pub fn host_failed(&self, key: &str, reason: &str) {
+        if !looks_throttled(reason) {
+            return;
+        }
+        let mut map = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+        let delay = map
+            .get(key)
+            .map(|(_, d)| (*d * 2).min(MAX_BACKOFF))
+            .unwrap_or(HOST_BACKOFF);
+        map.insert(key.to_string(), (Instant::now() + delay, delay));
+        tracing::warn!(legacy = %key, pause_secs = delay.as_secs(), "legacy host unavailable or throttling; copies from it back off");
+    }
+
+    /// A copy from `key` went through: the host's backoff ends.
+    pub fn host_ok(&self, key: &str) {
+        self.cooldown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// How long a new copy from `key` must still wait.
+    pub fn host_pause(&self, key: &str) -> Option<Duration> {
+        let map = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, _) = map.get(key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
     }
 
     /// The bandwidth cap of one legacy host (`max_bytes_per_sec`; a changed
@@ -417,6 +454,23 @@ pub(crate) fn domain_paused(app: &App, domain: &str) -> bool {
     !app.config().domain(domain).is_some_and(|d| d.migrating()) || app.migrations.api_paused(domain)
 }
 
+/// First host-wide pause after a throttling answer or a timeout.
+const HOST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether a failed attempt's reason says the legacy server was unavailable
+/// (temporary NO, BYE, closed connection, timeout) rather than wrong data.
+fn looks_throttled(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "legacy server unavailable",
+        "throttl",
+        "too many",
+        "timed out",
+    ]
+    .iter()
+    .any(|k| r.contains(k))
+}
+
 /// How often a paused migration looks at the configuration again.
 const PAUSE_POLL: Duration = Duration::from_secs(1);
 
@@ -447,8 +501,30 @@ async fn paused_while_copying(app: &App, um: &UserMigration) {
     }
 }
 
-/// One attempt: copy, switch, verify, flip, catch up, hook. `Err` carries why.
+/// One attempt, with the legacy host's adaptive backoff around it.
 async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), String> {
+    let key = app
+        .config()
+        .domain(&um.domain)
+        .and_then(|d| d.migration.imap.as_ref().map(legacy::host_key));
+    if let Some(key) = &key {
+        while let Some(pause) = app.migrations.host_pause(key) {
+            um.small.send_replace(Some(false));
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let r = attempt_inner(app, um).await;
+    if let Some(key) = &key {
+        match &r {
+            Ok(()) => app.migrations.host_ok(key),
+            Err(reason) => app.migrations.host_failed(key, reason),
+        }
+    }
+    r
+}
+
+/// One attempt: copy, switch, verify, flip, catch up, hook. `Err` carries why.
+async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), String> {
     let config = app.config();
     let domain = config
         .domain(&um.domain)
@@ -744,5 +820,37 @@ async fn add_default_folders(ms: &crate::store::Mailstore) {
         if ms.create_mailbox(name, opts).await.is_ok() {
             let _ = ms.set_subscribed(name, true).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_backoff_doubles_on_throttling_and_resets() {
+        assert!(looks_throttled(
+            "legacy server unavailable: connection closed"
+        ));
+        assert!(looks_throttled("legacy login: [UNAVAILABLE] Throttled"));
+        assert!(!looks_throttled("the legacy server refused the password"));
+        assert!(!looks_throttled("verification failed: folder `x` missing"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let r = Registry::new(&store).unwrap();
+        let key = "legacy.test:143";
+        r.host_failed(key, "verification failed");
+        assert!(r.host_pause(key).is_none());
+        r.host_failed(key, "legacy server unavailable: timed out");
+        let first = r.host_pause(key).unwrap();
+        assert!(first <= HOST_BACKOFF && !first.is_zero());
+        r.host_failed(key, "legacy server unavailable: timed out");
+        assert!(r.host_pause(key).unwrap() > HOST_BACKOFF);
+        for _ in 0..20 {
+            r.host_failed(key, "legacy server unavailable: timed out");
+        }
+        assert!(r.host_pause(key).unwrap() <= MAX_BACKOFF);
+        r.host_ok(key);
+        assert!(r.host_pause(key).is_none());
     }
 }
