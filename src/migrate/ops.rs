@@ -176,10 +176,7 @@ async fn verify_legacy(address: &str, domain: &Domain, password: &Password) -> R
             Ok(())
         }
         Err(LegacyError::Refused) => Err("the legacy server refused the password".into()),
-        Err(e) => Err(format!(
-            "legacy server {} unavailable: {e}",
-            legacy::host_key(&ep)
-        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
@@ -239,7 +236,10 @@ async fn migrate_user_inner(
                 return UserResult::err(address, "already exists; nothing touched");
             }
             let Some(password) = password else {
-                return UserResult::err(address, "a password is needed to create the account");
+                return UserResult::err(
+                    address,
+                    "a password is needed to create the account (--password-stdin)",
+                );
             };
             if let Err(e) = verify_legacy(address, &domain, &password).await {
                 return UserResult::err(address, e);
