@@ -323,3 +323,90 @@ fn bulk_modes_status_finish_and_hook() {
         assert!(!log.contains(secret), "password {secret} in the log");
     }
 }
+
+/// After a restart the passwords are gone: a `--passwords-only` account waits
+/// for its user's next login (status says so), `finish` leaves users without a
+/// password in memory `migrated` and says so, `--force` finishes them.
+#[test]
+fn restart_forgets_passwords() {
+    let legacy = Legacy::start(LegacyOptions {
+        users: vec![
+            ("alice".into(), "alice-pw".into()),
+            ("bob".into(), "bob-pw".into()),
+        ],
+        ..Default::default()
+    });
+    seed(&legacy, "alice", "alice-pw", 2);
+    let hookdir = tempfile::tempdir().unwrap();
+    let hook = hookdir.path().join("hook.sh");
+    std::fs::write(&hook, HOOK).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let cfg = config(&legacy, &hook);
+    let mut d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    let (code, out, err) = cli(
+        &cfg,
+        &["migrate", "user", "alice@example.org", "--password-stdin"],
+        "alice-pw\n",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    wait_state(&cfg, &d, "alice@example.org", "migrated");
+    let file = cfg.dir.path().join("bob.txt");
+    std::fs::write(&file, "bob@example.org:bob-pw\n").unwrap();
+    let (code, out, err) = cli(
+        &cfg,
+        &[
+            "migrate",
+            "bulk",
+            file.to_str().unwrap(),
+            "--passwords-only",
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    d.terminate();
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    let (_, out, _) = cli(&cfg, &["status", "--json", "--user", "bob@example.org"], "");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["users"][0]["state"], "copying", "{out}");
+    assert_eq!(v["users"][0]["waiting_for_login"], true, "{out}");
+    let (_, text, _) = cli(&cfg, &["status"], "");
+    assert!(
+        text.contains("bob@example.org (0 messages stored) - waiting for the user's next login"),
+        "{text}"
+    );
+    // No password in memory: --messages-only says so.
+    let (code, _, err) = cli(
+        &cfg,
+        &["migrate", "user", "bob@example.org", "--messages-only"],
+        "",
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("no password for this user in memory"), "{err}");
+
+    let (code, out, err) = cli(&cfg, &["finish", "--domain", "example.org"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("0 users finished"), "{out}");
+    let alice = out.lines().find(|l| l.contains("alice@")).unwrap();
+    assert!(
+        alice.contains("skipped") && alice.contains("no password in memory"),
+        "{out}"
+    );
+    let bob = out.lines().find(|l| l.contains("bob@")).unwrap();
+    assert!(bob.contains("still copying"), "{out}");
+    assert_eq!(
+        state(&cfg, "alice@example.org").as_deref(),
+        Some("migrated")
+    );
+
+    let (code, out, err) = cli(&cfg, &["finish", "--domain", "example.org", "--force"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("1 users finished"), "{out}");
+    assert_eq!(
+        state(&cfg, "alice@example.org").as_deref(),
+        Some("finished")
+    );
+    assert_eq!(state(&cfg, "bob@example.org").as_deref(), Some("copying"));
+    drop(d);
+}
