@@ -54,12 +54,54 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Migrate users now, through the running daemon.
+    Migrate {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: MigrateAction,
+    },
+    /// Final sweep of every migrated user of a domain, then mark them finished.
+    Finish {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
+        config: PathBuf,
+        /// Only this domain (default: every hosted domain).
+        #[arg(long)]
+        domain: Option<String>,
+        /// Also finish users whose password is not in memory, without a sweep.
+        #[arg(long)]
+        force: bool,
+    },
     /// Manage local accounts (passwords are read from standard input).
     Account {
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
         action: AccountAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateAction {
+    /// Migrate one user: verify with the legacy server, create the account, copy.
+    User {
+        address: String,
+        /// Read the user's legacy password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Copy into the existing account only.
+        #[arg(long)]
+        messages_only: bool,
+    },
+    /// Migrate every user of FILE (lines user:password or user:password:domain).
+    Bulk {
+        file: PathBuf,
+        /// Copy into existing accounts only.
+        #[arg(long, conflicts_with = "passwords_only")]
+        messages_only: bool,
+        /// Create accounts from verified legacy credentials; mail moves on first login.
+        #[arg(long)]
+        passwords_only: bool,
     },
 }
 
@@ -190,6 +232,24 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Account { config, action } => {
             let cfg = load_config(&config)?;
             runtime()?.block_on(account(&cfg, action))
+        }
+        Command::Migrate { config, action } => {
+            let cfg = load_config(&config)?;
+            let client = crate::admin::client::AdminClient::from_config(&cfg)?;
+            crate::admin::ops_cli::migrate(&client, action)
+        }
+        Command::Finish {
+            config,
+            domain,
+            force,
+        } => {
+            let cfg = load_config(&config)?;
+            let client = crate::admin::client::AdminClient::from_config(&cfg)?;
+            let domains: Vec<String> = match domain {
+                Some(d) => vec![d],
+                None => cfg.domains.values().map(|d| d.name.clone()).collect(),
+            };
+            crate::admin::ops_cli::finish(&client, &domains, force)
         }
     }
 }

@@ -68,6 +68,24 @@ async fn seed(cfg: &TestConfig) {
         if reason.is_some() {
             store.set_state(a.id, state, reason).await.unwrap();
         }
+        if addr == "dan@legacy.test" {
+            // A copy that got part of the way before the daemon stopped.
+            let db = store.db();
+            ferrymail::migrate::jobs::started(db, a.id, addr)
+                .await
+                .unwrap();
+            ferrymail::migrate::jobs::update(
+                db,
+                a.id,
+                "retrying",
+                2,
+                12,
+                3 * 1024,
+                Some("legacy server unavailable: timed out"),
+            )
+            .await
+            .unwrap();
+        }
     }
 }
 
@@ -160,6 +178,11 @@ async fn token_status_metrics_and_cli() {
     );
     assert!(
         body.contains("ferrymail_legacy_auth_total{outcome=\"accepted\"}"),
+        "{body}"
+    );
+    assert!(body.contains("ferrymail_relay_queue 0"), "{body}");
+    assert!(
+        body.contains("ferrymail_copied_messages{domain=\"legacy.test\"} 12"),
         "{body}"
     );
     pop.write_all(b"USER ann@example.test\r\nPASS wrong\r\nQUIT\r\n")
@@ -275,6 +298,10 @@ async fn dashboard_in_headless_chromium() {
         "verification failed",
         "migrated: 2",
         "state-failed",
+        "messages copied: 12",
+        "copied 12 messages, 3.0 KB, attempt 1",
+        "0 stored",
+        "waiting for the user's next login",
     ] {
         assert!(
             dom.contains(needle),

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod http;
+pub mod ops_cli;
 pub mod status;
 
 use std::net::SocketAddr;
@@ -170,16 +171,78 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             Ok(r) => Response::new(
                 200,
                 "text/plain; version=0.0.4",
-                app.metrics.render(&status::metrics_lines(&r)),
+                app.metrics.render(&format!(
+                    "{}{}",
+                    status::metrics_lines(&r),
+                    relay_queue_lines(&app.config().data_dir)
+                )),
             ),
             Err(e) => {
                 tracing::error!(error = %e, "metrics failed");
                 Response::error(500, "internal error")
             }
         },
-        (_, "/" | "/api/status" | "/metrics") => Response::error(405, "method not allowed"),
+        ("POST", "/api/migrate") => {
+            match serde_json::from_slice::<crate::migrate::ops::MigrateRequest>(&req.body) {
+                Ok(m) => Response::json(200, &crate::migrate::ops::migrate_user(app, m).await),
+                Err(_) => Response::error(400, "expected {\"address\", \"password\", \"mode\"}"),
+            }
+        }
+        ("POST", "/api/finish") => {
+            #[derive(serde::Deserialize)]
+            struct Finish {
+                domain: String,
+                #[serde(default)]
+                force: bool,
+            }
+            match serde_json::from_slice::<Finish>(&req.body) {
+                Ok(f) => match crate::migrate::ops::finish(app, &f.domain, f.force).await {
+                    Ok(r) => Response::json(200, &r),
+                    Err(e) => Response::error(400, &e),
+                },
+                Err(_) => Response::error(400, "expected {\"domain\", \"force\"}"),
+            }
+        }
+        ("POST", p) if p.starts_with("/api/domains/") => {
+            let rest = &p["/api/domains/".len()..];
+            let Some((domain, action)) = rest.rsplit_once('/') else {
+                return Response::error(404, "no such endpoint");
+            };
+            let pause = match action {
+                "pause" => true,
+                "resume" => false,
+                _ => return Response::error(404, "no such endpoint"),
+            };
+            let Some(d) = app.config().domain(domain).map(|d| d.name.clone()) else {
+                return Response::error(404, "no such domain");
+            };
+            let changed = app.migrations.set_paused(&d, pause);
+            let state = if pause { "paused" } else { "resumed" };
+            tracing::info!(domain = %d, changed, "migration {state} through the admin API");
+            Response::json(
+                200,
+                &serde_json::json!({ "domain": d, "paused": pause, "changed": changed }),
+            )
+        }
+        (_, "/" | "/api/status" | "/metrics" | "/api/migrate" | "/api/finish") => {
+            Response::error(405, "method not allowed")
+        }
         _ => Response::error(404, "no such endpoint"),
     }
+}
+
+/// The relay queue size for `/metrics`: envelopes waiting on disk.
+fn relay_queue_lines(data_dir: &Path) -> String {
+    let n = std::fs::read_dir(crate::smtp::queue::dir(data_dir))
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| e.file_name().to_string_lossy().ends_with(".json"))
+                .count()
+        })
+        .unwrap_or(0);
+    format!(
+        "# HELP ferrymail_relay_queue Messages waiting in the relay queue.\n# TYPE ferrymail_relay_queue gauge\nferrymail_relay_queue {n}\n"
+    )
 }
 
 const LOGIN_PAGE: &str = r#"<!doctype html>

@@ -45,12 +45,30 @@ pub struct UserStatus {
     pub reason: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The copy job's durable record (attempts, messages and bytes copied, last
+    /// error), when the account came from the legacy server.
+    #[serde(default)]
+    pub job: Option<crate::migrate::jobs::Job>,
+    /// Messages the local store holds for the account now (progress of a copy).
+    #[serde(default)]
+    pub stored_messages: Option<u64>,
+    /// `copying` with no copy running (e.g. after a restart: the password was in
+    /// memory only): the copy resumes at the user's next login.
+    #[serde(default)]
+    pub waiting_for_login: bool,
+    /// Waits in the admin queue (`migrate user|bulk`) for its turn.
+    #[serde(default)]
+    pub queued: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct DomainStatus {
     pub domain: String,
     pub migrating: bool,
+    /// Copies paused (`enabled = false` shows as not migrating; this is the
+    /// admin API's pause).
+    #[serde(default)]
+    pub paused: bool,
     pub users: StateCounts,
     /// When the first account of the domain was created from the legacy server.
     pub migration_started_at: Option<i64>,
@@ -59,6 +77,14 @@ pub struct DomainStatus {
     pub last_migrated_at: Option<i64>,
     /// Accounts copying or failed, with their reason (the dashboard's table).
     pub attention: Vec<UserStatus>,
+    /// Sums over the domain's copy jobs.
+    #[serde(default)]
+    pub messages_copied: u64,
+    #[serde(default)]
+    pub bytes_copied: u64,
+    /// Jobs that recorded an error (failed, or retried).
+    #[serde(default)]
+    pub errors: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -79,6 +105,7 @@ pub async fn report(
 ) -> Result<StatusReport, StoreError> {
     let config = app.config();
     let accounts = app.store.accounts(domain).await?;
+    let jobs = crate::migrate::jobs::all(app.store.db()).await?;
     let mut domains: BTreeMap<String, DomainStatus> = BTreeMap::new();
     for d in config.domains.values() {
         if domain.is_some_and(|x| !x.eq_ignore_ascii_case(&d.name)) {
@@ -89,24 +116,50 @@ pub async fn report(
             DomainStatus {
                 domain: d.name.clone(),
                 migrating: d.migrating(),
+                paused: app.migrations.api_paused(&d.name),
                 users: StateCounts::default(),
                 migration_started_at: None,
                 last_migrated: None,
                 last_migrated_at: None,
                 attention: vec![],
+                messages_copied: 0,
+                bytes_copied: 0,
+                errors: 0,
             },
         );
     }
     let mut users = Vec::new();
     for a in &accounts {
+        let wanted = all_users
+            || user.is_some_and(|u| u.eq_ignore_ascii_case(&a.address))
+            || matches!(a.state, AccountState::Copying | AccountState::Failed);
+        let stored_messages = if wanted && domains.contains_key(&a.domain) {
+            stored_messages(app, a.id).await
+        } else {
+            None
+        };
+        let job = jobs.get(&a.id).cloned();
         let line = UserStatus {
             address: a.address.clone(),
             state: a.state.as_str().to_string(),
             reason: a.state_reason.clone(),
             created_at: a.created_at,
             updated_at: a.updated_at,
+            waiting_for_login: a.state == AccountState::Copying
+                && app.migrations.get(a.id).is_none()
+                && !app.migrations.vault.is_queued(a.id),
+            queued: app.migrations.vault.is_queued(a.id),
+            job,
+            stored_messages,
         };
         if let Some(d) = domains.get_mut(&a.domain) {
+            if let Some(j) = &line.job {
+                d.messages_copied += j.messages.max(0) as u64;
+                d.bytes_copied += j.bytes.max(0) as u64;
+                if j.last_error.is_some() || j.state == "failed" {
+                    d.errors += 1;
+                }
+            }
             d.users.add(a.state);
             if a.state != AccountState::Local {
                 d.migration_started_at = Some(
@@ -135,6 +188,13 @@ pub async fn report(
     })
 }
 
+/// Messages in every mailbox of an account.
+async fn stored_messages(app: &App, account_id: i64) -> Option<u64> {
+    let ms = app.store.mailstore(account_id).ok()?;
+    let boxes = ms.mailboxes().await.ok()?;
+    Some(boxes.iter().map(|m| u64::from(m.exists)).sum())
+}
+
 /// Gauges for `/metrics` read from the store: users by domain and state.
 pub fn metrics_lines(report: &StatusReport) -> String {
     let mut s = String::from(
@@ -155,6 +215,27 @@ pub fn metrics_lines(report: &StatusReport) -> String {
             ));
         }
     }
+    s.push_str("# HELP ferrymail_copied_messages Messages copied from the legacy server (job records).\n# TYPE ferrymail_copied_messages gauge\n");
+    for d in &report.domains {
+        s.push_str(&format!(
+            "ferrymail_copied_messages{{domain=\"{}\"}} {}\n",
+            d.domain, d.messages_copied
+        ));
+    }
+    s.push_str("# HELP ferrymail_copied_bytes Bytes copied from the legacy server (job records).\n# TYPE ferrymail_copied_bytes gauge\n");
+    for d in &report.domains {
+        s.push_str(&format!(
+            "ferrymail_copied_bytes{{domain=\"{}\"}} {}\n",
+            d.domain, d.bytes_copied
+        ));
+    }
+    s.push_str("# HELP ferrymail_copy_errors Copy jobs that recorded an error.\n# TYPE ferrymail_copy_errors gauge\n");
+    for d in &report.domains {
+        s.push_str(&format!(
+            "ferrymail_copy_errors{{domain=\"{}\"}} {}\n",
+            d.domain, d.errors
+        ));
+    }
     s
 }
 
@@ -164,14 +245,19 @@ pub fn render_text(r: &StatusReport) -> String {
     for d in &r.domains {
         let u = &d.users;
         s.push_str(&format!(
-            "{}{}\n  users: {} copying, {} migrated, {} finished, {} failed, {} local\n",
+            "{}{}{}\n  users: {} copying, {} migrated, {} finished, {} failed, {} local\n",
             d.domain,
             if d.migrating { " (migrating)" } else { "" },
+            if d.paused { " (paused)" } else { "" },
             u.copying,
             u.migrated,
             u.finished,
             u.failed,
             u.local
+        ));
+        s.push_str(&format!(
+            "  copied: {} messages, {} bytes; {} jobs with errors\n",
+            d.messages_copied, d.bytes_copied, d.errors
         ));
         if let Some(t) = d.migration_started_at {
             s.push_str(&format!("  migration started: {}\n", fmt_time(t)));
@@ -181,23 +267,56 @@ pub fn render_text(r: &StatusReport) -> String {
         }
         for a in &d.attention {
             s.push_str(&format!(
-                "  {:<9} {}{}\n",
+                "  {:<9} {}{}{}{}\n",
                 a.state,
                 a.address,
                 a.reason
                     .as_ref()
+                    .or(a.job.as_ref().and_then(|j| j.last_error.as_ref()))
                     .map(|r| format!(": {r}"))
-                    .unwrap_or_default()
+                    .unwrap_or_default(),
+                a.stored_messages
+                    .map(|n| format!(" ({n} messages stored)"))
+                    .unwrap_or_default(),
+                if a.waiting_for_login {
+                    " - waiting for the user's next login"
+                } else if a.queued {
+                    " - queued"
+                } else {
+                    ""
+                },
             ));
         }
     }
     if !r.users.is_empty() {
         s.push_str("users:\n");
         for a in &r.users {
+            let job = a
+                .job
+                .as_ref()
+                .map(|j| {
+                    format!(
+                        " copied {} messages, {} bytes, {} folders in {:.1}s, {} attempts{}",
+                        j.messages,
+                        j.bytes,
+                        j.folders,
+                        j.copy_ms as f64 / 1000.0,
+                        j.attempts,
+                        j.hook
+                            .as_ref()
+                            .map(|h| format!(", hook {h}"))
+                            .unwrap_or_default()
+                    )
+                })
+                .unwrap_or_default();
             s.push_str(&format!(
-                "  {:<40} {:<9} {}\n",
+                "  {:<40} {:<9}{}{} {}\n",
                 a.address,
                 a.state,
+                a.stored_messages
+                    .map(|n| format!(" {n} stored"))
+                    .unwrap_or_default(),
+                job,
                 a.reason.clone().unwrap_or_default()
             ));
         }

@@ -251,6 +251,8 @@ pub struct MigrationSection {
     pub legacy_login: String,
     /// Concurrent connections ferrymail opens to each legacy host.
     pub max_connections: usize,
+    /// Bandwidth cap for copies from each legacy host, bytes per second (0: none).
+    pub max_bytes_per_sec: u64,
     /// Timeout of every read from the legacy server, seconds.
     pub timeout_secs: u64,
     /// POP3 source: mark copied messages \Seen.
@@ -273,6 +275,7 @@ impl Default for MigrationSection {
             continuous: false,
             legacy_login: "localpart".into(),
             max_connections: 4,
+            max_bytes_per_sec: 0,
             timeout_secs: 60,
             mark_seen: false,
             post_migrate_hook: None,

@@ -75,6 +75,8 @@ pub struct Migration {
     pub continuous: bool,
     pub legacy_login: LegacyLogin,
     pub max_connections: usize,
+    /// Bytes per second for copies from each legacy host; `None`: unlimited.
+    pub max_bytes_per_sec: Option<u64>,
     pub timeout: Duration,
     pub mark_seen: bool,
     pub post_migrate_hook: Option<PathBuf>,
@@ -675,6 +677,7 @@ fn check_migration(
         continuous: m.continuous,
         legacy_login,
         max_connections: m.max_connections.max(1),
+        max_bytes_per_sec: (m.max_bytes_per_sec > 0).then_some(m.max_bytes_per_sec),
         timeout: Duration::from_secs(m.timeout_secs.max(1)),
         mark_seen: m.mark_seen,
         post_migrate_hook,

@@ -127,6 +127,8 @@ pub struct Session {
     caps: Vec<String>,
     /// The capabilities as the server spelled them, for proxied clients.
     pub capability_line: String,
+    /// The legacy host's bandwidth cap, charged for each fetched message body.
+    bandwidth: Option<std::sync::Arc<crate::migrate::bandwidth::Bandwidth>>,
 }
 
 fn is_atom_char(b: u8) -> bool {
@@ -426,6 +428,7 @@ impl Session {
             tag: 0,
             caps: vec![],
             capability_line: String::new(),
+            bandwidth: None,
         };
         if caps.is_none() {
             caps = Some(s.capability().await?);
@@ -802,6 +805,14 @@ impl Session {
         Ok(st)
     }
 
+    /// Caps the rate at which message bodies are read (shared per legacy host).
+    pub fn set_bandwidth(
+        &mut self,
+        bandwidth: Option<std::sync::Arc<crate::migrate::bandwidth::Bandwidth>>,
+    ) {
+        self.bandwidth = bandwidth;
+    }
+
     /// Starts `UID FETCH set (items)`; read its messages with [`Self::next_fetch`].
     pub async fn start_fetch(&mut self, set: &str, items: &str) -> Result<String> {
         self.send(&[Arg::Raw("UID FETCH"), Arg::Raw(set), Arg::Raw(items)])
@@ -817,6 +828,9 @@ impl Session {
     ) -> Result<Option<Fetched>> {
         loop {
             let (resp, mut blobs) = self.read(ms).await?;
+            if let Some(bw) = &self.bandwidth {
+                bw.charge(blobs.iter().map(|b| b.size).sum()).await;
+            }
             match resp {
                 Response::Tagged {
                     tag: t,

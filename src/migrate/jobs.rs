@@ -11,7 +11,8 @@ use rusqlite::params;
 
 use crate::store::{now, Db, StoreError};
 
-const SCHEMA: &[crate::store::db::Migration] = &[r#"
+const SCHEMA: &[crate::store::db::Migration] = &[
+    r#"
 CREATE TABLE migration_jobs (
     account_id  INTEGER PRIMARY KEY,
     address     TEXT NOT NULL,
@@ -24,7 +25,12 @@ CREATE TABLE migration_jobs (
     bytes       INTEGER NOT NULL DEFAULT 0,
     last_error  TEXT
 );
-"#];
+"#,
+    r#"
+ALTER TABLE migration_jobs ADD COLUMN copy_ms INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE migration_jobs ADD COLUMN hook TEXT;
+"#,
+];
 
 /// Brings the table up to date and marks jobs that a crash or stop interrupted.
 pub fn init(db: &Db) -> Result<(), StoreError> {
@@ -32,7 +38,7 @@ pub fn init(db: &Db) -> Result<(), StoreError> {
     db.call_blocking(|c| {
         c.execute(
             "UPDATE migration_jobs SET state = 'interrupted', updated_at = ?1
-             WHERE state IN ('running', 'switching', 'retrying')",
+             WHERE state IN ('running', 'switching', 'retrying', 'paused')",
             [now()],
         )?;
         Ok(())
@@ -40,7 +46,7 @@ pub fn init(db: &Db) -> Result<(), StoreError> {
 }
 
 /// A job row, for status and tests.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub account_id: i64,
     pub address: String,
@@ -50,6 +56,12 @@ pub struct Job {
     pub messages: i64,
     pub bytes: i64,
     pub last_error: Option<String>,
+    /// Time spent in copy passes, in milliseconds.
+    #[serde(default)]
+    pub copy_ms: i64,
+    /// The post-migrate hook's outcome (`ok`, `exit 3`, `timed out`, ...).
+    #[serde(default)]
+    pub hook: Option<String>,
 }
 
 /// A copy attempt starts (the first of a job, or a retry).
@@ -108,7 +120,8 @@ pub async fn get(db: &Db, account_id: i64) -> Result<Option<Job>, StoreError> {
     use rusqlite::OptionalExtension;
     db.call(move |c| {
         Ok(c.query_row(
-            "SELECT account_id, address, state, attempts, folders, messages, bytes, last_error
+            "SELECT account_id, address, state, attempts, folders, messages, bytes, last_error,
+                    copy_ms, hook
              FROM migration_jobs WHERE account_id = ?1",
             [account_id],
             |r| {
@@ -121,10 +134,97 @@ pub async fn get(db: &Db, account_id: i64) -> Result<Option<Job>, StoreError> {
                     messages: r.get(5)?,
                     bytes: r.get(6)?,
                     last_error: r.get(7)?,
+                    copy_ms: r.get(8)?,
+                    hook: r.get(9)?,
                 })
             },
         )
         .optional()?)
+    })
+    .await
+}
+
+/// Every job row, by account id (for status).
+pub async fn all(db: &Db) -> Result<std::collections::HashMap<i64, Job>, StoreError> {
+    db.call(move |c| {
+        let mut st = c.prepare(
+            "SELECT account_id, address, state, attempts, folders, messages, bytes, last_error,
+                    copy_ms, hook
+             FROM migration_jobs",
+        )?;
+        let rows = st.query_map([], |r| {
+            Ok(Job {
+                account_id: r.get(0)?,
+                address: r.get(1)?,
+                state: r.get(2)?,
+                attempts: r.get(3)?,
+                folders: r.get(4)?,
+                messages: r.get(5)?,
+                bytes: r.get(6)?,
+                last_error: r.get(7)?,
+                copy_ms: r.get(8)?,
+                hook: r.get(9)?,
+            })
+        })?;
+        let mut out = std::collections::HashMap::new();
+        for j in rows {
+            let j = j?;
+            out.insert(j.account_id, j);
+        }
+        Ok(out)
+    })
+    .await
+}
+
+/// Adds the time of a pass to the job.
+pub async fn add_time(db: &Db, account_id: i64, ms: u64) -> Result<(), StoreError> {
+    db.call(move |c| {
+        c.execute(
+            "UPDATE migration_jobs SET copy_ms = copy_ms + ?2 WHERE account_id = ?1",
+            params![account_id, ms as i64],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Records the post-migrate hook's outcome.
+pub async fn set_hook(db: &Db, account_id: i64, summary: &str) -> Result<(), StoreError> {
+    let summary = summary.to_string();
+    db.call(move |c| {
+        c.execute(
+            "UPDATE migration_jobs SET hook = ?2, updated_at = ?3 WHERE account_id = ?1",
+            params![account_id, summary, now()],
+        )?;
+        Ok(())
+    })
+    .await
+}
+
+/// Adds a pass outside the copy job (a catch-up, the final sweep of `finish`,
+/// an admin's `--messages-only`) to the account's statistics, creating the row
+/// when the account has none.
+pub async fn record_pass(
+    db: &Db,
+    account_id: i64,
+    address: &str,
+    messages: u64,
+    bytes: u64,
+    ms: u64,
+) -> Result<(), StoreError> {
+    let address = address.to_string();
+    db.call(move |c| {
+        let t = now();
+        c.execute(
+            "INSERT INTO migration_jobs (account_id, address, state, attempts, started_at, updated_at,
+                 messages, bytes, copy_ms)
+             VALUES (?1, ?2, 'done', 0, ?3, ?3, ?4, ?5, ?6)
+             ON CONFLICT(account_id) DO UPDATE SET messages = messages + excluded.messages,
+                 bytes = bytes + excluded.bytes, copy_ms = copy_ms + excluded.copy_ms,
+                 updated_at = excluded.updated_at",
+            params![account_id, address, t, messages as i64, bytes as i64, ms as i64],
+        )?;
+        Ok(())
     })
     .await
 }

@@ -275,7 +275,7 @@ pub(super) async fn attempt(
     let started = Instant::now();
     let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
     pop3::quit(conn).await;
-    log_copy(&um.address, "copy", &result, started);
+    log_copy(app, &um.address, "copy", &result, started);
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
         app.store.db(),
@@ -294,7 +294,7 @@ pub(super) async fn attempt(
     let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
     let started = Instant::now();
     let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
-    log_copy(&um.address, "delta", &result, started);
+    log_copy(app, &um.address, "delta", &result, started);
     let delta = match result {
         Ok(d) => d,
         Err(e) => {
@@ -341,7 +341,7 @@ pub(super) async fn attempt(
         }
         Err(e) => Err(LegacyError::Unavailable(e)),
     };
-    log_copy(&um.address, "catch-up", &result, started);
+    log_copy(app, &um.address, "catch-up", &result, started);
 
     if let Some(hook) = &m.post_migrate_hook {
         if let Ok(password) = password() {

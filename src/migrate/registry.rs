@@ -135,8 +135,20 @@ impl UserMigration {
 pub struct Registry {
     users: Mutex<HashMap<i64, Arc<UserMigration>>>,
     hosts: Mutex<HashMap<String, Arc<Semaphore>>>,
+    /// Legacy hosts that recently throttled, timed out or dropped copies: no new
+    /// copy starts against them before the instant, and the pause doubles with
+    /// each such failure (reset by a successful copy).
+    cooldown: Mutex<HashMap<String, (Instant, Duration)>>,
+    /// Bandwidth caps by legacy host.
+    bandwidth: Mutex<HashMap<String, Arc<super::bandwidth::Bandwidth>>>,
     /// Accounts with a `continuous` catch-up pass running.
     catching_up: Mutex<std::collections::HashSet<i64>>,
+    /// Passwords an admin handed over through the admin API (`migrate user`,
+    /// `migrate bulk`), kept in memory only, for `finish` and later passes.
+    pub vault: super::ops::Vault,
+    /// Domains paused through the admin API (`POST /api/domains/D/pause`), in
+    /// memory: their copies wait, as with `enabled = false`.
+    paused: Mutex<std::collections::HashSet<String>>,
 }
 
 impl Registry {
@@ -146,7 +158,11 @@ impl Registry {
         Ok(Registry {
             users: Mutex::new(HashMap::new()),
             hosts: Mutex::new(HashMap::new()),
+            bandwidth: Mutex::new(HashMap::new()),
+            cooldown: Mutex::new(HashMap::new()),
             catching_up: Mutex::new(Default::default()),
+            vault: Default::default(),
+            paused: Mutex::new(Default::default()),
         })
     }
 
@@ -226,13 +242,101 @@ impl Registry {
                 _ = app2.shutdown.cancelled() => Err(LegacyError::Unavailable("shutting down".into())),
             };
             drop(password);
-            log_copy(&account.address, "continuous", &result, started);
+            log_copy(&app2, &account.address, "continuous", &result, started);
+            if let Ok(r) = &result {
+                let _ = jobs::record_pass(
+                    app2.store.db(),
+                    account.id,
+                    &account.address,
+                    r.messages,
+                    r.bytes,
+                    started.elapsed().as_millis() as u64,
+                )
+                .await;
+            }
             app2.migrations
                 .catching_up
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&account.id);
         });
+    }
+
+    /// Pauses (`true`) or resumes the copies of a domain; returns whether it
+    /// changed anything.
+    pub fn set_paused(&self, domain: &str, paused: bool) -> bool {
+        let mut p = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        if paused {
+            p.insert(domain.to_ascii_lowercase())
+        } else {
+            p.remove(&domain.to_ascii_lowercase())
+        }
+    }
+
+    /// Whether the admin API paused the domain.
+    pub fn api_paused(&self, domain: &str) -> bool {
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&domain.to_ascii_lowercase())
+    }
+
+    /// The password a running migration holds in memory, if any.
+    pub fn password_of(&self, account_id: i64) -> Option<Password> {
+        self.get(account_id).and_then(|um| um.password())
+    }
+
+    /// A copy from `key` failed: when the reason says the server was unavailable
+    /// (a temporary NO, BYE or a closed connection, a timeout), every copy from
+    /// that host backs off, 5 s doubling up to 5 minutes.
+    pub fn host_failed(&self, key: &str, reason: &str) {
+        if !looks_throttled(reason) {
+            return;
+        }
+        let mut map = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+        let delay = map
+            .get(key)
+            .map(|(_, d)| (*d * 2).min(MAX_BACKOFF))
+            .unwrap_or(HOST_BACKOFF);
+        map.insert(key.to_string(), (Instant::now() + delay, delay));
+        tracing::warn!(legacy = %key, pause_secs = delay.as_secs(), "legacy host unavailable or throttling; copies from it back off");
+    }
+
+    /// A copy from `key` went through: the host's backoff ends.
+    pub fn host_ok(&self, key: &str) {
+        self.cooldown
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
+    }
+
+    /// How long a new copy from `key` must still wait.
+    pub fn host_pause(&self, key: &str) -> Option<Duration> {
+        let map = self.cooldown.lock().unwrap_or_else(|p| p.into_inner());
+        let (until, _) = map.get(key)?;
+        let left = until.saturating_duration_since(Instant::now());
+        (!left.is_zero()).then_some(left)
+    }
+
+    /// The bandwidth cap of one legacy host (`max_bytes_per_sec`; a changed
+    /// value replaces the budget after a reload).
+    pub fn host_bandwidth(
+        &self,
+        key: &str,
+        rate: Option<u64>,
+    ) -> Option<Arc<super::bandwidth::Bandwidth>> {
+        let mut map = self.bandwidth.lock().unwrap_or_else(|p| p.into_inner());
+        let Some(rate) = rate else {
+            map.remove(key);
+            return None;
+        };
+        let b = map
+            .entry(key.to_string())
+            .or_insert_with(|| Arc::new(super::bandwidth::Bandwidth::new(rate)));
+        if b.rate() != rate {
+            *b = Arc::new(super::bandwidth::Bandwidth::new(rate));
+        }
+        Some(b.clone())
     }
 
     /// The connection cap of one legacy host (`max_connections` of the first
@@ -258,7 +362,7 @@ pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
     }
 }
 
-pub(super) fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
+pub(crate) fn log_state(address: &str, from: AccountState, to: AccountState, reason: Option<&str>) {
     tracing::info!(
         user = %address,
         from = from.as_str(),
@@ -272,7 +376,12 @@ pub(super) fn log_state(address: &str, from: AccountState, to: AccountState, rea
 /// marked failed, or the daemon stops.
 async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
     let mut backoff = FIRST_BACKOFF;
-    for attempt in 1..=MAX_ATTEMPTS {
+    let mut attempt = 0;
+    while attempt < MAX_ATTEMPTS {
+        if !wait_while_paused(app, um).await {
+            return;
+        }
+        attempt += 1;
         if let Err(e) = jobs::started(app.store.db(), um.account_id, &um.address).await {
             tracing::error!(user = %um.address, error = %e, "cannot record the migration job");
         }
@@ -282,6 +391,14 @@ async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
                 um.set_phase(Phase::Copying);
                 tracing::info!(user = %um.address, "copy interrupted by shutdown; it resumes on the user's next login");
                 return;
+            }
+            _ = paused_while_copying(app, um) => {
+                // What was committed stays; the rest is fetched again on resume.
+                um.set_phase(Phase::Copying);
+                tracing::info!(user = %um.address, domain = %um.domain, "copy stopped: the domain's migration is paused");
+                let _ = jobs::update(app.store.db(), um.account_id, "paused", 0, 0, 0, None).await;
+                attempt -= 1;
+                continue;
             }
         };
         let reason = match outcome {
@@ -336,8 +453,83 @@ async fn run(app: &Arc<App>, um: &Arc<UserMigration>) {
     }
 }
 
-/// One attempt: copy, switch, verify, flip, catch up, hook. `Err` carries why.
+/// Whether the domain's migration is paused (`[migration] enabled = false`,
+/// reloaded on SIGHUP, or the admin API) or the domain is gone.
+pub(crate) fn domain_paused(app: &App, domain: &str) -> bool {
+    !app.config().domain(domain).is_some_and(|d| d.migrating()) || app.migrations.api_paused(domain)
+}
+
+/// First host-wide pause after a throttling answer or a timeout.
+const HOST_BACKOFF: Duration = Duration::from_secs(5);
+
+/// Whether a failed attempt's reason says the legacy server was unavailable
+/// (temporary NO, BYE, closed connection, timeout) rather than wrong data.
+fn looks_throttled(reason: &str) -> bool {
+    let r = reason.to_ascii_lowercase();
+    [
+        "legacy server unavailable",
+        "throttl",
+        "too many",
+        "timed out",
+    ]
+    .iter()
+    .any(|k| r.contains(k))
+}
+
+/// How often a paused migration looks at the configuration again.
+const PAUSE_POLL: Duration = Duration::from_secs(1);
+
+/// Waits while the domain is paused; `false` when the daemon stops meanwhile.
+async fn wait_while_paused(app: &App, um: &UserMigration) -> bool {
+    let mut logged = false;
+    while domain_paused(app, &um.domain) {
+        if !logged {
+            tracing::info!(user = %um.address, domain = %um.domain, "copy waits: the domain's migration is paused");
+            let _ = jobs::update(app.store.db(), um.account_id, "paused", 0, 0, 0, None).await;
+            logged = true;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(PAUSE_POLL) => {}
+            _ = app.shutdown.cancelled() => return false,
+        }
+    }
+    true
+}
+
+/// Resolves when the domain is paused while the copy (not the switch) runs.
+async fn paused_while_copying(app: &App, um: &UserMigration) {
+    loop {
+        tokio::time::sleep(PAUSE_POLL).await;
+        if um.phase() == Phase::Copying && domain_paused(app, &um.domain) {
+            return;
+        }
+    }
+}
+
+/// One attempt, with the legacy host's adaptive backoff around it.
 async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), String> {
+    let key = app
+        .config()
+        .domain(&um.domain)
+        .and_then(|d| d.migration.imap.as_ref().map(legacy::host_key));
+    if let Some(key) = &key {
+        while let Some(pause) = app.migrations.host_pause(key) {
+            um.small.send_replace(Some(false));
+            tokio::time::sleep(pause).await;
+        }
+    }
+    let r = attempt_inner(app, um).await;
+    if let Some(key) = &key {
+        match &r {
+            Ok(()) => app.migrations.host_ok(key),
+            Err(reason) => app.migrations.host_failed(key, reason),
+        }
+    }
+    r
+}
+
+/// One attempt: copy, switch, verify, flip, catch up, hook. `Err` carries why.
+async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), String> {
     let config = app.config();
     let domain = config
         .domain(&um.domain)
@@ -378,6 +570,10 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
             LegacyError::Refused => "the legacy server refused the password".to_string(),
             e => e.to_string(),
         })?;
+    sess.set_bandwidth(
+        app.migrations
+            .host_bandwidth(&legacy::host_key(&ep), m.max_bytes_per_sec),
+    );
     drop(password);
     if um.small.borrow().is_none() {
         let small = match copy::count_messages(&mut sess).await {
@@ -390,7 +586,13 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     // The bulk copy, while the user is proxied.
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
-    log_copy(&um.address, "copy", &result, started);
+    log_copy(app, &um.address, "copy", &result, started);
+    let _ = jobs::add_time(
+        app.store.db(),
+        um.account_id,
+        started.elapsed().as_millis() as u64,
+    )
+    .await;
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
         app.store.db(),
@@ -408,7 +610,13 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     tracing::info!(user = %um.address, "switch: logins held, proxied sessions ended");
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
-    log_copy(&um.address, "delta", &result, started);
+    log_copy(app, &um.address, "delta", &result, started);
+    let _ = jobs::add_time(
+        app.store.db(),
+        um.account_id,
+        started.elapsed().as_millis() as u64,
+    )
+    .await;
     let delta = result.map_err(|e| e.to_string())?;
     if let Some(pop3) = &m.pop3 {
         if let Some(password) = um.password() {
@@ -455,19 +663,31 @@ async fn attempt_once(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), Str
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
-    log_copy(&um.address, "catch-up", &result, started);
+    log_copy(app, &um.address, "catch-up", &result, started);
+    if let Ok(r) = &result {
+        let _ = jobs::record_pass(
+            app.store.db(),
+            um.account_id,
+            &um.address,
+            r.messages,
+            r.bytes,
+            started.elapsed().as_millis() as u64,
+        )
+        .await;
+    }
     sess.logout().await;
 
     if let Some(hook) = &m.post_migrate_hook {
         if let Some(password) = um.password() {
             let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
             tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
+            let _ = jobs::set_hook(app.store.db(), um.account_id, &outcome.summary()).await;
         }
     }
     Ok(())
 }
 
-async fn catch_up_once(
+pub(crate) async fn catch_up_once(
     app: &Arc<App>,
     account: &Account,
     password: &Password,
@@ -494,18 +714,37 @@ async fn catch_up_once(
     let ms = app.store.mailstore(account.id)?;
     let user = legacy_user(&account.address, m.legacy_login);
     let mut sess = Session::login(&ep, m.timeout, &user, password).await?;
+    sess.set_bandwidth(
+        app.migrations
+            .host_bandwidth(&legacy::host_key(&ep), m.max_bytes_per_sec),
+    );
     let r = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
     sess.logout().await;
     r
 }
 
-pub(super) fn log_copy(
+pub(crate) fn log_copy(
+    app: &App,
     address: &str,
     kind: &str,
     result: &Result<copy::PassReport, LegacyError>,
     started: Instant,
 ) {
     let secs = started.elapsed().as_secs_f64();
+    use std::sync::atomic::Ordering;
+    match result {
+        Ok(r) => {
+            app.metrics
+                .messages_copied
+                .fetch_add(r.messages, Ordering::Relaxed);
+            app.metrics
+                .bytes_copied
+                .fetch_add(r.bytes, Ordering::Relaxed);
+        }
+        Err(_) => {
+            app.metrics.copy_errors.fetch_add(1, Ordering::Relaxed);
+        }
+    }
     match result {
         Ok(r) => tracing::info!(
             user = %address,
@@ -550,5 +789,37 @@ pub(super) async fn add_default_folders(ms: &crate::store::Mailstore) {
         if ms.create_mailbox(name, opts).await.is_ok() {
             let _ = ms.set_subscribed(name, true).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_backoff_doubles_on_throttling_and_resets() {
+        assert!(looks_throttled(
+            "legacy server unavailable: connection closed"
+        ));
+        assert!(looks_throttled("legacy login: [UNAVAILABLE] Throttled"));
+        assert!(!looks_throttled("the legacy server refused the password"));
+        assert!(!looks_throttled("verification failed: folder `x` missing"));
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::store::Store::open(dir.path()).unwrap();
+        let r = Registry::new(&store).unwrap();
+        let key = "legacy.test:143";
+        r.host_failed(key, "verification failed");
+        assert!(r.host_pause(key).is_none());
+        r.host_failed(key, "legacy server unavailable: timed out");
+        let first = r.host_pause(key).unwrap();
+        assert!(first <= HOST_BACKOFF && !first.is_zero());
+        r.host_failed(key, "legacy server unavailable: timed out");
+        assert!(r.host_pause(key).unwrap() > HOST_BACKOFF);
+        for _ in 0..20 {
+            r.host_failed(key, "legacy server unavailable: timed out");
+        }
+        assert!(r.host_pause(key).unwrap() <= MAX_BACKOFF);
+        r.host_ok(key);
+        assert!(r.host_pause(key).is_none());
     }
 }

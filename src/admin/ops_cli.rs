@@ -1,0 +1,197 @@
+//! The CLI side of `ferrymail migrate user|bulk` and `ferrymail finish`: reads
+//! passwords (standard input, the bulk file), sends them to the daemon's admin
+//! API in request bodies only, shows progress and a result table.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use super::client::AdminClient;
+use crate::cli::MigrateAction;
+use crate::migrate::bulk;
+use crate::migrate::ops::{FinishReport, MigrateMode, UserResult};
+
+fn request(
+    client: &AdminClient,
+    address: &str,
+    password: Option<&crate::auth::Password>,
+    mode: MigrateMode,
+) -> UserResult {
+    let body = serde_json::json!({
+        "address": address,
+        "password": password.map(|p| p.expose()),
+        "mode": mode,
+    });
+    client
+        .post_json::<UserResult>("/api/migrate", &body)
+        .unwrap_or_else(|e| UserResult {
+            address: address.to_string(),
+            ok: false,
+            result: "error".into(),
+            detail: e,
+        })
+}
+
+pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String> {
+    match action {
+        MigrateAction::User {
+            address,
+            password_stdin,
+            messages_only,
+        } => {
+            let password = if password_stdin {
+                Some(crate::cli::read_password(false)?)
+            } else {
+                None
+            };
+            let mode = if messages_only {
+                MigrateMode::MessagesOnly
+            } else {
+                MigrateMode::Full
+            };
+            let r = request(client, &address, password.as_ref(), mode);
+            if r.ok {
+                println!("{}: {}: {}", r.address, r.result, r.detail);
+                Ok(())
+            } else {
+                Err(format!("{}: {}", r.address, r.detail))
+            }
+        }
+        MigrateAction::Bulk {
+            file,
+            messages_only,
+            passwords_only,
+        } => {
+            let mode = if messages_only {
+                MigrateMode::MessagesOnly
+            } else if passwords_only {
+                MigrateMode::PasswordsOnly
+            } else {
+                MigrateMode::Full
+            };
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            run_bulk(client, &text, mode)
+        }
+    }
+}
+
+/// One row of the final table.
+struct Row {
+    line: usize,
+    address: String,
+    result: String,
+    detail: String,
+    ok: bool,
+}
+
+fn run_bulk(client: &AdminClient, text: &str, mode: MigrateMode) -> Result<(), String> {
+    let entries = bulk::parse(text);
+    let total = entries.len() as u64;
+    let tty = std::io::stderr().is_terminal();
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(
+            "{bar:40} {pos}/{len} users  {per_sec}  ETA {eta}  {msg}",
+        ) {
+            b.set_style(style);
+        }
+        b.enable_steady_tick(Duration::from_millis(200));
+        b
+    });
+    let started = Instant::now();
+    let mut rows = Vec::with_capacity(entries.len());
+    let mut failed = 0u64;
+    for (i, e) in entries.into_iter().enumerate() {
+        let row = match e {
+            Err(e) => Row {
+                line: e.line,
+                address: String::new(),
+                result: "error".into(),
+                detail: e.reason.to_string(),
+                ok: false,
+            },
+            Ok(entry) => {
+                let r = request(client, &entry.address, Some(&entry.password), mode);
+                drop(entry.password);
+                Row {
+                    line: entry.line,
+                    address: r.address,
+                    result: r.result,
+                    detail: r.detail,
+                    ok: r.ok,
+                }
+            }
+        };
+        if !row.ok {
+            failed += 1;
+        }
+        let done = i as u64 + 1;
+        match &bar {
+            Some(b) => {
+                b.set_message(format!("{failed} failed"));
+                b.inc(1);
+            }
+            None => {
+                let secs = started.elapsed().as_secs_f64().max(0.001);
+                let rate = done as f64 / secs;
+                let eta = (total - done) as f64 / rate.max(0.001);
+                eprintln!(
+                    "[{done}/{total}] line {}: {} {}: {} ({rate:.1}/s, ETA {eta:.0}s)",
+                    row.line, row.address, row.result, row.detail
+                );
+            }
+        }
+        rows.push(row);
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let width = rows
+        .iter()
+        .map(|r| r.address.len())
+        .max()
+        .unwrap_or(0)
+        .max(7);
+    println!(
+        "{:>5}  {:<width$}  {:<8}  detail",
+        "line", "address", "result"
+    );
+    for r in &rows {
+        println!(
+            "{:>5}  {:<width$}  {:<8}  {}",
+            r.line, r.address, r.result, r.detail
+        );
+    }
+    println!(
+        "{} users: {} ok, {failed} failed ({:.1}s)",
+        rows.len(),
+        rows.len() as u64 - failed,
+        started.elapsed().as_secs_f64()
+    );
+    if failed > 0 {
+        return Err(format!("{failed} of {} lines failed", rows.len()));
+    }
+    Ok(())
+}
+
+pub fn finish(client: &AdminClient, domains: &[String], force: bool) -> Result<(), String> {
+    let mut failed = 0;
+    for d in domains {
+        let r: FinishReport = client.post_json(
+            "/api/finish",
+            &serde_json::json!({ "domain": d, "force": force }),
+        )?;
+        let finished = r.users.iter().filter(|u| u.result == "finished").count();
+        println!("{}: {finished} users finished", r.domain);
+        for u in &r.users {
+            println!("  {:<40} {:<8}  {}", u.address, u.result, u.detail);
+            if !u.ok {
+                failed += 1;
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(format!("{failed} users could not be finished"));
+    }
+    Ok(())
+}
