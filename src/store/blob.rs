@@ -40,24 +40,63 @@ pub fn new_blob_id() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-/// Streams one message into a temporary file.
+/// Messages up to this size are kept in memory until [`BlobWriter::finish`], which
+/// then writes, syncs and renames the file in one trip to the blocking pool; larger
+/// ones spill into the temporary file as they stream in.
+const SPILL_AT: usize = 1024 * 1024;
+
+enum Sink {
+    Memory(Vec<u8>),
+    File(tokio::io::BufWriter<tokio::fs::File>),
+}
+
+/// Streams one message into a temporary file (small messages: into memory first,
+/// see [`SPILL_AT`]).
 pub struct BlobWriter {
-    file: Option<tokio::io::BufWriter<tokio::fs::File>>,
+    sink: Option<Sink>,
     tmp: PathBuf,
     account_dir: PathBuf,
     id: String,
     size: u64,
 }
 
+fn open_tmp_options() -> std::fs::OpenOptions {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true).mode(0o600);
+    opts
+}
+
+/// Writes `data` as the file `tmp`, syncs it when asked, renames it to `dest` and
+/// syncs the directory when asked: all the blocking work of a small blob at once.
+fn write_small(tmp: &Path, dest: &Path, data: &[u8], durability: Durability) -> Result<()> {
+    use std::io::Write;
+    let written = (|| {
+        let mut f = open_tmp_options().open(tmp)?;
+        f.write_all(data)?;
+        if durability == Durability::Now {
+            f.sync_all()?;
+        }
+        drop(f);
+        std::fs::rename(tmp, dest)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(tmp);
+        return Err(e.into());
+    }
+    if durability == Durability::Now {
+        if let Some(dir) = dest.parent() {
+            sync_dir(dir)?;
+        }
+    }
+    Ok(())
+}
+
 impl BlobWriter {
     pub async fn create(account_dir: &Path) -> Result<BlobWriter> {
         let id = new_blob_id();
         let tmp = account_dir.join("tmp").join(&id);
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true).mode(0o600);
-        let file = tokio::fs::OpenOptions::from(opts).open(&tmp).await?;
         Ok(BlobWriter {
-            file: Some(tokio::io::BufWriter::with_capacity(64 * 1024, file)),
+            sink: Some(Sink::Memory(Vec::new())),
             tmp,
             account_dir: account_dir.to_path_buf(),
             id,
@@ -66,11 +105,25 @@ impl BlobWriter {
     }
 
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
-        let f = self
-            .file
+        let sink = self
+            .sink
             .as_mut()
             .ok_or_else(|| StoreError::Internal("blob already finished".into()))?;
-        f.write_all(data).await?;
+        match sink {
+            Sink::Memory(buf) if buf.len() + data.len() <= SPILL_AT => {
+                buf.extend_from_slice(data);
+            }
+            Sink::Memory(buf) => {
+                let file = tokio::fs::OpenOptions::from(open_tmp_options())
+                    .open(&self.tmp)
+                    .await?;
+                let mut f = tokio::io::BufWriter::with_capacity(64 * 1024, file);
+                f.write_all(buf).await?;
+                f.write_all(data).await?;
+                *sink = Sink::File(f);
+            }
+            Sink::File(f) => f.write_all(data).await?,
+        }
         self.size += data.len() as u64;
         Ok(())
     }
@@ -82,23 +135,40 @@ impl BlobWriter {
 
     /// Closes the file and moves it into `blobs/`.
     pub async fn finish(mut self, durability: Durability) -> Result<StagedBlob> {
-        let mut f = self
-            .file
+        let sink = self
+            .sink
             .take()
             .ok_or_else(|| StoreError::Internal("blob already finished".into()))?;
-        f.flush().await?;
-        let file = f.into_inner();
-        if durability == Durability::Now {
-            file.sync_all().await?;
-        }
-        drop(file);
         let dest = blob_path(&self.account_dir, &self.id);
-        tokio::fs::rename(&self.tmp, &dest).await?;
-        if durability == Durability::Now {
-            let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
-            tokio::task::spawn_blocking(move || sync_dir(&dir))
-                .await
-                .map_err(|e| StoreError::Internal(e.to_string()))??;
+        match sink {
+            Sink::Memory(buf) => {
+                let (tmp, dest) = (self.tmp.clone(), dest);
+                tokio::task::spawn_blocking(move || write_small(&tmp, &dest, &buf, durability))
+                    .await
+                    .map_err(|e| StoreError::Internal(e.to_string()))??;
+            }
+            Sink::File(mut f) => {
+                let renamed = async {
+                    f.flush().await?;
+                    let file = f.into_inner();
+                    if durability == Durability::Now {
+                        file.sync_all().await?;
+                    }
+                    drop(file);
+                    tokio::fs::rename(&self.tmp, &dest).await
+                }
+                .await;
+                if let Err(e) = renamed {
+                    let _ = std::fs::remove_file(&self.tmp);
+                    return Err(e.into());
+                }
+                if durability == Durability::Now {
+                    let dir = dest.parent().map(Path::to_path_buf).unwrap_or_default();
+                    tokio::task::spawn_blocking(move || sync_dir(&dir))
+                        .await
+                        .map_err(|e| StoreError::Internal(e.to_string()))??;
+                }
+            }
         }
         Ok(StagedBlob {
             id: std::mem::take(&mut self.id),
@@ -109,7 +179,7 @@ impl BlobWriter {
 
 impl Drop for BlobWriter {
     fn drop(&mut self) {
-        if self.file.is_some() {
+        if matches!(self.sink, Some(Sink::File(_))) {
             let _ = std::fs::remove_file(&self.tmp);
         }
     }
