@@ -230,6 +230,10 @@ fn imap_login(addr: std::net::SocketAddr, user: &str, pass: &str) -> String {
     }
 }
 
+fn count(log: &str, needle: &str) -> usize {
+    log.lines().filter(|l| l.contains(needle)).count()
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -341,6 +345,237 @@ async fn broken_legacy_servers_give_temporary_failures_and_never_see_the_passwor
         wait_state(&d, "alice@example.org", "migrated", 120);
         let log = d.log_text();
         assert!(!log.contains("alice-pw"));
+        assert!(!log.contains("panicked"));
+    })
+    .await
+    .unwrap();
+}
+
+/// How the hostile legacy server of the copy test misbehaves in `UID FETCH`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Copy {
+    Forward,
+    /// A 10 MB response line.
+    HugeLine,
+    /// FETCH responses that do not parse, then a literal of the wrong kind.
+    Malformed,
+    /// A message literal announcing 1 MB, 100 bytes sent, then the connection closed.
+    LyingLiteral,
+    /// The connection dropped in the middle of a FETCH response.
+    Drop,
+}
+
+struct CopyFake {
+    mode: Mutex<Copy>,
+    dovecot: u16,
+}
+
+/// A legacy server good enough for the login check and the start of a copy, with
+/// hostile folder names (`../../etc`, one with a NUL, one with `/` levels going
+/// up) and a hostile `UID FETCH`.
+async fn serve_copy(mut s: TcpStream, fake: Arc<CopyFake>) {
+    let mode = *fake.mode.lock().unwrap();
+    if mode == Copy::Forward {
+        if let Ok(mut up) = TcpStream::connect(("127.0.0.1", fake.dovecot)).await {
+            let _ = tokio::io::copy_bidirectional(&mut s, &mut up).await;
+        }
+        return;
+    }
+    let sink = Fake {
+        mode: Mutex::new(Mode::Hang),
+        connections: AtomicUsize::new(0),
+        received: Mutex::new(Vec::new()),
+        dovecot: 0,
+    };
+    let caps = "IMAP4rev1 NAMESPACE";
+    let _ = s
+        .write_all(format!("* OK [CAPABILITY {caps}] hostile\r\n").as_bytes())
+        .await;
+    while let Some(l) = read_line(&mut s, &sink).await {
+        sink.received.lock().unwrap().clear();
+        let tag = l.split(' ').next().unwrap_or("").to_string();
+        let up = l.to_ascii_uppercase();
+        let verb = up.split(' ').nth(1).unwrap_or("").trim().to_string();
+        let out: Vec<u8> = match verb.as_str() {
+            "CAPABILITY" => format!("* CAPABILITY {caps}\r\n{tag} OK done\r\n").into_bytes(),
+            "LOGIN" => format!("{tag} OK [CAPABILITY {caps}] in\r\n").into_bytes(),
+            "NAMESPACE" => format!("* NAMESPACE ((\"\" \"/\")) NIL NIL\r\n{tag} OK done\r\n").into_bytes(),
+            "LIST" | "LSUB" => {
+                let mut o = format!(
+                    "* {verb} () \"/\" INBOX\r\n* {verb} () \"/\" \"../../etc\"\r\n* {verb} () \"/\" \"a/../../../b\"\r\n* {verb} () \"/\" {{7}}\r\n"
+                )
+                .into_bytes();
+                o.extend_from_slice(b"bad\0box\r\n");
+                o.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
+                o
+            }
+            "STATUS" => {
+                let name = l.split(' ').nth(2).unwrap_or("INBOX").to_string();
+                format!("* STATUS {name} (MESSAGES 2)\r\n{tag} OK done\r\n").into_bytes()
+            }
+            "EXAMINE" | "SELECT" => format!(
+                "* 2 EXISTS\r\n* 0 RECENT\r\n* OK [UIDVALIDITY 42] x\r\n* OK [UIDNEXT 3] x\r\n* FLAGS (\\Seen)\r\n{tag} OK [READ-ONLY] done\r\n"
+            )
+            .into_bytes(),
+            "UID" => {
+                match mode {
+                    Copy::HugeLine => {
+                        let mut o = b"* 1 FETCH (UID 1 FLAGS (".to_vec();
+                        o.resize(10 * 1024 * 1024, b'x');
+                        o.extend_from_slice(b"))\r\n");
+                        o
+                    }
+                    Copy::Malformed => {
+                        let mut o = b"* 1 FETCH (UID abc FLAGS (\\Seen)\r\n* 2 FETCH UID 2))\r\n* FETCH\r\n* 1 FETCH (UID 1 FLAGS ((((\r\n".to_vec();
+                        o.extend_from_slice(b"* 2 FETCH (UID 2 BODY[] NIL)\r\n* 3 FETCH (UID 3 X-JUNK {5}\r\n\0\0\0\0\0)\r\n");
+                        o.extend_from_slice(format!("{tag} OK done\r\n").as_bytes());
+                        o
+                    }
+                    Copy::LyingLiteral => {
+                        let mut o = if up.contains("BODY") {
+                            b"* 1 FETCH (UID 1 BODY[] {1000000}\r\n".to_vec()
+                        } else {
+                            b"* 1 FETCH (UID 1 FLAGS ()) \r\n* 1 FETCH (UID 1 X {1000000}\r\n".to_vec()
+                        };
+                        o.extend_from_slice(&[b'y'; 100]);
+                        let _ = s.write_all(&o).await;
+                        return;
+                    }
+                    Copy::Drop => {
+                        let _ = s.write_all(b"* 1 FETCH (UID 1 FLAGS (\\Se").await;
+                        return;
+                    }
+                    Copy::Forward => unreachable!(),
+                }
+            }
+            "LOGOUT" => format!("* BYE bye\r\n{tag} OK done\r\n").into_bytes(),
+            _ => format!("{tag} OK done\r\n").into_bytes(),
+        };
+        if s.write_all(&out).await.is_err() {
+            return;
+        }
+    }
+}
+
+fn peak_rss_kib(pid: i32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap()
+}
+
+/// Every path under `dir`.
+fn tree(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let p = e.path();
+            // Never follow symlinks.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(p.clone());
+            }
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hostile_legacy_during_the_copy_fails_safely_and_the_copy_resumes() {
+    let legacy = Legacy::start(LegacyOptions::default());
+    migrate_support::seed_maildir(&legacy, "alice", "alice-pw", 3);
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let fake = Arc::new(CopyFake {
+        mode: Mutex::new(Copy::HugeLine),
+        dovecot: legacy.imap_port,
+    });
+    let f = fake.clone();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = l.accept().await {
+            tokio::spawn(serve_copy(s, f.clone()));
+        }
+    });
+    let cfg = config(&legacy, port);
+    let path = cfg.dir.path().join("domains/example.org.toml");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = text
+        .replacen("tls = \"starttls\"", "tls = \"none\"", 1)
+        .replacen(
+            "timeout_secs = 3",
+            "timeout_secs = 10\nwhile_copying = \"reject\"",
+            1,
+        );
+    std::fs::write(&path, text).unwrap();
+    // Beside the test's directory (where `../` from it would lead).
+    let beside = |name: &str| cfg.dir.path().parent().unwrap().join(name).exists();
+    let outside_before = (beside("etc"), beside("b"));
+    let d = start_daemon(&cfg, None);
+    let addr = d.addr("imap", "plain");
+    let pid = d.pid();
+
+    // The first login starts the copy (and is told to come back later).
+    let r = tokio::task::spawn_blocking(move || imap_login(addr, "alice@example.org", "alice-pw"))
+        .await
+        .unwrap();
+    assert!(r.starts_with("a NO [UNAVAILABLE]"), "{r}");
+    // Each hostile answer fails one attempt; the retries go on.
+    for (i, mode) in [
+        Copy::HugeLine,
+        Copy::Malformed,
+        Copy::LyingLiteral,
+        Copy::Drop,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        *fake.mode.lock().unwrap() = mode;
+        let deadline = std::time::Instant::now() + Duration::from_secs(90);
+        loop {
+            let n = count(&d.log_text(), "migration attempt failed");
+            if n > i {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{mode:?}:\n{}",
+                d.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert_ne!(
+            account_state(&d.data_dir, "alice@example.org").as_deref(),
+            Some("migrated"),
+            "{mode:?}"
+        );
+    }
+    let log = d.log_text();
+    let reasons: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("migration attempt failed"))
+        .collect();
+    assert!(reasons[0].contains("line too long"), "{reasons:?}");
+    assert!(reasons[2].contains("closed"), "{reasons:?}");
+    assert!(reasons[3].contains("closed"), "{reasons:?}");
+    // Memory stayed bounded (the 10 MB line was never held whole... nor twice).
+    let peak = peak_rss_kib(pid);
+    assert!(peak < 200 * 1024, "peak RSS {peak} KiB");
+    // Names are data: nothing named after them exists on disk.
+    for p in tree(cfg.dir.path()) {
+        let s = p.to_string_lossy();
+        assert!(!s.contains("etc") && !s.contains("bad"), "{s}");
+    }
+    let outside_after = (beside("etc"), beside("b"));
+    assert_eq!(outside_before, outside_after);
+
+    // The real server again: a later pass completes.
+    *fake.mode.lock().unwrap() = Copy::Forward;
+    tokio::task::spawn_blocking(move || {
+        wait_state(&d, "alice@example.org", "migrated", 240);
+        let log = d.log_text();
         assert!(!log.contains("panicked"));
     })
     .await
