@@ -30,7 +30,7 @@ fn append(addr: SocketAddr, body: &[u8]) -> String {
     s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let mut w = s.try_clone().unwrap();
     let mut r = BufReader::new(s);
-    let mut line = |r: &mut BufReader<TcpStream>| {
+    let line = |r: &mut BufReader<TcpStream>| {
         let mut l = String::new();
         r.read_line(&mut l).unwrap();
         l.trim_end().to_string()
