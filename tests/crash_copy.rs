@@ -90,7 +90,7 @@ fn a_full_disk_during_a_copy_fails_the_attempt_and_the_copy_resumes() {
     let mut f = std::fs::File::create(&filler).unwrap();
     let chunk = vec![b'f'; 16 * 1024];
     while f.write_all(&chunk).is_ok() {}
-    while f.write_all(&[b'f']).is_ok() {}
+    while f.write_all(b"f").is_ok() {}
     let _ = f.sync_all();
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while !d.log_text().contains("migration attempt failed") {
