@@ -15,6 +15,11 @@ pub const WINDOW: Duration = Duration::from_secs(15 * 60);
 pub const LEGACY_FAILURES_PER_USER: u32 = 3;
 /// Failed legacy checks allowed per client address within [`WINDOW`].
 pub const LEGACY_FAILURES_PER_IP: u32 = 10;
+/// Legacy checks of any outcome (refused, timed out, unreachable) started per
+/// user within [`WINDOW`]. A legacy server that slows failures down (Dovecot's
+/// auth penalty) makes checks time out; those must count too, or a client could
+/// go on guessing through ferrymail. A successful check resets it.
+pub const LEGACY_ATTEMPTS_PER_USER: u32 = 8;
 /// Entries kept at most per table; the oldest go first.
 const MAX_ENTRIES: usize = 100_000;
 
@@ -29,6 +34,8 @@ struct Tables {
     by_ip: HashMap<IpAddr, Count>,
     legacy_by_user: HashMap<String, Count>,
     legacy_by_ip: HashMap<IpAddr, Count>,
+    /// Legacy checks started per user, whatever their outcome.
+    legacy_attempts: HashMap<String, Count>,
     /// Digests of (user, password) pairs the legacy server refused recently.
     refused_pairs: HashMap<[u8; 32], Instant>,
 }
@@ -109,19 +116,26 @@ impl Throttle {
     }
 
     /// May `user`, from `ip`, with this password, be checked against the legacy
-    /// server now? No when the same pair was refused recently, or when the user's or
-    /// the address's budget of failed legacy checks is spent.
+    /// server now? No when the same pair was refused recently, when the user's or
+    /// the address's budget of failed legacy checks is spent, or when the user's
+    /// budget of checks of any outcome ([`LEGACY_ATTEMPTS_PER_USER`]) is. A yes
+    /// takes one check from that budget (so parallel logins count too).
     pub fn legacy_allowed(&self, user: &str, password: &str, ip: IpAddr) -> bool {
         let d = self.pair_digest(user, password);
-        let t = self.tables();
+        let mut t = self.tables();
         if t.refused_pairs
             .get(&d)
             .is_some_and(|at| at.elapsed() < WINDOW)
         {
             return false;
         }
-        fresh(t.legacy_by_user.get(user)) < LEGACY_FAILURES_PER_USER
+        let ok = fresh(t.legacy_by_user.get(user)) < LEGACY_FAILURES_PER_USER
             && fresh(t.legacy_by_ip.get(&ip)) < LEGACY_FAILURES_PER_IP
+            && fresh(t.legacy_attempts.get(user)) < LEGACY_ATTEMPTS_PER_USER;
+        if ok {
+            bump(&mut t.legacy_attempts, user.to_string());
+        }
+        ok
     }
 
     /// The legacy server refused `user` with this password.
@@ -138,7 +152,9 @@ impl Throttle {
 
     /// The legacy server accepted `user`: its failure budget is restored.
     pub fn legacy_accepted(&self, user: &str) {
-        self.tables().legacy_by_user.remove(user);
+        let mut t = self.tables();
+        t.legacy_by_user.remove(user);
+        t.legacy_attempts.remove(user);
     }
 }
 
@@ -210,5 +226,20 @@ mod tests {
             t.legacy_refused(&format!("u{i}@x"), "p", ip);
         }
         assert!(!t.legacy_allowed("c@x", "p", ip));
+    }
+
+    #[test]
+    fn legacy_checks_that_never_finish_count_too() {
+        let t = Throttle::new(Duration::ZERO, Duration::ZERO);
+        let ip: IpAddr = "192.0.2.1".parse().unwrap();
+        // Timed-out checks record no refusal; the attempt budget still ends them.
+        for i in 0..LEGACY_ATTEMPTS_PER_USER {
+            assert!(t.legacy_allowed("a@x", &format!("p{i}"), ip));
+        }
+        assert!(!t.legacy_allowed("a@x", "right", ip));
+        assert!(t.legacy_allowed("b@x", "p", ip));
+        // A success gives the budget back.
+        t.legacy_accepted("a@x");
+        assert!(t.legacy_allowed("a@x", "right", ip));
     }
 }

@@ -285,6 +285,7 @@ impl Reader<'_> {
         loop {
             let line = self.conn.read_line(MAX_LINE).await?;
             let line = trim_eol(&line);
+            check_line(line)?;
             total += line.len();
             if total > MAX_RESPONSE {
                 return Err(LegacyError::Protocol("response too large".into()));
@@ -323,44 +324,107 @@ impl Reader<'_> {
                 }
             }
         }
-        if let Some(rest) = text.strip_prefix(b"* ") {
-            // Free text (`* OK ...`) need not parse; its values are then empty.
-            let values = parse_values(rest, &mut mem).unwrap_or_default();
-            let shown = String::from_utf8_lossy(rest).into_owned();
-            return Ok((
-                Response::Untagged {
-                    text: shown,
-                    values,
-                },
-                blobs,
-            ));
-        }
-        if text.starts_with(b"+") {
-            return Ok((Response::Continue, blobs));
-        }
-        let s = String::from_utf8_lossy(&text).into_owned();
-        let mut it = s.splitn(3, ' ');
-        let tag = it.next().unwrap_or("").to_string();
-        let status = match it.next().map(str::to_ascii_uppercase).as_deref() {
-            Some("OK") => Status::Ok,
-            Some("NO") => Status::No,
-            Some("BAD") => Status::Bad,
-            _ => {
-                return Err(LegacyError::Protocol(format!(
-                    "unexpected response `{}`",
-                    s.chars().take(80).collect::<String>()
-                )))
-            }
-        };
-        Ok((
-            Response::Tagged {
-                tag,
-                status,
-                text: it.next().unwrap_or("").to_string(),
-            },
-            blobs,
-        ))
+        Ok((finish_response(text, &mut mem)?, blobs))
     }
+}
+
+/// Turns one assembled response (literals replaced by markers) into a [`Response`].
+fn finish_response(text: Vec<u8>, mem: &mut [Option<Vec<u8>>]) -> Result<Response> {
+    if let Some(rest) = text.strip_prefix(b"* ") {
+        // Free text (`* OK ...`) need not parse; its values are then empty.
+        let values = parse_values(rest, mem).unwrap_or_default();
+        let shown = String::from_utf8_lossy(rest).into_owned();
+        return Ok(Response::Untagged {
+            text: shown,
+            values,
+        });
+    }
+    if text.starts_with(b"+") {
+        return Ok(Response::Continue);
+    }
+    let s = String::from_utf8_lossy(&text).into_owned();
+    let mut it = s.splitn(3, ' ');
+    let tag = it.next().unwrap_or("").to_string();
+    let status = match it.next().map(str::to_ascii_uppercase).as_deref() {
+        Some("OK") => Status::Ok,
+        Some("NO") => Status::No,
+        Some("BAD") => Status::Bad,
+        _ => {
+            return Err(LegacyError::Protocol(format!(
+                "unexpected response `{}`",
+                s.chars().take(80).collect::<String>()
+            )))
+        }
+    };
+    Ok(Response::Tagged {
+        tag,
+        status,
+        text: it.next().unwrap_or("").to_string(),
+    })
+}
+
+/// The response framing and parsing of [`Reader`] on a buffer instead of a
+/// connection, every literal held in memory: for the fuzz target
+/// (`tests/fuzz/fuzz_targets/legacy_response.rs`). Returns the responses read
+/// until the buffer ends or the first error.
+pub fn parse_responses(mut buf: &[u8]) -> Vec<Result<Response>> {
+    let mut out = Vec::new();
+    'responses: while !buf.is_empty() {
+        let mut text: Vec<u8> = Vec::new();
+        let mut mem: Vec<Option<Vec<u8>>> = Vec::new();
+        let mut total = 0usize;
+        loop {
+            let Some(end) = buf.iter().position(|&b| b == b'\n') else {
+                break 'responses;
+            };
+            if end + 1 > MAX_LINE {
+                out.push(Err(LegacyError::Protocol("line too long".into())));
+                break 'responses;
+            }
+            let line = trim_eol(&buf[..end + 1]);
+            buf = &buf[end + 1..];
+            if let Err(e) = check_line(line) {
+                out.push(Err(e));
+                break 'responses;
+            }
+            total += line.len();
+            if total > MAX_RESPONSE {
+                out.push(Err(LegacyError::Protocol("response too large".into())));
+                break 'responses;
+            }
+            let Some(n) = literal_size(line) else {
+                text.extend_from_slice(line);
+                break;
+            };
+            let open = line.iter().rposition(|&b| b == b'{').unwrap_or(line.len());
+            text.extend_from_slice(&line[..open]);
+            if n > MAX_MEM_LITERAL || n > buf.len() {
+                out.push(Err(LegacyError::Protocol("literal".into())));
+                break 'responses;
+            }
+            total += n;
+            mem.push(Some(buf[..n].to_vec()));
+            buf = &buf[n..];
+            text.extend_from_slice(format!("\0{}\0", mem.len() - 1).as_bytes());
+        }
+        let r = finish_response(text, &mut mem);
+        let failed = r.is_err();
+        out.push(r);
+        if failed {
+            break;
+        }
+    }
+    out
+}
+
+/// A response line from the server may not hold NUL (RFC 3501 §9: CHAR8 excludes
+/// it; NUL is only allowed inside literals): it would be taken for our literal
+/// markers.
+fn check_line(line: &[u8]) -> Result<()> {
+    if line.contains(&0) {
+        return Err(LegacyError::Protocol("NUL in a response line".into()));
+    }
+    Ok(())
 }
 
 /// The response code of a status text: `[UNAVAILABLE] ...` -> `UNAVAILABLE`.
