@@ -19,9 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::copy::{self, Mode, PassReport};
 use super::jobs;
-use super::registry::{
-    add_default_folders, legacy_user, log_copy, log_state, Phase, UserMigration, SMALL_MAILBOX,
-};
+use super::registry::{legacy_user, log_copy, UserMigration, SMALL_MAILBOX};
 use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
@@ -29,7 +27,7 @@ use crate::legacy::{self, LegacyError, Result};
 use crate::server::{App, Conn};
 use crate::store::blob::Durability;
 use crate::store::mailstore::LegacyRef;
-use crate::store::{AccountState, Flags, MailboxInfo, Mailstore, NewMailbox, NewMessage};
+use crate::store::{Flags, MailboxInfo, Mailstore, NewMailbox, NewMessage};
 
 /// Folder-key prefix of the copied UIDLs in `legacy_map`.
 pub const UIDL_KEY: &str = "pop3-uidl:";
@@ -309,27 +307,8 @@ pub(super) async fn attempt(
         Ok(Err(why)) => return Err(format!("verification failed: {why}")),
         Err(e) => return Err(format!("verification failed: {e}")),
     }
-    add_default_folders(&ms).await;
-    let before = match app.store.account_by_id(um.account_id).await {
-        Ok(Some(a)) => a.state,
-        _ => AccountState::Copying,
-    };
-    app.store
-        .set_state(um.account_id, AccountState::Migrated, None)
-        .await
-        .map_err(|e| format!("cannot record the migrated state: {e}"))?;
-    log_state(&um.address, before, AccountState::Migrated, None);
-    um.set_phase(Phase::Migrated);
-    let _ = jobs::update(
-        app.store.db(),
-        um.account_id,
-        "done",
-        delta.folders,
-        delta.messages,
-        delta.bytes,
-        None,
-    )
-    .await;
+    super::registry::flip_to_migrated(app, um, &ms, delta.folders, delta.messages, delta.bytes)
+        .await?;
 
     // What still reached the legacy server.
     let started = Instant::now();

@@ -352,6 +352,40 @@ impl Registry {
 }
 
 /// The user name sent to the legacy server.
+/// The flip of the switch (DESIGN §1), once the delta pass and the verification
+/// passed: default folders added, the account `migrated`, the job `done`.
+pub(super) async fn flip_to_migrated(
+    app: &Arc<App>,
+    um: &Arc<UserMigration>,
+    ms: &crate::store::Mailstore,
+    folders: usize,
+    messages: u64,
+    bytes: u64,
+) -> Result<(), String> {
+    add_default_folders(ms).await;
+    let before = match app.store.account_by_id(um.account_id).await {
+        Ok(Some(a)) => a.state,
+        _ => AccountState::Copying,
+    };
+    app.store
+        .set_state(um.account_id, AccountState::Migrated, None)
+        .await
+        .map_err(|e| format!("cannot record the migrated state: {e}"))?;
+    log_state(&um.address, before, AccountState::Migrated, None);
+    um.set_phase(Phase::Migrated);
+    let _ = jobs::update(
+        app.store.db(),
+        um.account_id,
+        "done",
+        folders,
+        messages,
+        bytes,
+        None,
+    )
+    .await;
+    Ok(())
+}
+
 pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
     match how {
         LegacyLogin::Address => address.to_string(),
@@ -638,27 +672,7 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
         Ok(Err(why)) => return Err(format!("verification failed: {why}")),
         Err(e) => return Err(format!("verification failed: {e}")),
     }
-    add_default_folders(&ms).await;
-    let before = match app.store.account_by_id(um.account_id).await {
-        Ok(Some(a)) => a.state,
-        _ => AccountState::Copying,
-    };
-    app.store
-        .set_state(um.account_id, AccountState::Migrated, None)
-        .await
-        .map_err(|e| format!("cannot record the migrated state: {e}"))?;
-    log_state(&um.address, before, AccountState::Migrated, None);
-    um.set_phase(Phase::Migrated);
-    let _ = jobs::update(
-        app.store.db(),
-        um.account_id,
-        "done",
-        delta.folders,
-        delta.messages,
-        delta.bytes,
-        None,
-    )
-    .await;
+    flip_to_migrated(app, um, &ms, delta.folders, delta.messages, delta.bytes).await?;
 
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
