@@ -150,13 +150,18 @@ pub async fn stat(conn: &mut Conn) -> Result<u64> {
 /// Most UIDL lines accepted from the legacy server.
 const MAX_UIDLS: usize = 5_000_000;
 
-/// `UIDL` (RFC 1939 §7): `(message number, unique id)` in message-number order.
-/// The ids are kept verbatim (1 to 70 printable characters).
-pub async fn uidl_list(conn: &mut Conn) -> Result<Vec<(u32, String)>> {
-    conn.send(b"UIDL\r\n").await?;
+/// Sends `command` (`UIDL` or `LIST`) and reads its multi-line listing, one entry
+/// per line parsed by `parse` (`None`: a malformed line, which ends the listing
+/// with an error), at most [`MAX_UIDLS`] entries.
+async fn listing<T>(
+    conn: &mut Conn,
+    command: &str,
+    parse: impl Fn(&str) -> Option<T>,
+) -> Result<Vec<T>> {
+    conn.send(format!("{command}\r\n").as_bytes()).await?;
     let (ok, text) = reply(conn).await?;
     if !ok {
-        return Err(LegacyError::Protocol(format!("UIDL: {text}")));
+        return Err(LegacyError::Protocol(format!("{command}: {text}")));
     }
     let mut out = Vec::new();
     loop {
@@ -166,24 +171,33 @@ pub async fn uidl_list(conn: &mut Conn) -> Result<Vec<(u32, String)>> {
             return Ok(out);
         }
         if out.len() >= MAX_UIDLS {
-            return Err(LegacyError::Protocol("too many UIDL lines".into()));
+            return Err(LegacyError::Protocol(format!("too many {command} lines")));
         }
         let text = String::from_utf8_lossy(line);
-        let mut it = text.splitn(2, ' ');
-        let n = it.next().and_then(|n| n.parse::<u32>().ok());
-        let id = it.next().map(str::trim).filter(|id| {
-            !id.is_empty() && id.len() <= 70 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
-        });
-        match (n, id) {
-            (Some(n), Some(id)) => out.push((n, id.to_string())),
-            _ => {
+        match parse(&text) {
+            Some(entry) => out.push(entry),
+            None => {
                 return Err(LegacyError::Protocol(format!(
-                    "bad UIDL line `{}`",
+                    "bad {command} line `{}`",
                     text.chars().take(80).collect::<String>()
                 )))
             }
         }
     }
+}
+
+/// `UIDL` (RFC 1939 §7): `(message number, unique id)` in message-number order.
+/// The ids are kept verbatim (1 to 70 printable characters).
+pub async fn uidl_list(conn: &mut Conn) -> Result<Vec<(u32, String)>> {
+    listing(conn, "UIDL", |text| {
+        let mut it = text.splitn(2, ' ');
+        let n = it.next()?.parse::<u32>().ok()?;
+        let id = it.next().map(str::trim).filter(|id| {
+            !id.is_empty() && id.len() <= 70 && id.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        })?;
+        Some((n, id.to_string()))
+    })
+    .await
 }
 
 /// `QUIT`, ignoring errors (no message is deleted: none was marked).
@@ -195,36 +209,13 @@ pub async fn quit(mut conn: Conn) {
 
 /// `LIST` (RFC 1939 §5): `(message number, size in octets)` in message-number order.
 pub async fn list(conn: &mut Conn) -> Result<Vec<(u32, u64)>> {
-    conn.send(b"LIST\r\n").await?;
-    let (ok, text) = reply(conn).await?;
-    if !ok {
-        return Err(LegacyError::Protocol(format!("LIST: {text}")));
-    }
-    let mut out = Vec::new();
-    loop {
-        let line = conn.read_line(MAX_LINE).await?;
-        let line = trim_eol(&line);
-        if line == b"." {
-            return Ok(out);
-        }
-        if out.len() >= MAX_UIDLS {
-            return Err(LegacyError::Protocol("too many LIST lines".into()));
-        }
-        let text = String::from_utf8_lossy(line);
+    listing(conn, "LIST", |text| {
         let mut it = text.split_whitespace();
-        match (
-            it.next().and_then(|n| n.parse::<u32>().ok()),
-            it.next().and_then(|s| s.parse::<u64>().ok()),
-        ) {
-            (Some(n), Some(size)) => out.push((n, size)),
-            _ => {
-                return Err(LegacyError::Protocol(format!(
-                    "bad LIST line `{}`",
-                    text.chars().take(80).collect::<String>()
-                )))
-            }
-        }
-    }
+        let n = it.next()?.parse::<u32>().ok()?;
+        let size = it.next()?.parse::<u64>().ok()?;
+        Some((n, size))
+    })
+    .await
 }
 
 /// Most bytes of a message kept in memory for its header (the rest is streamed).
