@@ -420,3 +420,38 @@ async fn acknowledged_messages_survive_kill_9_of_the_writer() {
     assert_eq!(walk(&ms.dir().join("blobs")), msgs.len());
     assert_eq!(walk(&ms.dir().join("tmp")), 0);
 }
+
+/// Batch writes run in the background; the batch barrier waits for all of them,
+/// leaves the bytes in place, and reports a write that failed (once).
+#[tokio::test]
+async fn batch_writes_are_complete_at_the_barrier_and_failures_reported() {
+    use ferrymail::store::blob::Durability;
+    let (_d, _s, ms) = store_with_account().await;
+    let mut staged = Vec::new();
+    for i in 0..300u32 {
+        let body: Vec<u8> = (0..(i * 37 % 5000 + 1)).map(|b| (b ^ i) as u8).collect();
+        let mut w = ms.blob_writer().await.unwrap();
+        w.write_vec(body.clone()).await.unwrap();
+        staged.push((w.finish(Durability::Batch).await.unwrap(), body));
+    }
+    ms.sync_batch().await.unwrap();
+    for (blob, body) in &staged {
+        assert_eq!(blob.size, body.len() as u64);
+        assert_eq!(&std::fs::read(ms.blob_path(&blob.id)).unwrap(), body);
+    }
+
+    // Take the blob folders away: the next background write cannot land.
+    let blobs = ms.dir().join("blobs");
+    std::fs::rename(&blobs, ms.dir().join("blobs.away")).unwrap();
+    std::fs::create_dir(&blobs).unwrap();
+    let mut w = ms.blob_writer().await.unwrap();
+    w.write(b"Subject: lost\r\n\r\nx\r\n").await.unwrap();
+    let lost = w.finish(Durability::Batch).await.unwrap();
+    assert!(
+        ms.sync_batch().await.is_err(),
+        "a failed write must fail the barrier"
+    );
+    assert!(!ms.blob_path(&lost.id).exists());
+    // The failure is reported to the batch it belonged to, not to later ones.
+    ms.sync_batch().await.unwrap();
+}

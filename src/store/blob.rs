@@ -4,6 +4,7 @@
 
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
@@ -15,9 +16,87 @@ use super::{Result, StoreError};
 pub enum Durability {
     /// fsync the file, rename, fsync the directory: durable on return.
     Now,
-    /// Rename only; the caller makes a whole batch durable at once with
-    /// [`sync_filesystem`] before committing it.
+    /// Rename only, and for a message held in memory the write itself runs in
+    /// the background; the caller makes a whole batch durable at once with
+    /// [`BatchWrites::settle`] and [`sync_filesystem`] before committing it.
     Batch,
+}
+
+/// Bytes of batch writes that may be in flight in the background at once.
+const IN_FLIGHT_KIB: u32 = 32 * 1024;
+/// Background batch writes running at once.
+const WRITERS: usize = 4;
+
+/// The background writes of [`Durability::Batch`] blobs of one store: the copy
+/// goes on reading the legacy socket while earlier messages reach the disk, and
+/// the batch barrier ([`BatchWrites::settle`]) waits for all of them.
+pub struct BatchWrites {
+    /// The first failure of a background write since the last settle.
+    failed: Arc<Mutex<Option<StoreError>>>,
+    /// KiB of writes that may be in flight; each write holds its share until it
+    /// is done, so holding all of them means no write is in flight.
+    budget: Arc<tokio::sync::Semaphore>,
+    /// Background writes running at once (more only contend on the directories).
+    writers: Arc<tokio::sync::Semaphore>,
+}
+
+impl Default for BatchWrites {
+    fn default() -> Self {
+        BatchWrites {
+            failed: Arc::default(),
+            budget: Arc::new(tokio::sync::Semaphore::new(IN_FLIGHT_KIB as usize)),
+            writers: Arc::new(tokio::sync::Semaphore::new(WRITERS)),
+        }
+    }
+}
+
+impl BatchWrites {
+    /// Writes and renames `data` in the blocking pool without waiting; memory is
+    /// bounded by [`IN_FLIGHT_KIB`] (a caller waits here when it is used up).
+    async fn start(&self, dest: PathBuf, data: Vec<u8>) -> Result<()> {
+        let kib = u32::try_from(data.len() / 1024 + 1)
+            .unwrap_or(IN_FLIGHT_KIB)
+            .min(IN_FLIGHT_KIB);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(kib)
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let writer = self
+            .writers
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let failed = self.failed.clone();
+        tokio::task::spawn_blocking(move || {
+            let _writer = writer;
+            if let Err(e) = write_in_place(&dest, &data) {
+                failed
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get_or_insert(e);
+            }
+            drop(permit);
+        });
+        Ok(())
+    }
+
+    /// Waits until no background write is in flight; returns the first failure
+    /// since the last call (that blob is missing: the caller drops its batch).
+    pub async fn settle(&self) -> Result<()> {
+        let all = self
+            .budget
+            .acquire_many(IN_FLIGHT_KIB)
+            .await
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        drop(all);
+        match self.failed.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
 }
 
 /// A message file in place and ready to be committed to the index.
@@ -44,6 +123,8 @@ pub fn new_blob_id() -> String {
 /// then writes, syncs and renames the file in one trip to the blocking pool; larger
 /// ones spill into the temporary file as they stream in.
 const SPILL_AT: usize = 1024 * 1024;
+/// The largest message a writer keeps in memory (see [`BlobWriter::write_vec`]).
+pub const IN_MEMORY_MAX: usize = SPILL_AT;
 
 enum Sink {
     Memory(Vec<u8>),
@@ -54,6 +135,7 @@ enum Sink {
 /// see [`SPILL_AT`]).
 pub struct BlobWriter {
     sink: Option<Sink>,
+    writes: Arc<BatchWrites>,
     tmp: PathBuf,
     account_dir: PathBuf,
     id: String,
@@ -91,12 +173,30 @@ fn write_small(tmp: &Path, dest: &Path, data: &[u8], durability: Durability) -> 
     Ok(())
 }
 
+/// Writes a [`Durability::Batch`] blob straight under its final name: nothing
+/// references it before its batch is synced and committed, and a file left
+/// half-written by a crash is unreferenced, so removed when the store is opened.
+/// (No temporary name: one file creation per message, no rename, and no lock on
+/// a shared `tmp/` directory for parallel writers.)
+fn write_in_place(dest: &Path, data: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let written = open_tmp_options()
+        .open(dest)
+        .and_then(|mut f| f.write_all(data));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(dest);
+        return Err(e.into());
+    }
+    Ok(())
+}
+
 impl BlobWriter {
-    pub async fn create(account_dir: &Path) -> Result<BlobWriter> {
+    pub async fn create(account_dir: &Path, writes: Arc<BatchWrites>) -> Result<BlobWriter> {
         let id = new_blob_id();
         let tmp = account_dir.join("tmp").join(&id);
         Ok(BlobWriter {
             sink: Some(Sink::Memory(Vec::new())),
+            writes,
             tmp,
             account_dir: account_dir.to_path_buf(),
             id,
@@ -128,6 +228,19 @@ impl BlobWriter {
         Ok(())
     }
 
+    /// Like [`Self::write`], taking the buffer over instead of copying it when
+    /// nothing was written before and it fits in memory.
+    pub async fn write_vec(&mut self, data: Vec<u8>) -> Result<()> {
+        if let Some(Sink::Memory(buf)) = &mut self.sink {
+            if buf.is_empty() && data.len() <= SPILL_AT {
+                self.size = data.len() as u64;
+                *buf = data;
+                return Ok(());
+            }
+        }
+        self.write(&data).await
+    }
+
     /// Bytes written so far.
     pub fn size(&self) -> u64 {
         self.size
@@ -141,6 +254,9 @@ impl BlobWriter {
             .ok_or_else(|| StoreError::Internal("blob already finished".into()))?;
         let dest = blob_path(&self.account_dir, &self.id);
         match sink {
+            Sink::Memory(buf) if durability == Durability::Batch => {
+                self.writes.start(dest, buf).await?;
+            }
             Sink::Memory(buf) => {
                 let (tmp, dest) = (self.tmp.clone(), dest);
                 tokio::task::spawn_blocking(move || write_small(&tmp, &dest, &buf, durability))

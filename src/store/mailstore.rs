@@ -7,11 +7,12 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use rusqlite::{params, OptionalExtension, Transaction};
 use tokio::sync::broadcast;
 
-use super::blob::{self, BlobWriter, Durability, StagedBlob};
+use super::blob::{self, BatchWrites, BlobWriter, Durability, StagedBlob};
 use super::db::{Db, Migration};
 use super::flags::Flags;
 use super::{create_private_dir, now, Result, StoreError};
@@ -208,6 +209,7 @@ pub struct Mailstore {
     dir: PathBuf,
     db: Db,
     feed: broadcast::Sender<Change>,
+    writes: Arc<BatchWrites>,
 }
 
 impl std::fmt::Debug for Mailstore {
@@ -416,6 +418,7 @@ impl Mailstore {
             dir: dir.to_path_buf(),
             db,
             feed,
+            writes: Arc::default(),
         })
     }
 
@@ -724,7 +727,7 @@ impl Mailstore {
 
     /// Starts writing a message file; finish it and pass it to [`Self::ingest`].
     pub async fn blob_writer(&self) -> Result<BlobWriter> {
-        BlobWriter::create(&self.dir).await
+        BlobWriter::create(&self.dir, self.writes.clone()).await
     }
 
     /// Writes `data` as a message file, durable on return.
@@ -745,6 +748,7 @@ impl Mailstore {
 
     /// Makes every blob finished with [`Durability::Batch`] durable at once.
     pub async fn sync_batch(&self) -> Result<()> {
+        self.writes.settle().await?;
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || blob::sync_filesystem(&dir))
             .await
