@@ -13,7 +13,7 @@ use crate::auth::Password;
 use crate::config::{Endpoint, TlsMode};
 use crate::server::conn::trim_eol;
 use crate::server::Conn;
-use crate::store::blob::Durability;
+use crate::store::blob::{self, Durability};
 use crate::store::{Mailstore, StagedBlob};
 
 /// Longest response line we accept (text between literals).
@@ -302,11 +302,16 @@ impl Reader<'_> {
             match (is_body, ms) {
                 (true, Some(ms)) => {
                     let mut w = ms.blob_writer().await?;
-                    let mut left = n;
-                    while left > 0 {
-                        let chunk = self.conn.read_some(left.min(STREAM_CHUNK)).await?;
-                        w.write(&chunk).await?;
-                        left -= chunk.len();
+                    if n <= blob::IN_MEMORY_MAX {
+                        // Small enough to sit in memory whole: read it in one go.
+                        w.write_vec(self.conn.read_exact_direct(n).await?).await?;
+                    } else {
+                        let mut left = n;
+                        while left > 0 {
+                            let chunk = self.conn.read_some(left.min(STREAM_CHUNK)).await?;
+                            w.write(&chunk).await?;
+                            left -= chunk.len();
+                        }
                     }
                     blobs.push(w.finish(Durability::Batch).await?);
                     text.extend_from_slice(format!("\0b{}\0", blobs.len() - 1).as_bytes());

@@ -112,6 +112,31 @@ pub struct Conn {
 
 const READ_CHUNK: usize = 16 * 1024;
 
+/// One read within `timeout`, ended early by `shutdown`; 0 bytes is `Closed`.
+async fn bounded_read(
+    timeout: Duration,
+    shutdown: Option<CancellationToken>,
+    read: impl std::future::Future<Output = io::Result<usize>>,
+) -> Result<usize, ConnError> {
+    let read = async {
+        tokio::time::timeout(timeout, read)
+            .await
+            .map_err(|_| ConnError::Timeout)?
+            .map_err(ConnError::Io)
+    };
+    let result = match shutdown {
+        Some(token) => tokio::select! {
+            r = read => r,
+            _ = token.cancelled() => Err(ConnError::Shutdown),
+        },
+        None => read.await,
+    };
+    match result {
+        Ok(0) => Err(ConnError::Closed),
+        r => r,
+    }
+}
+
 impl Conn {
     pub fn new(tcp: TcpStream, timeout: Duration) -> io::Result<Conn> {
         let peer = tcp.peer_addr()?;
@@ -176,26 +201,25 @@ impl Conn {
             self.pos = 0;
         }
         self.buf.reserve(READ_CHUNK);
-        let timeout = self.timeout;
-        let shutdown = self.shutdown.clone();
-        let read = async {
-            tokio::time::timeout(timeout, self.stream.read_buf(&mut self.buf))
-                .await
-                .map_err(|_| ConnError::Timeout)?
-                .map_err(ConnError::Io)
-        };
-        let result = match shutdown {
-            Some(token) => tokio::select! {
-                r = read => r,
-                _ = token.cancelled() => Err(ConnError::Shutdown),
-            },
-            None => read.await,
-        };
-        match result {
-            Ok(0) => Err(ConnError::Closed),
-            Ok(n) => Ok(n),
-            Err(e) => Err(e),
+        let (stream, buf) = (&mut self.stream, &mut self.buf);
+        let n = bounded_read(self.timeout, self.shutdown.clone(), stream.read_buf(buf)).await?;
+        Ok(n)
+    }
+
+    /// Reads exactly `n` bytes (a literal) into a buffer of its own: what is
+    /// buffered first, the rest straight from the stream into the result, in
+    /// reads as large as the socket gives, without the line buffer's copies.
+    /// Not cancel-safe (bytes read are lost with the future).
+    pub async fn read_exact_direct(&mut self, n: usize) -> Result<Vec<u8>, ConnError> {
+        let take = self.buffered().min(n);
+        let mut v = Vec::with_capacity(n);
+        v.extend_from_slice(&self.buf[self.pos..self.pos + take]);
+        self.pos += take;
+        while v.len() < n {
+            let mut rest = (&mut self.stream).take((n - v.len()) as u64);
+            bounded_read(self.timeout, self.shutdown.clone(), rest.read_buf(&mut v)).await?;
         }
+        Ok(v)
     }
 
     /// Reads one line, including its terminating LF (and CR if present). A line
