@@ -9,6 +9,7 @@
 //! `ingest`. Memory stays bounded by the batch limits, whatever the sizes.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 use std::time::Duration;
 
 use super::names::{self, Namespace};
@@ -117,7 +118,7 @@ pub async fn count_messages(sess: &mut Session) -> Result<u64> {
 }
 
 /// One pass over every folder.
-pub async fn pass(sess: &mut Session, ms: &Mailstore, mode: Mode) -> Result<PassReport> {
+pub async fn pass(sess: &mut Session, ms: &Arc<Mailstore>, mode: Mode) -> Result<PassReport> {
     let ns = namespace(sess).await?;
     let folders = folders(sess, &ns).await?;
     let mut report = PassReport::default();
@@ -175,7 +176,7 @@ pub async fn pass(sess: &mut Session, ms: &Mailstore, mode: Mode) -> Result<Pass
 
 async fn copy_folder(
     sess: &mut Session,
-    ms: &Mailstore,
+    ms: &Arc<Mailstore>,
     f: &Folder,
     role: Option<&str>,
     mode: Mode,
@@ -235,6 +236,32 @@ async fn copy_folder(
         .filter(|u| !mapped.contains_key(u))
         .collect();
     drop(legacy);
+    let mut committer = Committer::new(ms);
+    let fetched = fetch_bodies(sess, ms, &wanted, raw, &st, mbx.id, mode, &mut committer).await;
+    // Whatever happened, no commit may still run once this folder is left.
+    let committed = committer.finish(report).await;
+    fetched?;
+    committed?;
+    if mode == Mode::Mirror {
+        ms.update_mailbox(mbx.id, None, Some(st.uidnext), st.highestmodseq, None)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Streams the bodies of `wanted` into message files and hands them to the
+/// committer in batches.
+#[allow(clippy::too_many_arguments)]
+async fn fetch_bodies(
+    sess: &mut Session,
+    ms: &Mailstore,
+    wanted: &[u32],
+    raw: &str,
+    st: &imap::FolderStatus,
+    mailbox_id: i64,
+    mode: Mode,
+    committer: &mut Committer,
+) -> Result<()> {
     let delay = test_delay();
     for chunk in wanted.chunks(FETCH_CHUNK) {
         let want: HashSet<u32> = chunk.iter().copied().collect();
@@ -260,7 +287,7 @@ async fn copy_folder(
                 .unwrap_or((crate::store::now(), 0));
             batch_bytes += blob.size;
             batch.push(NewMessage {
-                mailbox_id: mbx.id,
+                mailbox_id,
                 uid: (mode == Mode::Mirror).then_some(m.uid),
                 flags: Flags::from_names(m.flags.unwrap_or_default()),
                 internaldate,
@@ -277,17 +304,66 @@ async fn copy_folder(
                 tokio::time::sleep(d).await;
             }
             if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
-                commit(ms, std::mem::take(&mut batch), report).await?;
+                committer.submit(std::mem::take(&mut batch)).await?;
                 batch_bytes = 0;
             }
         }
-        commit(ms, batch, report).await?;
-    }
-    if mode == Mode::Mirror {
-        ms.update_mailbox(mbx.id, None, Some(st.uidnext), st.highestmodseq, None)
-            .await?;
+        committer.submit(batch).await?;
     }
     Ok(())
+}
+
+/// Commits batches in the background, one at a time and in order, so the legacy
+/// socket is read (and the next batch written) while the previous batch is
+/// synced and committed. A batch counts as copied only once its commit returned.
+struct Committer {
+    ms: Arc<Mailstore>,
+    running: Option<tokio::task::JoinHandle<Result<PassReport>>>,
+    done: PassReport,
+}
+
+impl Committer {
+    fn new(ms: &Arc<Mailstore>) -> Committer {
+        Committer {
+            ms: ms.clone(),
+            running: None,
+            done: PassReport::default(),
+        }
+    }
+
+    /// Waits for the previous batch, then starts committing `batch`.
+    async fn submit(&mut self, batch: Vec<NewMessage>) -> Result<()> {
+        self.wait().await?;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ms = self.ms.clone();
+        self.running = Some(tokio::spawn(async move {
+            let mut r = PassReport::default();
+            commit(&ms, batch, &mut r).await?;
+            Ok(r)
+        }));
+        Ok(())
+    }
+
+    async fn wait(&mut self) -> Result<()> {
+        if let Some(h) = self.running.take() {
+            let r = h.await.map_err(|e| {
+                crate::store::StoreError::Internal(format!("commit task failed: {e}"))
+            })??;
+            self.done.messages += r.messages;
+            self.done.bytes += r.bytes;
+        }
+        Ok(())
+    }
+
+    /// Waits for the last batch and adds what was committed to `report`.
+    async fn finish(mut self, report: &mut PassReport) -> Result<()> {
+        let r = self.wait().await;
+        report.messages += self.done.messages;
+        report.bytes += self.done.bytes;
+        r
+    }
 }
 
 pub(super) async fn commit(
