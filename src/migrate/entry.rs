@@ -4,7 +4,8 @@
 
 use std::sync::Arc;
 
-use super::registry::{legacy_user, Phase, Registry, UserMigration};
+use super::copy;
+use super::registry::{legacy_user, Phase, Registry, UserMigration, SMALL_MAILBOX};
 use crate::auth::login::{refuse, LegacySession, LoginOutcome, LoginRequest, Proto};
 use crate::auth::password::hash_password_async;
 use crate::config::{Domain, Source, WhileCopying};
@@ -68,7 +69,25 @@ pub async fn first_login(
     };
     app.throttle.legacy_accepted(address);
     app.throttle.success(req.client);
-    let hash = hash_password_async(&req.password).await;
+    // Hashing the password (tens of ms of CPU) and counting the legacy messages
+    // (whether this login may wait for the copy) overlap, on the session that
+    // just checked the password; the copy's own session skips the count.
+    // A count slower than the wait a small mailbox would get means: do not wait.
+    let (hash, small, sess) = match sess {
+        Some(mut s) if req.protocol != Proto::Smtp => {
+            let bound = m.serve_locally_within.min(m.timeout);
+            let (hash, count) = tokio::join!(
+                hash_password_async(&req.password),
+                tokio::time::timeout(bound, copy::count_messages(&mut s))
+            );
+            match count {
+                Ok(Ok(n)) => (hash, Some(n <= SMALL_MAILBOX), Some(s)),
+                // The session's state is unknown: not reused for proxying.
+                _ => (hash, Some(false), None),
+            }
+        }
+        s => (hash_password_async(&req.password).await, None, s),
+    };
     let account = match app
         .store
         .create_account(address, &hash, AccountState::Copying, false)
@@ -96,7 +115,7 @@ pub async fn first_login(
         logout(sess).await;
         return LoginOutcome::Local(account);
     }
-    let um = Registry::ensure(app, &account, &req.password);
+    let um = Registry::ensure_sized(app, &account, &req.password, small);
     while_copying(app, req, account, &um, domain, sess).await
 }
 

@@ -179,6 +179,17 @@ impl Registry {
     /// runs (first login, or the first login after a restart). Exactly one per
     /// account, however logins race.
     pub fn ensure(app: &Arc<App>, account: &Account, password: &Password) -> Arc<UserMigration> {
+        Self::ensure_sized(app, account, password, None)
+    }
+
+    /// [`Self::ensure`], when the login already knows whether the mailbox is
+    /// small enough to wait for (it counted on its own legacy session).
+    pub fn ensure_sized(
+        app: &Arc<App>,
+        account: &Account,
+        password: &Password,
+        small: Option<bool>,
+    ) -> Arc<UserMigration> {
         let mut users = app
             .migrations
             .users
@@ -187,6 +198,14 @@ impl Registry {
         if let Some(um) = users.get(&account.id) {
             if matches!(um.phase(), Phase::Copying | Phase::Switching) {
                 um.set_password(Some(password.clone()));
+                if small.is_some() {
+                    um.small.send_if_modified(|s| {
+                        s.is_none() && {
+                            *s = small;
+                            true
+                        }
+                    });
+                }
                 return um.clone();
             }
         }
@@ -198,7 +217,7 @@ impl Registry {
             password: Mutex::new(Some(password.clone())),
             phase,
             end: Mutex::new(CancellationToken::new()),
-            small: watch::channel(None).0,
+            small: watch::channel(small).0,
         });
         users.insert(account.id, um.clone());
         drop(users);
