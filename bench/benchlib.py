@@ -7,6 +7,7 @@ the `vmail` system user) and the Debian packages dovecot-imapd, dovecot-pop3d,
 isync. See docs/benchmarks.md for the method.
 """
 
+import atexit
 import os
 import random
 import re
@@ -21,6 +22,26 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Folders of the seeded mailbox and the share of messages each gets.
 FOLDERS = [("INBOX", 0.55), ("Sent", 0.2), ("Archive/2023", 0.15), ("Archive/2024", 0.1)]
+
+
+_LATER = []
+
+
+def remove_later(path):
+    """Removes `path` when the script ends, not now: this machine's ext4 has no
+    journal, and ext4 then skips inodes freed in the last 60 s (up to 6 min)
+    when it allocates new ones, so deleting one run's 20,000 files right before
+    the next run would slow the next run's file creation by a large factor
+    (seen as `recently_deleted` in `perf`). Measured runs create files on a
+    filesystem without fresh deletions, as a real server does."""
+    _LATER.append(path)
+
+
+@atexit.register
+def _remove_all():
+    for path in _LATER:
+        shutil.rmtree(path, ignore_errors=True)
+    _LATER.clear()
 
 
 def free_port():
@@ -140,7 +161,7 @@ namespace inbox {{
                     break
         except (OSError, ValueError):
             pass
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_later(self.dir)
 
     def chown(self):
         subprocess.run(["chown", "-R", "vmail:vmail", os.path.join(self.dir, "mail"),
@@ -360,7 +381,7 @@ SyncState *
     t0 = time.perf_counter()
     r = subprocess.run(["mbsync", "-q", "-c", rc, "all"], capture_output=True, text=True)
     secs = time.perf_counter() - t0
-    shutil.rmtree(work, ignore_errors=True)
+    remove_later(work)
     if r.returncode != 0:
         raise RuntimeError(f"mbsync failed: {r.stderr}")
     return secs
@@ -466,7 +487,7 @@ port = 25
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+        remove_later(self.dir)
 
 
 def imap_login_time(port, user, password):
