@@ -26,7 +26,9 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
-TAGGED = re.compile(rb"^[A-Za-z0-9.]+ [A-Za-z]")
+TAGGED = re.compile(rb"^[A-Za-z0-9.]+ ([A-Za-z]+)")
+# Commands a session sends to log in or out; anything else is work on mail.
+SESSION_ONLY = {b"LOGIN", b"AUTHENTICATE", b"CAPABILITY", b"LOGOUT", b"ID", b"STARTTLS", b"NOOP"}
 
 
 class Relay:
@@ -39,6 +41,11 @@ class Relay:
         self.open = 0
         self.max_open = 0
         self.commands = 0
+        # Connections that sent a command on mail (a copy, or a proxied session
+        # in use), as opposed to ones that only logged in (password checks, and
+        # proxied sessions whose client is gone).
+        self.working_open = 0
+        self.max_working = 0
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
@@ -48,6 +55,7 @@ class Relay:
         self.connections = 0
         self.commands = 0
         self.max_open = self.open
+        self.max_working = self.working_open
 
     def _run(self):
         asyncio.set_event_loop(self.loop)
@@ -70,8 +78,11 @@ class Relay:
             cw.close()
             return
 
+        working = False
+
         async def up():
             # Client to server: count command lines; skip literal payloads.
+            nonlocal working
             pending = 0
             buf = b""
             while True:
@@ -90,8 +101,13 @@ class Relay:
                     if i < 0:
                         break
                     line, buf = buf[:i], buf[i + 2:]
-                    if TAGGED.match(line):
+                    m = TAGGED.match(line)
+                    if m:
                         self.commands += 1
+                        if not working and m.group(1).upper() not in SESSION_ONLY:
+                            working = True
+                            self.working_open += 1
+                            self.max_working = max(self.max_working, self.working_open)
                     m = re.search(rb"\{(\d+)\+?\}$", line)
                     if m:
                         pending = int(m.group(1))
@@ -107,6 +123,8 @@ class Relay:
 
         await asyncio.gather(up(), down(), return_exceptions=True)
         self.open -= 1
+        if working:
+            self.working_open -= 1
 
 
 def login_and_close(port, user, password):
@@ -158,6 +176,7 @@ def main():
             while any(fm.state(f"{u}@example.org") != "migrated" for u, _ in users[1:]):
                 after = max(after, relay.open)
                 time.sleep(0.05)
+            max_working = relay.max_working
             secs = time.perf_counter() - t0
             total = (relay.connections, relay.commands)
         finally:
@@ -175,6 +194,7 @@ def main():
         ["", "value"],
         [["open legacy connections, max during the login burst", burst_max],
          ["open legacy connections, max after the logins were answered", after],
+         ["open legacy connections working on mail (copies), max over the run", max_working],
          [f"time until all {n} users were migrated (s)", f"{secs:.1f}"]]))
 
 
