@@ -6,11 +6,12 @@ Measures, for each server, on the same seeded mailbox:
   - FETCH of bodies    (UID FETCH 1:* BODY.PEEK[])
   - SEARCH             (UID SEARCH FROM x / TEXT x / UNSEEN, each repeated)
   - STORE throughput   (one UID STORE +FLAGS.SILENT per message, sequential)
-  - memory per idle IDLE connection (RSS growth of the server's processes
-    divided by the number of connections sitting in IDLE)
+  - memory per idle IDLE connection (RSS and PSS growth of the server's
+    processes divided by the number of connections sitting in IDLE), for each
+    of --idle's connection counts
 
 Usage (as root, dovecot-imapd installed):
-  bench/imap_bench.py [--bin target/release/ferrymail] [--messages 2000] [--idle 1000]
+  bench/imap_bench.py [--bin target/release/ferrymail] [--messages 2000] [--idle 1000,10000]
 
 Prints a Markdown table; docs/benchmarks.md records a run and the method.
 Not a test: nothing is asserted.
@@ -26,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 USER, PASS = "pat@example.test", "bench-pw"
@@ -182,16 +184,28 @@ def timed(fn, repeat=1):
     return best
 
 
-def rss_kib(pids):
-    total = 0
+def memory_kib(pids):
+    """(RSS, PSS) of `pids` in KiB. RSS counts a shared page once per process
+    that maps it (so it overstates a server made of many processes); PSS splits
+    each shared page between the processes sharing it."""
+    rss = pss = 0
     for pid in pids:
         try:
-            for line in open(f"/proc/{pid}/status"):
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
+            for line in open(f"/proc/{pid}/smaps_rollup"):
+                if line.startswith("Rss:"):
+                    rss += int(line.split()[1])
+                elif line.startswith("Pss:"):
+                    pss += int(line.split()[1])
         except OSError:
             pass
-    return total
+    return rss, pss
+
+
+def mem_available_kib():
+    for line in open("/proc/meminfo"):
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
 
 
 def descendants(root):
@@ -214,7 +228,25 @@ def descendants(root):
     return out
 
 
+def open_idle(port, user):
+    s = socket.create_connection(("127.0.0.1", port))
+    f = s.makefile("rb")
+    f.readline()
+    s.sendall(f"a LOGIN {user} {PASS}\r\nb SELECT INBOX\r\nc IDLE\r\n".encode())
+    while True:
+        line = f.readline()
+        if not line:
+            raise RuntimeError("connection closed before IDLE")
+        if line.startswith(b"+"):
+            return s, f
+        if line.startswith((b"a NO", b"a BAD", b"b NO", b"b BAD", b"c NO", b"c BAD")):
+            raise RuntimeError(line.decode(errors="replace").strip())
+
+
 def idle_memory(port, user, n, pids_fn):
+    """Opens `n` connections sitting in IDLE on INBOX; returns (connections
+    opened, RSS KiB per connection, PSS KiB per connection). Stops early, and
+    says so, when the machine has less than 2 GiB of memory left."""
     # Warm up first: logins (argon2 on ferrymail's side) and the allocator's
     # arenas would otherwise be counted as per-connection memory.
     for _ in range(30):
@@ -222,30 +254,45 @@ def idle_memory(port, user, n, pids_fn):
         m.select("INBOX")
         m.logout()
     time.sleep(1.0)
-    before = rss_kib(pids_fn())
+    rss0, pss0 = memory_kib(pids_fn())
     conns = []
-    for _ in range(n):
-        s = socket.create_connection(("127.0.0.1", port))
-        f = s.makefile("rb")
-        f.readline()
-        s.sendall(f"a LOGIN {user} {PASS}\r\nb SELECT INBOX\r\nc IDLE\r\n".encode())
-        while True:
-            line = f.readline()
-            if not line or line.startswith(b"+"):
-                break
-        conns.append((s, f))
-    time.sleep(1.0)
-    after = rss_kib(pids_fn())
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def worker(count):
+        for _ in range(count):
+            if stop.is_set():
+                return
+            if mem_available_kib() < 2 * 1024 * 1024:
+                stop.set()
+                return
+            c = open_idle(port, user)
+            with lock:
+                conns.append(c)
+
+    threads = [threading.Thread(target=worker, args=(n // 4 + (i < n % 4),)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if stop.is_set():
+        print(f"# stopped at {len(conns)} of {n} connections: under 2 GiB of memory left",
+              file=sys.stderr)
+    time.sleep(2.0)
+    rss1, pss1 = memory_kib(pids_fn())
+    opened = len(conns)
     for s, f in conns:
         try:
             s.sendall(b"DONE\r\nd LOGOUT\r\n")
         except OSError:
             pass
         s.close()
-    return (after - before) / max(n, 1)
+    time.sleep(2.0)
+    per = max(opened, 1)
+    return opened, (rss1 - rss0) / per, (pss1 - pss0) / per
 
 
-def run_suite(name, port, user, n_msgs, n_idle, pids_fn):
+def run_suite(name, port, user, n_msgs, idle_counts, pids_fn):
     m = login(port, user)
     m.select("INBOX")
     res = {}
@@ -261,7 +308,11 @@ def run_suite(name, port, user, n_msgs, n_idle, pids_fn):
         m.uid("STORE", u, "+FLAGS.SILENT", "(\\Flagged)")
     res["STORE (ops/s)"] = len(uids) / (time.perf_counter() - t0)
     m.logout()
-    res[f"RSS per idle IDLE connection (KiB, {n_idle} conns)"] = idle_memory(port, user, n_idle, pids_fn)
+    for n in idle_counts:
+        opened, rss, pss = idle_memory(port, user, n, pids_fn)
+        res[f"IDLE connections opened (of {n})"] = opened
+        res[f"RSS per IDLE connection, {n} conns (KiB)"] = rss
+        res[f"PSS per IDLE connection, {n} conns (KiB)"] = pss
     return res
 
 
@@ -273,29 +324,33 @@ def main():
         default_bin = os.path.join(root, "target", "debug", "ferrymail")
     ap.add_argument("--bin", default=default_bin)
     ap.add_argument("--messages", type=int, default=2000)
-    ap.add_argument("--idle", type=int, default=1000)
+    ap.add_argument("--idle", default="1000,10000",
+                    help="comma-separated numbers of IDLE connections to measure")
     args = ap.parse_args()
+    idle_counts = [int(x) for x in args.idle.split(",")]
+    max_idle = max(idle_counts)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, args.idle * 2 + 256)), hard))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, max_idle * 2 + 256)), hard))
     work = tempfile.mkdtemp(prefix="ferrybench-")
     fm_proc = None
     dove_dir = None
     try:
-        fm_proc, fm_port = start_ferrymail(args.bin, work, args.idle)
-        dove_dir, dv_port = start_dovecot(work, args.idle)
+        fm_proc, fm_port = start_ferrymail(args.bin, work, max_idle)
+        dove_dir, dv_port = start_dovecot(work, max_idle)
         messages = make_messages(args.messages)
         size = sum(len(x) for x in messages)
         print(f"seeding {len(messages)} messages ({size / 1e6:.1f} MB) into each server...", file=sys.stderr)
         seed(fm_port, USER, messages)
         seed(dv_port, DOVECOT_USER, messages)
-        fm = run_suite("ferrymail", fm_port, USER, args.messages, args.idle, lambda: [fm_proc.pid])
+        fm = run_suite("ferrymail", fm_port, USER, args.messages, idle_counts, lambda: [fm_proc.pid])
         master = int(open(os.path.join(dove_dir, "run", "master.pid")).read().strip())
-        dv = run_suite("dovecot", dv_port, DOVECOT_USER, args.messages, args.idle, lambda: descendants(master))
+        dv = run_suite("dovecot", dv_port, DOVECOT_USER, args.messages, idle_counts, lambda: descendants(master))
         print(f"\n{args.messages} messages, {size / 1e6:.1f} MB; ferrymail binary: {args.bin}\n")
         print("| measure | ferrymail | Dovecot |")
         print("|---|---|---|")
         for k in fm:
-            print(f"| {k} | {fm[k]:.3f} | {dv[k]:.3f} |")
+            fmt = (lambda v: f"{v:,}") if isinstance(fm[k], int) else (lambda v: f"{v:.3f}")
+            print(f"| {k} | {fmt(fm[k])} | {fmt(dv[k])} |")
     finally:
         if fm_proc is not None:
             fm_proc.terminate()
