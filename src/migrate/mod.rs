@@ -13,5 +13,6 @@ pub mod ops;
 pub mod pop3copy;
 pub mod proxy;
 pub mod registry;
+pub mod runtime;
 
 pub use registry::{Phase, Registry};

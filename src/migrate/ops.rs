@@ -319,29 +319,32 @@ fn enqueue(app: &Arc<App>, domain: &Domain, account: Account, password: Password
     let queue = admin_queue(app, &host);
     let app2 = app.clone();
     app.migrations.vault.set_queued(account.id, true);
-    app.tasks.spawn(async move {
-        let permit = tokio::select! {
-            p = queue.acquire_owned() => p,
-            _ = app2.shutdown.cancelled() => return,
-        };
-        app2.migrations.vault.set_queued(account.id, false);
-        let Ok(_permit) = permit else { return };
-        let um = Registry::ensure(&app2, &account, &password);
-        drop(password);
-        loop {
-            let p = tokio::select! {
-                p = um.wait(std::time::Duration::from_secs(5), false) => p,
+    app.tasks.spawn_on(
+        async move {
+            let permit = tokio::select! {
+                p = queue.acquire_owned() => p,
                 _ = app2.shutdown.cancelled() => return,
             };
-            let current = app2
-                .migrations
-                .get(account.id)
-                .is_some_and(|x| Arc::ptr_eq(&x, &um));
-            if matches!(p, super::Phase::Migrated | super::Phase::Failed) || !current {
-                return;
+            app2.migrations.vault.set_queued(account.id, false);
+            let Ok(_permit) = permit else { return };
+            let um = Registry::ensure(&app2, &account, &password);
+            drop(password);
+            loop {
+                let p = tokio::select! {
+                    p = um.wait(std::time::Duration::from_secs(5), false) => p,
+                    _ = app2.shutdown.cancelled() => return,
+                };
+                let current = app2
+                    .migrations
+                    .get(account.id)
+                    .is_some_and(|x| Arc::ptr_eq(&x, &um));
+                if matches!(p, super::Phase::Migrated | super::Phase::Failed) || !current {
+                    return;
+                }
             }
-        }
-    });
+        },
+        &super::runtime::copies(),
+    );
 }
 
 /// `--messages-only`: a `copying`/`failed` account gets its full migration
