@@ -103,18 +103,22 @@ pub async fn folders(sess: &mut Session, ns: &Namespace) -> Result<Vec<Folder>> 
     Ok(out)
 }
 
-/// The number of messages in every selectable legacy folder (one `STATUS` per
-/// folder, nothing selected): tells a first login whether waiting for the copy
-/// to finish is worth it.
-pub async fn count_messages(sess: &mut Session) -> Result<u64> {
-    let ns = namespace(sess).await?;
+/// Whether the legacy mailbox holds at most `limit` messages: `LIST`, then one
+/// `STATUS` per selectable folder (INBOX first), stopping as soon as the count
+/// passes `limit`, so a big mailbox usually costs two commands. Tells a first
+/// login whether waiting for the copy to finish is worth it.
+pub async fn at_most(sess: &mut Session, limit: u64) -> Result<bool> {
+    let mut list = sess.list(false).await?;
+    list.retain(|e| !e.has("\\Noselect") && !e.has("\\NonExistent"));
+    list.sort_by_key(|e| !e.raw.eq_ignore_ascii_case("INBOX"));
     let mut total = 0u64;
-    for f in folders(sess, &ns).await? {
-        if f.selectable() {
-            total += u64::from(sess.message_count(&f.entry.raw).await?);
+    for e in &list {
+        total += u64::from(sess.message_count(&e.raw).await?);
+        if total > limit {
+            return Ok(false);
         }
     }
-    Ok(total)
+    Ok(true)
 }
 
 /// One pass over every folder.

@@ -41,6 +41,7 @@ pub async fn first_login(
         return refuse(app, req, "legacy-throttled").await;
     }
     let user = legacy_user(address, m.legacy_login);
+    let started = std::time::Instant::now();
     let check = tokio::time::timeout(m.timeout, async {
         match m.source {
             Source::Imap => Session::login(&ep, m.timeout, &user, &req.password)
@@ -69,25 +70,43 @@ pub async fn first_login(
     };
     app.throttle.legacy_accepted(address);
     app.throttle.success(req.client);
+    let checked = started.elapsed();
     // Hashing the password (tens of ms of CPU) and counting the legacy messages
     // (whether this login may wait for the copy) overlap, on the session that
-    // just checked the password; the copy's own session skips the count.
-    // A count slower than the wait a small mailbox would get means: do not wait.
+    // just checked the password; the copy's own session then skips the count.
+    // The count takes one of the copies' legacy connection slots for its
+    // duration (it is work on the legacy server like theirs), and hands it
+    // back just before the copy starts. When every slot is taken the copy
+    // will queue, so the login will not wait for it either: no count at all
+    // (under a burst of first logins this spares the legacy server those
+    // commands).
+    let sizing = app
+        .migrations
+        .host_cap(&legacy::host_key(&ep), m.max_connections)
+        .try_acquire_owned()
+        .ok();
     let (hash, small, sess) = match sess {
-        Some(mut s) if req.protocol != Proto::Smtp => {
+        Some(mut s) if req.protocol != Proto::Smtp && sizing.is_some() => {
             let bound = m.serve_locally_within.min(m.timeout);
             let (hash, count) = tokio::join!(
                 hash_password_async(&req.password),
-                tokio::time::timeout(bound, copy::count_messages(&mut s))
+                tokio::time::timeout(bound, copy::at_most(&mut s, SMALL_MAILBOX))
             );
             match count {
-                Ok(Ok(n)) => (hash, Some(n <= SMALL_MAILBOX), Some(s)),
+                Ok(Ok(small)) => (hash, Some(small), Some(s)),
+                // Slower than the wait a small mailbox would get: do not wait.
                 // The session's state is unknown: not reused for proxying.
                 _ => (hash, Some(false), None),
             }
         }
+        Some(s) if req.protocol != Proto::Smtp => (
+            hash_password_async(&req.password).await,
+            Some(false),
+            Some(s),
+        ),
         s => (hash_password_async(&req.password).await, None, s),
     };
+    let sized = started.elapsed();
     let account = match app
         .store
         .create_account(address, &hash, AccountState::Copying, false)
@@ -115,8 +134,21 @@ pub async fn first_login(
         logout(sess).await;
         return LoginOutcome::Local(account);
     }
+    let created = started.elapsed();
+    drop(sizing);
     let um = Registry::ensure_sized(app, &account, &req.password, small);
-    while_copying(app, req, account, &um, domain, sess).await
+    let outcome = while_copying(app, req, account, &um, domain, sess).await;
+    let ms = |d: std::time::Duration| d.as_millis() as u64;
+    tracing::info!(
+        user = %address,
+        legacy_check_ms = ms(checked),
+        sized_ms = ms(sized),
+        account_ms = ms(created),
+        total_ms = ms(started.elapsed()),
+        small = ?small,
+        "first login answered"
+    );
+    outcome
 }
 
 async fn logout(sess: Option<Session>) {

@@ -222,21 +222,24 @@ impl Registry {
         users.insert(account.id, um.clone());
         drop(users);
         let (app2, um2) = (app.clone(), um.clone());
-        app.tasks.spawn(async move {
-            run(&app2, &um2).await;
-            um2.set_password(None);
-            let mut users = app2
-                .migrations
-                .users
-                .lock()
-                .unwrap_or_else(|p| p.into_inner());
-            if users
-                .get(&um2.account_id)
-                .is_some_and(|u| Arc::ptr_eq(u, &um2))
-            {
-                users.remove(&um2.account_id);
-            }
-        });
+        app.tasks.spawn_on(
+            async move {
+                run(&app2, &um2).await;
+                um2.set_password(None);
+                let mut users = app2
+                    .migrations
+                    .users
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                if users
+                    .get(&um2.account_id)
+                    .is_some_and(|u| Arc::ptr_eq(u, &um2))
+                {
+                    users.remove(&um2.account_id);
+                }
+            },
+            &super::runtime::copies(),
+        );
         um
     }
 
@@ -254,7 +257,7 @@ impl Registry {
             return;
         }
         let (app2, account, password) = (app.clone(), account.clone(), password.clone());
-        app.tasks.spawn(async move {
+        app.tasks.spawn_on(async move {
             let started = Instant::now();
             let result = tokio::select! {
                 r = catch_up_once(&app2, &account, &password) => r,
@@ -278,7 +281,7 @@ impl Registry {
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .remove(&account.id);
-        });
+        }, &super::runtime::copies());
     }
 
     /// Pauses (`true`) or resumes the copies of a domain; returns whether it
@@ -629,10 +632,9 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
     );
     drop(password);
     if um.small.borrow().is_none() {
-        let small = match copy::count_messages(&mut sess).await {
-            Ok(n) => n <= SMALL_MAILBOX,
-            Err(_) => false,
-        };
+        let small = copy::at_most(&mut sess, SMALL_MAILBOX)
+            .await
+            .unwrap_or(false);
         um.small.send_replace(Some(small));
     }
 
@@ -640,12 +642,7 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
     log_copy(app, &um.address, "copy", &result, started);
-    let _ = jobs::add_time(
-        app.store.db(),
-        um.account_id,
-        started.elapsed().as_millis() as u64,
-    )
-    .await;
+    add_pass_time(app, um.account_id, started).await;
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
         app.store.db(),
@@ -664,12 +661,7 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::Mirror).await;
     log_copy(app, &um.address, "delta", &result, started);
-    let _ = jobs::add_time(
-        app.store.db(),
-        um.account_id,
-        started.elapsed().as_millis() as u64,
-    )
-    .await;
+    add_pass_time(app, um.account_id, started).await;
     let delta = result.map_err(|e| e.to_string())?;
     if let Some(pop3) = &m.pop3 {
         if let Some(password) = um.password() {
@@ -696,8 +688,28 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
     let result = copy::pass(&mut sess, &ms, Mode::CatchUp).await;
-    log_copy(app, &um.address, "catch-up", &result, started);
-    if let Ok(r) = &result {
+    sess.logout().await;
+    after_flip(app, um, m, &result, started).await;
+    Ok(())
+}
+
+/// Adds a pass's time to the job's copy time (shown by `status`).
+pub(super) async fn add_pass_time(app: &Arc<App>, account_id: i64, started: Instant) {
+    let ms = started.elapsed().as_millis() as u64;
+    let _ = jobs::add_time(app.store.db(), account_id, ms).await;
+}
+
+/// What follows the catch-up pass of a switch, whatever the source: the pass
+/// logged and recorded, then the post-migrate hook run and its outcome recorded.
+pub(super) async fn after_flip(
+    app: &Arc<App>,
+    um: &Arc<UserMigration>,
+    m: &crate::config::Migration,
+    catch_up: &Result<copy::PassReport, LegacyError>,
+    started: Instant,
+) {
+    log_copy(app, &um.address, "catch-up", catch_up, started);
+    if let Ok(r) = catch_up {
         let _ = jobs::record_pass(
             app.store.db(),
             um.account_id,
@@ -708,8 +720,6 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
         )
         .await;
     }
-    sess.logout().await;
-
     if let Some(hook) = &m.post_migrate_hook {
         if let Some(password) = um.password() {
             let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
@@ -717,7 +727,6 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
             let _ = jobs::set_hook(app.store.db(), um.account_id, &outcome.summary()).await;
         }
     }
-    Ok(())
 }
 
 pub(crate) async fn catch_up_once(

@@ -151,20 +151,24 @@ impl Store {
             })
             .await?;
         let dir = self.account_dir(account.id);
-        let created = (|| {
+        let dir2 = dir.clone();
+        // Directories, an index and several fsyncs: off the async workers.
+        let created = tokio::task::spawn_blocking(move || {
             // A directory left by an earlier crash half-way is cleared first.
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
+            if dir2.exists() {
+                std::fs::remove_dir_all(&dir2)?;
             }
             super::mailstore::Mailstore::create(
-                &dir,
+                &dir2,
                 if default_folders {
                     DEFAULT_FOLDERS
                 } else {
                     &DEFAULT_FOLDERS[..1]
                 },
             )
-        })();
+        })
+        .await
+        .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())));
         if let Err(e) = created {
             let id = account.id;
             let _ = self
