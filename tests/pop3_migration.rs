@@ -151,6 +151,19 @@ fn pop3_source_full_copy_then_delta_without_dele() {
     let cfg = pop3_source(&legacy, "continuous = true");
     let mut d = start_daemon(&cfg, None);
     migrate(&d);
+    // The copy's time reaches the job record (`status`), as for an IMAP source.
+    let db = rusqlite::Connection::open(d.data_dir.join("ferrymail.sqlite")).unwrap();
+    let (state, copy_ms): (String, i64) = db
+        .query_row(
+            "SELECT j.state, j.copy_ms FROM migration_jobs j JOIN accounts a ON a.id = j.account_id
+             WHERE a.address = 'alice@example.org'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!(state, "done");
+    assert!(copy_ms > 0, "copy time recorded: {copy_ms} ms");
+    drop(db);
     let ours = poplib(d.addr("pop3", "plain"), "alice@example.org", "alice-pw");
     let theirs = poplib(legacy_addr(&legacy), "alice", "alice-pw");
     assert_eq!(theirs, before, "legacy maildrop unchanged");

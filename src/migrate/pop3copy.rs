@@ -19,7 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::copy::{self, Mode, PassReport};
 use super::jobs;
-use super::registry::{legacy_user, log_copy, UserMigration, SMALL_MAILBOX};
+use super::registry::{add_pass_time, legacy_user, log_copy, UserMigration, SMALL_MAILBOX};
 use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
@@ -274,6 +274,7 @@ pub(super) async fn attempt(
     let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
     pop3::quit(conn).await;
     log_copy(app, &um.address, "copy", &result, started);
+    add_pass_time(app, um.account_id, started).await;
     let first = result.map_err(|e| e.to_string())?;
     let _ = jobs::update(
         app.store.db(),
@@ -293,6 +294,7 @@ pub(super) async fn attempt(
     let started = Instant::now();
     let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
     log_copy(app, &um.address, "delta", &result, started);
+    add_pass_time(app, um.account_id, started).await;
     let delta = match result {
         Ok(d) => d,
         Err(e) => {
@@ -320,14 +322,7 @@ pub(super) async fn attempt(
         }
         Err(e) => Err(LegacyError::Unavailable(e)),
     };
-    log_copy(app, &um.address, "catch-up", &result, started);
-
-    if let Some(hook) = &m.post_migrate_hook {
-        if let Ok(password) = password() {
-            let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
-            tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
-        }
-    }
+    super::registry::after_flip(app, um, m, &result, started).await;
     Ok(())
 }
 
