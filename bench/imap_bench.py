@@ -150,6 +150,10 @@ service imap-login {{
 service anvil {{
   chroot =
 }}
+service imap {{
+  # Dovecot's own default for imap is 1,024 processes (one per connection).
+  process_limit = {max_conn + 50}
+}}
 """
     with open(os.path.join(d, "dovecot.conf"), "w") as f:
         f.write(conf)

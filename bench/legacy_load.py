@@ -27,8 +27,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 TAGGED = re.compile(rb"^[A-Za-z0-9.]+ ([A-Za-z]+)")
-# Commands a session sends to log in or out; anything else is work on mail.
-SESSION_ONLY = {b"LOGIN", b"AUTHENTICATE", b"CAPABILITY", b"LOGOUT", b"ID", b"STARTTLS", b"NOOP"}
+# Commands that read a folder's messages: what a copy does (a first login's
+# password check only sends LOGIN, and at most LIST and STATUS to size the mailbox).
+COPY_WORK = {b"EXAMINE", b"SELECT", b"FETCH", b"UID"}
 
 
 class Relay:
@@ -41,17 +42,19 @@ class Relay:
         self.open = 0
         self.max_open = 0
         self.commands = 0
-        # Connections that sent a command on mail (a copy, or a proxied session
-        # in use), as opposed to ones that only logged in (password checks, and
-        # proxied sessions whose client is gone).
+        # Connections that read messages (copies), as opposed to password checks
+        # and proxied sessions whose client is gone.
         self.working_open = 0
         self.max_working = 0
+        # What each connection did: its command names in order, deduplicated.
+        self.kinds = {}
         self.loop = asyncio.new_event_loop()
         self.ready = threading.Event()
         threading.Thread(target=self._run, daemon=True).start()
         self.ready.wait()
 
     def reset(self):
+        self.kinds = {}
         self.connections = 0
         self.commands = 0
         self.max_open = self.open
@@ -79,6 +82,7 @@ class Relay:
             return
 
         working = False
+        seen = []
 
         async def up():
             # Client to server: count command lines; skip literal payloads.
@@ -104,7 +108,10 @@ class Relay:
                     m = TAGGED.match(line)
                     if m:
                         self.commands += 1
-                        if not working and m.group(1).upper() not in SESSION_ONLY:
+                        name = m.group(1).upper().decode()
+                        if name not in seen:
+                            seen.append(name)
+                        if not working and m.group(1).upper() in COPY_WORK:
                             working = True
                             self.working_open += 1
                             self.max_working = max(self.max_working, self.working_open)
@@ -122,6 +129,8 @@ class Relay:
             cw.close()
 
         await asyncio.gather(up(), down(), return_exceptions=True)
+        kind = " ".join(seen) or "(nothing)"
+        self.kinds[kind] = self.kinds.get(kind, 0) + 1
         self.open -= 1
         if working:
             self.working_open -= 1
@@ -179,6 +188,7 @@ def main():
             max_working = relay.max_working
             secs = time.perf_counter() - t0
             total = (relay.connections, relay.commands)
+            kinds = dict(relay.kinds)
         finally:
             fm.stop()
     finally:
@@ -191,10 +201,14 @@ def main():
          [f"{n} users at once, per user", f"{total[0] / n:.1f}", f"{total[1] / n:.1f}"]]))
     print()
     print(benchlib.table(
+        ["legacy connections of the burst, by the commands they carried", "count"],
+        sorted(([k, v] for k, v in kinds.items()), key=lambda r: -r[1])))
+    print()
+    print(benchlib.table(
         ["", "value"],
         [["open legacy connections, max during the login burst", burst_max],
          ["open legacy connections, max after the logins were answered", after],
-         ["open legacy connections working on mail (copies), max over the run", max_working],
+         ["open legacy connections reading messages (copies), max over the run", max_working],
          [f"time until all {n} users were migrated (s)", f"{secs:.1f}"]]))
 
 
