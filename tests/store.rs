@@ -455,3 +455,44 @@ async fn batch_writes_are_complete_at_the_barrier_and_failures_reported() {
     // The failure is reported to the batch it belonged to, not to later ones.
     ms.sync_batch().await.unwrap();
 }
+
+/// A `copying` account gets its mail store when the copy (or a delivery) first
+/// needs it; the missing store of an account served locally is never recreated
+/// empty (that would hide lost mail).
+#[tokio::test]
+async fn copying_accounts_get_their_store_on_first_use_local_ones_never_silently() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("data")).unwrap();
+    let a = store
+        .create_copying_account("bob@example.test", "$argon2id$x")
+        .await
+        .unwrap();
+    assert_eq!(a.state, AccountState::Copying);
+    assert!(matches!(
+        store.mailstore(a.id),
+        Err(StoreError::NotFound(_))
+    ));
+    let (one, two) = tokio::join!(
+        store.mailstore_or_create(a.id),
+        store.mailstore_or_create(a.id)
+    );
+    let (one, two) = (one.unwrap(), two.unwrap());
+    assert!(Arc::ptr_eq(&one, &two), "one store, however many callers");
+    let names: Vec<String> = one
+        .mailboxes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.name)
+        .collect();
+    assert_eq!(names, vec!["INBOX".to_string()]);
+
+    let (_d, store, ms) = store_with_account().await;
+    let id = ms.account_id;
+    drop(ms);
+    std::fs::remove_file(store.data_dir().join(format!("accounts/{id}/index.sqlite"))).unwrap();
+    assert!(matches!(
+        store.mailstore_or_create(id).await,
+        Err(StoreError::NotFound(_))
+    ));
+}

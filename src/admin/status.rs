@@ -188,9 +188,14 @@ pub async fn report(
     })
 }
 
-/// Messages in every mailbox of an account.
+/// Messages in every mailbox of an account (0 for a `copying` account whose
+/// copy has not created its store yet).
 async fn stored_messages(app: &App, account_id: i64) -> Option<u64> {
-    let ms = app.store.mailstore(account_id).ok()?;
+    let ms = match app.store.mailstore(account_id) {
+        Ok(ms) => ms,
+        Err(crate::store::StoreError::NotFound(_)) => return Some(0),
+        Err(_) => return None,
+    };
     let boxes = ms.mailboxes().await.ok()?;
     Some(boxes.iter().map(|m| u64::from(m.exists)).sum())
 }

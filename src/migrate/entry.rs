@@ -12,7 +12,7 @@ use crate::config::{Domain, Source, WhileCopying};
 use crate::legacy::imap::Session;
 use crate::legacy::{self, LegacyError};
 use crate::server::App;
-use crate::store::{Account, AccountState, StoreError};
+use crate::store::{Account, StoreError};
 
 const UNREACHABLE: &str = "your mail server cannot be reached right now; try again later";
 const MOVING: &str = "your mailbox is being moved to a new server; try again in a few minutes";
@@ -107,11 +107,7 @@ pub async fn first_login(
         s => (hash_password_async(&req.password).await, None, s),
     };
     let sized = started.elapsed();
-    let account = match app
-        .store
-        .create_account(address, &hash, AccountState::Copying, false)
-        .await
-    {
+    let account = match app.store.create_copying_account(address, &hash).await {
         Ok(a) => {
             tracing::info!(user = %address, from = "none", to = "copying", "account state changed");
             a

@@ -245,11 +245,7 @@ async fn migrate_user_inner(
                 return UserResult::err(address, e);
             }
             let hash = hash_password_async(&password).await;
-            let account = match app
-                .store
-                .create_account(address, &hash, AccountState::Copying, false)
-                .await
-            {
+            let account = match app.store.create_copying_account(address, &hash).await {
                 Ok(a) => a,
                 Err(StoreError::AlreadyExists(_)) => {
                     return UserResult::err(address, "already exists; nothing touched")

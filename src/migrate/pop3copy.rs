@@ -256,7 +256,8 @@ pub(super) async fn attempt(
     };
     let ms = app
         .store
-        .mailstore(um.account_id)
+        .mailstore_or_create(um.account_id)
+        .await
         .map_err(|e| format!("local store: {e}"))?;
     let user = legacy_user(&um.address, m.legacy_login);
     let password = || {

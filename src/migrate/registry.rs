@@ -617,7 +617,8 @@ async fn attempt_inner(app: &Arc<App>, um: &Arc<UserMigration>) -> Result<(), St
     };
     let ms = app
         .store
-        .mailstore(um.account_id)
+        .mailstore_or_create(um.account_id)
+        .await
         .map_err(|e| format!("local store: {e}"))?;
     let user = legacy_user(&um.address, m.legacy_login);
     let mut sess = Session::login(&ep, m.timeout, &user, &password)

@@ -386,7 +386,7 @@ impl Session {
             self.write_line("-ERR [IN-USE] Mailbox is locked by another POP3 session");
             return Next::Continue;
         };
-        let opened = match self.svc.app.store.mailstore(account.id) {
+        let opened = match self.svc.app.store.mailstore_or_create(account.id).await {
             Ok(ms) => Maildrop::open(ms).await,
             Err(e) => Err(e),
         };

@@ -45,7 +45,7 @@ pub fn clean_spool(data_dir: &Path) {
 
 /// Delivers the durable file `path` into the INBOX of account `account_id`.
 pub async fn deliver_local(app: &Arc<App>, account_id: i64, path: &Path) -> Result<(), StoreError> {
-    let ms = app.store.mailstore(account_id)?;
+    let ms = app.store.mailstore_or_create(account_id).await?;
     let inbox = ms
         .mailbox("INBOX")
         .await?

@@ -125,22 +125,54 @@ impl Store {
         state: AccountState,
         default_folders: bool,
     ) -> Result<Account> {
+        let account = self
+            .create_account_row(address, password_hash, state)
+            .await?;
+        if let Err(e) = self.create_mail_store(account.id, default_folders).await {
+            let id = account.id;
+            let _ = self
+                .db
+                .call(move |c| Ok(c.execute("DELETE FROM accounts WHERE id = ?1", [id])?))
+                .await;
+            let _ = std::fs::remove_dir_all(self.account_dir(id));
+            return Err(e);
+        }
+        Ok(account)
+    }
+
+    /// Creates a `copying` account without its mail store: the copy creates it
+    /// when it starts ([`Self::mailstore_or_create`]). A first login that is
+    /// proxied to the legacy server does not need the store, so it does not wait
+    /// for its directories, index and fsyncs.
+    pub async fn create_copying_account(
+        &self,
+        address: &str,
+        password_hash: &str,
+    ) -> Result<Account> {
+        self.create_account_row(address, password_hash, AccountState::Copying)
+            .await
+    }
+
+    async fn create_account_row(
+        &self,
+        address: &str,
+        password_hash: &str,
+        state: AccountState,
+    ) -> Result<Account> {
         let (local, domain) = split_address(address)
             .ok_or_else(|| StoreError::Invalid(format!("`{address}` is not local@domain")))?;
         let address = format!("{local}@{domain}");
         let hash = password_hash.to_string();
         let t = now();
-        let (addr2, dom2) = (address.clone(), domain.clone());
-        let account = self
-            .db
+        self.db
             .call(move |c| {
                 let n = c.execute(
                     "INSERT INTO accounts (address, domain, password_hash, state, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(address) DO NOTHING",
-                    params![addr2, dom2, hash, state.as_str(), t],
+                    params![address, domain, hash, state.as_str(), t],
                 )?;
                 if n == 0 {
-                    return Err(StoreError::AlreadyExists(format!("account {addr2}")));
+                    return Err(StoreError::AlreadyExists(format!("account {address}")));
                 }
                 let id = c.last_insert_rowid();
                 Ok(c.query_row(
@@ -149,17 +181,20 @@ impl Store {
                     from_row,
                 )?)
             })
-            .await?;
-        let dir = self.account_dir(account.id);
-        let dir2 = dir.clone();
-        // Directories, an index and several fsyncs: off the async workers.
-        let created = tokio::task::spawn_blocking(move || {
-            // A directory left by an earlier crash half-way is cleared first.
-            if dir2.exists() {
-                std::fs::remove_dir_all(&dir2)?;
+            .await
+    }
+
+    /// Creates the empty mail store of account `id` (clearing what a crash half
+    /// way through an earlier attempt left), on the blocking pool: directories,
+    /// an index and several fsyncs.
+    pub(super) async fn create_mail_store(&self, id: i64, default_folders: bool) -> Result<()> {
+        let dir = self.account_dir(id);
+        tokio::task::spawn_blocking(move || {
+            if dir.exists() {
+                std::fs::remove_dir_all(&dir)?;
             }
             super::mailstore::Mailstore::create(
-                &dir2,
+                &dir,
                 if default_folders {
                     DEFAULT_FOLDERS
                 } else {
@@ -168,17 +203,7 @@ impl Store {
             )
         })
         .await
-        .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())));
-        if let Err(e) = created {
-            let id = account.id;
-            let _ = self
-                .db
-                .call(move |c| Ok(c.execute("DELETE FROM accounts WHERE id = ?1", [id])?))
-                .await;
-            let _ = std::fs::remove_dir_all(&dir);
-            return Err(e);
-        }
-        Ok(account)
+        .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
     }
 
     pub async fn account(&self, address: &str) -> Result<Option<Account>> {

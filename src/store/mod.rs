@@ -83,6 +83,8 @@ pub struct Store {
     data_dir: PathBuf,
     db: Db,
     open: Mutex<HashMap<i64, Weak<Mailstore>>>,
+    /// Held while a mail store is created on first use.
+    creating: tokio::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for Store {
@@ -103,6 +105,7 @@ impl Store {
             data_dir: data_dir.to_path_buf(),
             db,
             open: Mutex::new(HashMap::new()),
+            creating: tokio::sync::Mutex::new(()),
         }))
     }
 
@@ -117,6 +120,28 @@ impl Store {
 
     fn account_dir(&self, id: i64) -> PathBuf {
         self.data_dir.join("accounts").join(id.to_string())
+    }
+
+    /// [`Self::mailstore`], creating the store (INBOX only) of an account that is
+    /// not served locally yet (`copying`, `failed`) if it does not exist: see
+    /// [`Self::create_copying_account`]. The store of an account served locally
+    /// is never created here: a missing one stays an error.
+    pub async fn mailstore_or_create(&self, id: i64) -> Result<Arc<Mailstore>> {
+        match self.mailstore(id) {
+            Err(StoreError::NotFound(_)) => {}
+            r => return r,
+        }
+        match self.account_by_id(id).await? {
+            Some(a) if !a.state.serves_locally() => {}
+            _ => return self.mailstore(id),
+        }
+        let _creating = self.creating.lock().await;
+        match self.mailstore(id) {
+            Err(StoreError::NotFound(_)) => {}
+            r => return r,
+        }
+        self.create_mail_store(id, false).await?;
+        self.mailstore(id)
     }
 
     /// The mail store of account `id`, shared by every session of that account so

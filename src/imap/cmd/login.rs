@@ -76,7 +76,7 @@ impl Session {
                     tracing::warn!(user = %account.address, "imap: per-user connection limit reached");
                     return Done::No("[LIMIT] Too many connections for this user".into());
                 };
-                let ms = match self.app.store.mailstore(account.id) {
+                let ms = match self.app.store.mailstore_or_create(account.id).await {
                     Ok(ms) => ms,
                     Err(e) => {
                         tracing::error!(user = %account.address, error = %e, "imap: cannot open the mail store");
