@@ -148,16 +148,14 @@ fn open_tmp_options() -> std::fs::OpenOptions {
     opts
 }
 
-/// Writes `data` as the file `tmp`, syncs it when asked, renames it to `dest` and
-/// syncs the directory when asked: all the blocking work of a small blob at once.
-fn write_small(tmp: &Path, dest: &Path, data: &[u8], durability: Durability) -> Result<()> {
+/// Writes `data` as the file `tmp`, syncs it, renames it to `dest` and syncs the
+/// directory: all the blocking work of a small [`Durability::Now`] blob at once.
+fn write_small_durable(tmp: &Path, dest: &Path, data: &[u8]) -> Result<()> {
     use std::io::Write;
     let written = (|| {
         let mut f = open_tmp_options().open(tmp)?;
         f.write_all(data)?;
-        if durability == Durability::Now {
-            f.sync_all()?;
-        }
+        f.sync_all()?;
         drop(f);
         std::fs::rename(tmp, dest)
     })();
@@ -165,10 +163,8 @@ fn write_small(tmp: &Path, dest: &Path, data: &[u8], durability: Durability) -> 
         let _ = std::fs::remove_file(tmp);
         return Err(e.into());
     }
-    if durability == Durability::Now {
-        if let Some(dir) = dest.parent() {
-            sync_dir(dir)?;
-        }
+    if let Some(dir) = dest.parent() {
+        sync_dir(dir)?;
     }
     Ok(())
 }
@@ -259,7 +255,7 @@ impl BlobWriter {
             }
             Sink::Memory(buf) => {
                 let (tmp, dest) = (self.tmp.clone(), dest);
-                tokio::task::spawn_blocking(move || write_small(&tmp, &dest, &buf, durability))
+                tokio::task::spawn_blocking(move || write_small_durable(&tmp, &dest, &buf))
                     .await
                     .map_err(|e| StoreError::Internal(e.to_string()))??;
             }
