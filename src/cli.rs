@@ -197,7 +197,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 .clone()
                 .unwrap_or_else(|| cfg.log.format.clone());
             crate::logging::init(&format, &cfg.log.level);
-            runtime()?.block_on(crate::server::serve(cfg, &crate::services))
+            runtime()?.block_on(crate::daemon::serve(cfg, &crate::daemon::services))
         }
         Command::Status {
             config,

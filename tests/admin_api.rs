@@ -74,17 +74,12 @@ async fn seed(cfg: &TestConfig) {
             ferrymail::migrate::jobs::started(db, a.id, addr)
                 .await
                 .unwrap();
-            ferrymail::migrate::jobs::update(
-                db,
-                a.id,
-                "retrying",
-                2,
-                12,
-                3 * 1024,
-                Some("legacy server unavailable: timed out"),
-            )
-            .await
-            .unwrap();
+            use ferrymail::migrate::jobs::{JobState, JobUpdate};
+            let u = JobUpdate {
+                error: Some("legacy server unavailable: timed out".into()),
+                ..JobUpdate::copied(JobState::Retrying, 2, 12, 3 * 1024)
+            };
+            ferrymail::migrate::jobs::update(db, a.id, u).await.unwrap();
         }
     }
 }

@@ -121,11 +121,14 @@ fn paths_in(code: &str, children: &[String]) -> Vec<Vec<String>> {
     let mut out = Vec::new();
     let mut i = 0;
     while i < bytes.len() {
-        let at_word_start = i == 0 || !(bytes[i - 1].is_ascii_alphanumeric() || bytes[i - 1] == b'_' || bytes[i - 1] == b':');
+        let at_word_start = i == 0
+            || !(bytes[i - 1].is_ascii_alphanumeric()
+                || bytes[i - 1] == b'_'
+                || bytes[i - 1] == b':');
         if at_word_start {
-            let child = children
-                .iter()
-                .any(|c| code[i..].starts_with(c.as_str()) && code[i + c.len()..].starts_with("::"));
+            let child = children.iter().any(|c| {
+                code[i..].starts_with(c.as_str()) && code[i + c.len()..].starts_with("::")
+            });
             if child {
                 let (paths, end) = parse_path(code, i);
                 out.extend(paths.into_iter().map(|mut p| {
@@ -230,8 +233,11 @@ fn declared_modules(code: &str) -> Vec<String> {
             let name = rest.rsplit_once("mod ")?;
             let before = name.0.trim();
             let ok = before.is_empty() || before.starts_with("pub");
-            (ok && name.1.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-                .then(|| name.1.to_string())
+            (ok && name
+                .1
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .then(|| name.1.to_string())
         })
         .collect()
 }
@@ -255,10 +261,15 @@ fn no_import_loop_spans_more_than_two_files_and_no_file_is_too_long() {
         let text = std::fs::read_to_string(f).unwrap();
         let lines = text.lines().count();
         if lines > MAX_LINES {
-            long.push(format!("{} ({lines} lines)", f.strip_prefix(&src).unwrap().display()));
+            long.push(format!(
+                "{} ({lines} lines)",
+                f.strip_prefix(&src).unwrap().display()
+            ));
         }
         let here = module_of(&src, f);
-        let is_mod = f.file_name().is_some_and(|n| n == "mod.rs" || n == "lib.rs");
+        let is_mod = f
+            .file_name()
+            .is_some_and(|n| n == "mod.rs" || n == "lib.rs");
         let code = code_of(&text);
         let children = declared_modules(&code);
         for path in paths_in(&code, &children) {
@@ -299,7 +310,8 @@ fn no_import_loop_spans_more_than_two_files_and_no_file_is_too_long() {
 
     // Tarjan's strongly connected components.
     let nodes: Vec<PathBuf> = files.clone();
-    let index_of: BTreeMap<&PathBuf, usize> = nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
+    let index_of: BTreeMap<&PathBuf, usize> =
+        nodes.iter().enumerate().map(|(i, n)| (n, i)).collect();
     let adj: Vec<Vec<usize>> = nodes
         .iter()
         .map(|n| {
@@ -409,7 +421,10 @@ fn the_reader_understands_groups_and_relative_paths() {
     assert!(flat.contains(&"crate::b::c::Y".to_string()), "{flat:?}");
     assert!(flat.contains(&"crate::b".to_string()), "{flat:?}");
     assert!(flat.contains(&"super::super::r::f".to_string()), "{flat:?}");
-    assert!(!flat.iter().any(|s| s.contains('z') || s.contains('q')), "{flat:?}");
+    assert!(
+        !flat.iter().any(|s| s.contains('z') || s.contains('q')),
+        "{flat:?}"
+    );
     let code = code_of("mod conn;\npub use conn::{Conn, ConnError};\nfn f() { xconn::y(); }");
     let flat: Vec<String> = paths_in(&code, &declared_modules(&code))
         .iter()

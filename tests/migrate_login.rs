@@ -12,8 +12,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::legacy::{Legacy, LegacyOptions};
-use ferrymail::auth::{login, LoginOutcome, LoginRequest, Password, Proto};
-use ferrymail::server::App;
+use ferrymail::app::App;
+use ferrymail::auth::Password;
+use ferrymail::login::{login, LoginOutcome, LoginRequest, Proto};
 use ferrymail::store::AccountState;
 use migrate_support::*;
 

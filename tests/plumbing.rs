@@ -8,9 +8,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, TestConfig};
+use ferrymail::app::App;
 use ferrymail::config::{ListenerSpec, Protocol};
+use ferrymail::daemon;
 use ferrymail::server::conn::trim_eol;
-use ferrymail::server::{self, App, Conn, ConnError, Service};
+use ferrymail::server::{Conn, ConnError, Service};
 use futures::future::BoxFuture;
 
 /// `+ hello` greeting; `STARTTLS`, `QUIT`, and anything else echoed as `= line`.
@@ -84,14 +86,14 @@ impl Service for Echo {
     }
 }
 
-async fn start(extra: &str) -> (TestConfig, server::Running) {
+async fn start(extra: &str) -> (TestConfig, daemon::Running) {
     ferrymail::logging::init_test();
     let cfg = TestConfig::new(extra, &[("example.test", "domain = \"example.test\"\n")]);
     let app = App::new(cfg.load()).unwrap();
     let factory = |app: &Arc<App>, p: Protocol| -> Option<Arc<dyn Service>> {
         (p == Protocol::Imap).then(|| Arc::new(Echo { app: app.clone() }) as Arc<dyn Service>)
     };
-    let running = server::start(app, &factory).await.unwrap();
+    let running = daemon::start(app, &factory).await.unwrap();
     (cfg, running)
 }
 

@@ -7,16 +7,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, TestConfig};
+use ferrymail::app::App;
 use ferrymail::auth::hash_password;
 use ferrymail::config::Protocol;
-use ferrymail::server::{self, App};
+use ferrymail::daemon;
 use ferrymail::store::{AccountState, Flags, IngestSource, Mailstore, NewMessage};
 
 const PLAIN: &str = "[auth]\nallow_plaintext = true\n";
 
 struct Pop3Test {
     _cfg: TestConfig,
-    running: Option<server::Running>,
+    running: Option<daemon::Running>,
     plain: std::net::SocketAddr,
     tls: std::net::SocketAddr,
     ms: Arc<Mailstore>,
@@ -37,7 +38,7 @@ async fn start(extra: &str, messages: usize) -> Pop3Test {
         &[("example.test", "domain = \"example.test\"\n")],
     );
     let app = App::new(cfg.load()).unwrap();
-    let running = server::start(app.clone(), &ferrymail::services)
+    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
         .await
         .unwrap();
     let account = app

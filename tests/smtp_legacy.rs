@@ -13,9 +13,10 @@ use std::time::{Duration, Instant};
 
 use common::legacy::{Legacy, LegacyOptions};
 use common::{Client, Daemon, TestConfig};
+use ferrymail::app::App;
 use ferrymail::auth::{hash_password, Password};
 use ferrymail::config::Protocol;
-use ferrymail::server::{self, App};
+use ferrymail::daemon;
 use ferrymail::store::{AccountState, Mailstore};
 
 fn legacy() -> Legacy {
@@ -151,7 +152,7 @@ fn queue_len(data_dir: &std::path::Path) -> usize {
 struct InProcess {
     _cfg: TestConfig,
     app: Arc<App>,
-    running: Option<server::Running>,
+    running: Option<daemon::Running>,
     mx: SocketAddr,
     sub: SocketAddr,
 }
@@ -168,7 +169,7 @@ async fn start(l: &Legacy, extra: &str) -> InProcess {
     ferrymail::logging::init_test();
     let cfg = TestConfig::new(&server_file(extra), &[("example.org", &domain_file(l))]);
     let app = App::new(cfg.load()).unwrap();
-    let running = server::start(app.clone(), &ferrymail::services)
+    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
         .await
         .unwrap();
     InProcess {

@@ -10,9 +10,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Client, TestConfig};
+use ferrymail::app::App;
 use ferrymail::auth::{hash_password, Password};
 use ferrymail::config::Protocol;
-use ferrymail::server::{self, App};
+use ferrymail::daemon;
 use ferrymail::store::{AccountState, Change, Mailstore};
 
 const DOMAIN: &str = "domain = \"example.test\"\n";
@@ -20,7 +21,7 @@ const DOMAIN: &str = "domain = \"example.test\"\n";
 struct T {
     _cfg: TestConfig,
     app: Arc<App>,
-    running: Option<server::Running>,
+    running: Option<daemon::Running>,
     mx: SocketAddr,
     sub: SocketAddr,
     sub_tls: SocketAddr,
@@ -45,7 +46,7 @@ async fn start(extra: &str) -> T {
         &[("example.test", DOMAIN)],
     );
     let app = App::new(cfg.load()).unwrap();
-    let running = server::start(app.clone(), &ferrymail::services)
+    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
         .await
         .unwrap();
     let pat = app
@@ -540,7 +541,7 @@ async fn a_full_disk_gives_452_never_250() {
     assert!(ok, "cannot mount a tmpfs (the tests run as root)");
     let _guard = Tmpfs(data.clone());
     let app = App::new(cfg.load()).unwrap();
-    let running = server::start(app.clone(), &ferrymail::services)
+    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
         .await
         .unwrap();
     let mx = running.addr(Protocol::Smtp, false).unwrap();

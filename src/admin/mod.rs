@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::server::{App, Conn};
+use crate::app::App;
+use crate::server::Conn;
 use http::{Request, Response};
 
 /// Concurrent admin connections.
@@ -184,7 +185,10 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
         },
         ("POST", "/api/migrate") => {
             match serde_json::from_slice::<crate::migrate::ops::MigrateRequest>(&req.body) {
-                Ok(m) => Response::json(200, &crate::migrate::ops::migrate_user(app, m).await),
+                Ok(m) => Response::json(
+                    200,
+                    &crate::migrate::ops::migrate_user(&app.migrations, m).await,
+                ),
                 Err(_) => Response::error(400, "expected {\"address\", \"password\", \"mode\"}"),
             }
         }
@@ -196,10 +200,12 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 force: bool,
             }
             match serde_json::from_slice::<Finish>(&req.body) {
-                Ok(f) => match crate::migrate::ops::finish(app, &f.domain, f.force).await {
-                    Ok(r) => Response::json(200, &r),
-                    Err(e) => Response::error(400, &e),
-                },
+                Ok(f) => {
+                    match crate::migrate::ops::finish(&app.migrations, &f.domain, f.force).await {
+                        Ok(r) => Response::json(200, &r),
+                        Err(e) => Response::error(400, &e),
+                    }
+                }
                 Err(_) => Response::error(400, "expected {\"domain\", \"force\"}"),
             }
         }

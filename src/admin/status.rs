@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::server::App;
+use crate::app::App;
 use crate::store::{AccountState, StoreError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
@@ -156,7 +156,7 @@ pub async fn report(
             if let Some(j) = &line.job {
                 d.messages_copied += j.messages.max(0) as u64;
                 d.bytes_copied += j.bytes.max(0) as u64;
-                if j.last_error.is_some() || j.state == "failed" {
+                if j.last_error.is_some() || j.state == crate::migrate::jobs::JobState::Failed {
                     d.errors += 1;
                 }
             }

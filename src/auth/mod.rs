@@ -1,11 +1,10 @@
-//! Authentication: the shared login path, password hashes, SASL decoding, and
-//! failed-login throttling.
+//! Authentication building blocks: password hashes (and the [`Password`] type
+//! that keeps secrets out of logs), SASL decoding, and failed-login
+//! throttling. The login path itself is the login gate, `crate::login`.
 
-pub mod login;
 pub mod password;
 pub mod sasl;
 pub mod throttle;
 
-pub use login::{login, LegacySession, LoginOutcome, LoginRequest, Proto};
 pub use password::{hash_password, verify_password, Password};
 pub use throttle::Throttle;

@@ -22,8 +22,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::app::App;
 use crate::config::ListenerSpec;
-use crate::server::{App, Conn, Service};
+use crate::server::{Conn, Service};
 
 /// The IMAP service plugged into the listeners.
 pub struct ImapService {

@@ -10,9 +10,10 @@ use super::proto::Cmd;
 use super::reader::{self, Input, Limits};
 use super::selected::Selected;
 use super::{ImapService, UserSlot};
-use crate::auth::LegacySession;
+use crate::app::App;
 use crate::config::ListenerSpec;
-use crate::server::{App, Conn, ConnError};
+use crate::login::LegacySession;
+use crate::server::{Conn, ConnError};
 use crate::store::{Account, Change, Mailstore, StoreError};
 
 /// Failed logins in one session before BYE.
@@ -159,7 +160,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             Flow::Close => break,
             Flow::Proxy(legacy) => {
                 let idle = std::time::Duration::from_secs(cfg.imap.timeout_secs.max(1));
-                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;
             }
         }

@@ -128,7 +128,7 @@ pub struct Session {
     /// The capabilities as the server spelled them, for proxied clients.
     pub capability_line: String,
     /// The legacy host's bandwidth cap, charged for each fetched message body.
-    bandwidth: Option<std::sync::Arc<crate::migrate::bandwidth::Bandwidth>>,
+    bandwidth: Option<std::sync::Arc<super::bandwidth::Bandwidth>>,
 }
 
 fn is_atom_char(b: u8) -> bool {
@@ -877,7 +877,7 @@ impl Session {
     /// Caps the rate at which message bodies are read (shared per legacy host).
     pub fn set_bandwidth(
         &mut self,
-        bandwidth: Option<std::sync::Arc<crate::migrate::bandwidth::Bandwidth>>,
+        bandwidth: Option<std::sync::Arc<super::bandwidth::Bandwidth>>,
     ) {
         self.bandwidth = bandwidth;
     }

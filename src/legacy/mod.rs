@@ -2,8 +2,10 @@
 //! and POP3 (proxied POP3 sessions). TLS modes `none | starttls | implicit`;
 //! the password is never sent in clear when TLS was asked for.
 
+pub mod bandwidth;
 pub mod imap;
 pub mod pop3;
+pub mod relay;
 
 use std::time::Duration;
 

@@ -12,6 +12,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::error::MigrateError;
 use super::names::{self, Namespace};
 use crate::legacy::imap::{self, ListEntry, Session};
 use crate::legacy::{LegacyError, Result};
@@ -320,14 +321,14 @@ async fn fetch_bodies(
 /// Commits batches in the background, one at a time and in order, so the legacy
 /// socket is read (and the next batch written) while the previous batch is
 /// synced and committed. A batch counts as copied only once its commit returned.
-struct Committer {
+pub(super) struct Committer {
     ms: Arc<Mailstore>,
     running: Option<tokio::task::JoinHandle<Result<PassReport>>>,
     done: PassReport,
 }
 
 impl Committer {
-    fn new(ms: &Arc<Mailstore>) -> Committer {
+    pub(super) fn new(ms: &Arc<Mailstore>) -> Committer {
         Committer {
             ms: ms.clone(),
             running: None,
@@ -336,7 +337,7 @@ impl Committer {
     }
 
     /// Waits for the previous batch, then starts committing `batch`.
-    async fn submit(&mut self, batch: Vec<NewMessage>) -> Result<()> {
+    pub(super) async fn submit(&mut self, batch: Vec<NewMessage>) -> Result<()> {
         self.wait().await?;
         if batch.is_empty() {
             return Ok(());
@@ -362,7 +363,7 @@ impl Committer {
     }
 
     /// Waits for the last batch and adds what was committed to `report`.
-    async fn finish(mut self, report: &mut PassReport) -> Result<()> {
+    pub(super) async fn finish(mut self, report: &mut PassReport) -> Result<()> {
         let r = self.wait().await;
         report.messages += self.done.messages;
         report.bytes += self.done.bytes;
@@ -370,11 +371,7 @@ impl Committer {
     }
 }
 
-pub(super) async fn commit(
-    ms: &Mailstore,
-    batch: Vec<NewMessage>,
-    report: &mut PassReport,
-) -> Result<()> {
+async fn commit(ms: &Mailstore, batch: Vec<NewMessage>, report: &mut PassReport) -> Result<()> {
     if batch.is_empty() {
         return Ok(());
     }
@@ -441,20 +438,22 @@ async fn mirror_changes(
 
 /// Checks the local store against the legacy server: every legacy folder exists
 /// locally with the same UIDVALIDITY, the same UID set and so the same count.
-/// `Err` carries the first difference found, for the log and the status.
-pub async fn verify(sess: &mut Session, ms: &Mailstore) -> Result<std::result::Result<(), String>> {
+/// [`MigrateError::Verification`] carries the first difference found, for the
+/// log and the status.
+pub async fn verify(sess: &mut Session, ms: &Mailstore) -> std::result::Result<(), MigrateError> {
+    let differs = |why: String| Err(MigrateError::Verification(why));
     let ns = namespace(sess).await?;
     let folders = folders(sess, &ns).await?;
     for f in folders.iter().filter(|f| f.selectable()) {
         let st = sess.examine(&f.entry.raw).await?;
         let Some(mbx) = ms.mailbox(&f.local).await? else {
-            return Ok(Err(format!("folder `{}` missing locally", f.local)));
+            return differs(format!("folder `{}` missing locally", f.local));
         };
         if mbx.uidvalidity != st.uidvalidity {
-            return Ok(Err(format!(
+            return differs(format!(
                 "folder `{}`: UIDVALIDITY {} locally, {} on the legacy server",
                 f.local, mbx.uidvalidity, st.uidvalidity
-            )));
+            ));
         }
         let mut legacy = Vec::with_capacity(st.exists as usize);
         if st.exists > 0 {
@@ -467,19 +466,19 @@ pub async fn verify(sess: &mut Session, ms: &Mailstore) -> Result<std::result::R
         legacy.dedup();
         let local = ms.uids(mbx.id).await?;
         if local != legacy {
-            return Ok(Err(format!(
+            return differs(format!(
                 "folder `{}`: {} messages locally, {} on the legacy server, or different UIDs",
                 f.local,
                 local.len(),
                 legacy.len()
-            )));
+            ));
         }
         if mbx.uidnext < st.uidnext {
-            return Ok(Err(format!(
+            return differs(format!(
                 "folder `{}`: UIDNEXT {} below the legacy {}",
                 f.local, mbx.uidnext, st.uidnext
-            )));
+            ));
         }
     }
-    Ok(Ok(()))
+    Ok(())
 }

@@ -45,12 +45,121 @@ pub fn init(db: &Db) -> Result<(), StoreError> {
     })
 }
 
+/// Where a copy job stands. Stored as the lower-case names (`running`,
+/// `switching`, ...), as data dirs of earlier releases hold them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobState {
+    /// A copy attempt runs (the user is proxied).
+    Running,
+    /// The switch runs: logins held, delta pass, verification.
+    Switching,
+    /// An attempt failed; the next one waits out its backoff.
+    Retrying,
+    /// The domain's migration is paused; the copy waits.
+    Paused,
+    /// The daemon stopped while the job ran; the user's next login resumes it.
+    Interrupted,
+    /// Flipped: the user is served locally.
+    Done,
+    /// Gave up after repeated failures.
+    Failed,
+}
+
+impl JobState {
+    pub const ALL: [JobState; 7] = [
+        JobState::Running,
+        JobState::Switching,
+        JobState::Retrying,
+        JobState::Paused,
+        JobState::Interrupted,
+        JobState::Done,
+        JobState::Failed,
+    ];
+
+    /// The stored name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Running => "running",
+            JobState::Switching => "switching",
+            JobState::Retrying => "retrying",
+            JobState::Paused => "paused",
+            JobState::Interrupted => "interrupted",
+            JobState::Done => "done",
+            JobState::Failed => "failed",
+        }
+    }
+
+    /// The state of a stored name; an unknown one (a newer release's) reads as
+    /// `interrupted`, which the next login resumes.
+    pub fn parse(s: &str) -> JobState {
+        JobState::ALL
+            .into_iter()
+            .find(|j| j.as_str() == s)
+            .unwrap_or(JobState::Interrupted)
+    }
+}
+
+impl std::fmt::Display for JobState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl rusqlite::types::FromSql for JobState {
+    fn column_result(v: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        v.as_str().map(JobState::parse)
+    }
+}
+
+/// A change of a job: its new state, what a pass copied (added to the totals)
+/// and, when set, the last error or note.
+#[derive(Debug, Clone)]
+pub struct JobUpdate {
+    pub state: JobState,
+    pub folders: usize,
+    pub messages: u64,
+    pub bytes: u64,
+    pub error: Option<String>,
+}
+
+impl JobUpdate {
+    /// Only the state changes.
+    pub fn state(state: JobState) -> JobUpdate {
+        JobUpdate {
+            state,
+            folders: 0,
+            messages: 0,
+            bytes: 0,
+            error: None,
+        }
+    }
+
+    /// The state changes, with an error or note.
+    pub fn with_error(state: JobState, error: impl Into<String>) -> JobUpdate {
+        JobUpdate {
+            error: Some(error.into()),
+            ..JobUpdate::state(state)
+        }
+    }
+
+    /// The state changes, adding what a pass copied.
+    pub fn copied(state: JobState, folders: usize, messages: u64, bytes: u64) -> JobUpdate {
+        JobUpdate {
+            folders,
+            messages,
+            bytes,
+            ..JobUpdate::state(state)
+        }
+    }
+}
+
 /// A job row, for status and tests.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Job {
     pub account_id: i64,
     pub address: String,
-    pub state: String,
+    pub state: JobState,
     pub attempts: i64,
     pub folders: i64,
     pub messages: i64,
@@ -81,19 +190,9 @@ pub async fn started(db: &Db, account_id: i64, address: &str) -> Result<(), Stor
     .await
 }
 
-/// The job moves to `state` (`switching`, `retrying`, `done`, `failed`), adding
-/// what a pass copied and recording the last error.
-pub async fn update(
-    db: &Db,
-    account_id: i64,
-    state: &str,
-    folders: usize,
-    messages: u64,
-    bytes: u64,
-    error: Option<&str>,
-) -> Result<(), StoreError> {
-    let state = state.to_string();
-    let error = error.map(str::to_string);
+/// The job changes as `u` says: its state, the totals plus what a pass copied,
+/// and the last error when `u` has one.
+pub async fn update(db: &Db, account_id: i64, u: JobUpdate) -> Result<(), StoreError> {
     db.call(move |c| {
         c.execute(
             "UPDATE migration_jobs SET state = ?2, folders = max(folders, ?3),
@@ -102,11 +201,11 @@ pub async fn update(
              WHERE account_id = ?1",
             params![
                 account_id,
-                state,
-                folders as i64,
-                messages as i64,
-                bytes as i64,
-                error,
+                u.state.as_str(),
+                u.folders as i64,
+                u.messages as i64,
+                u.bytes as i64,
+                u.error,
                 now()
             ],
         )?;

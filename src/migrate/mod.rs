@@ -1,18 +1,29 @@
-//! Migration from the legacy server (DESIGN §1–3): the login gate, the per-user
-//! registry and switch, the copy engine, the job record, proxying while a copy
-//! runs, and the post-migrate hook.
+//! The migration engine (DESIGN §1–3): one sequence ([`sequence`]) that moves a
+//! user's mailbox from any legacy source ([`source`]: [`imap_source`],
+//! [`pop3_source`]; chosen in [`sources`]) — copy while the user is proxied,
+//! switch, delta, verify, flip, catch-up, hook — with per-user state
+//! ([`user`]), the engine's shared state and per-host limits ([`engine`],
+//! [`hosts`]), the durable job record ([`jobs`]), typed errors ([`error`]) and
+//! the admin's operations ([`ops`], [`bulk`], [`vault`]).
+//!
+//! The engine names nothing above it: the login gate (`crate::login`), the
+//! admin API and the daemon call in.
 
-pub mod bandwidth;
 pub mod bulk;
 pub mod copy;
-pub mod entry;
+pub mod engine;
+pub mod error;
 pub mod hook;
+pub mod hosts;
+pub mod imap_source;
 pub mod jobs;
 pub mod names;
 pub mod ops;
+pub mod pop3_source;
 pub mod pop3copy;
-pub mod proxy;
-pub mod registry;
 pub mod runtime;
-
-pub use registry::{Phase, Registry};
+pub mod sequence;
+pub mod source;
+pub mod sources;
+pub mod user;
+pub mod vault;

@@ -6,69 +6,18 @@
 //! a final sweep for them; it is emptied for a user when the user is finished
 //! and entirely when the daemon stops. Nothing here writes a password anywhere.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use super::registry::{self, legacy_user, Registry};
+use super::engine::Engine;
+use super::sequence::{self, log_state};
+use super::user::Phase;
 use crate::auth::password::hash_password_async;
 use crate::auth::Password;
-use crate::config::{Domain, Source};
-use crate::legacy::imap::Session;
-use crate::legacy::{self, LegacyError};
-use crate::server::App;
+use crate::config::Domain;
 use crate::store::{Account, AccountState, StoreError};
-
-/// Passwords given by an admin, by account id, in memory only; and the
-/// accounts whose copy waits in the admin queue.
-#[derive(Default)]
-pub struct Vault(
-    Mutex<HashMap<i64, Password>>,
-    Mutex<std::collections::HashSet<i64>>,
-);
-
-impl Vault {
-    /// Whether the account's copy waits in the admin queue.
-    pub fn is_queued(&self, account_id: i64) -> bool {
-        self.1
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .contains(&account_id)
-    }
-
-    fn set_queued(&self, account_id: i64, queued: bool) {
-        let mut q = self.1.lock().unwrap_or_else(|p| p.into_inner());
-        if queued {
-            q.insert(account_id);
-        } else {
-            q.remove(&account_id);
-        }
-    }
-
-    pub fn put(&self, account_id: i64, password: Password) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account_id, password);
-    }
-
-    pub fn get(&self, account_id: i64) -> Option<Password> {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&account_id)
-            .cloned()
-    }
-
-    pub fn remove(&self, account_id: i64) {
-        self.0
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&account_id);
-    }
-}
 
 /// What `migrate user` / `migrate bulk` do with one user.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -142,7 +91,7 @@ pub struct FinishReport {
     pub users: Vec<UserResult>,
 }
 
-fn normalise(app: &App, address: &str) -> Result<(String, Domain), String> {
+fn normalise(app: &Engine, address: &str) -> Result<(String, Domain), String> {
     if address.len() > 320 || address.chars().any(|c| c.is_control() || c.is_whitespace()) {
         return Err("not a valid address".into());
     }
@@ -156,32 +105,15 @@ fn normalise(app: &App, address: &str) -> Result<(String, Domain), String> {
     Ok((format!("{local}@{domain}"), d))
 }
 
-/// Checks the credentials with the legacy IMAP server.
+/// Checks the credentials with the domain's legacy server (IMAP or POP3).
 async fn verify_legacy(address: &str, domain: &Domain, password: &Password) -> Result<(), String> {
-    let m = &domain.migration;
-    if m.source == Source::Pop3 {
-        return Err("migrate user/bulk supports IMAP legacy servers only for now".into());
-    }
-    let ep = m
-        .imap
-        .clone()
-        .ok_or_else(|| "the domain has no [migration.imap] legacy host".to_string())?;
-    let user = legacy_user(address, m.legacy_login);
-    let r = tokio::time::timeout(m.timeout, Session::login(&ep, m.timeout, &user, password))
+    sequence::check_credentials(&domain.migration, address, password)
         .await
-        .unwrap_or_else(|_| Err(LegacyError::Unavailable("timed out".into())));
-    match r {
-        Ok(s) => {
-            s.logout().await;
-            Ok(())
-        }
-        Err(LegacyError::Refused) => Err("the legacy server refused the password".into()),
-        Err(e) => Err(e.to_string()),
-    }
+        .map_err(|e| e.to_string())
 }
 
 /// One user of `migrate user` or `migrate bulk`.
-pub async fn migrate_user(app: &Arc<App>, req: MigrateRequest) -> UserResult {
+pub async fn migrate_user(app: &Arc<Engine>, req: MigrateRequest) -> UserResult {
     let MigrateRequest {
         address,
         password,
@@ -198,7 +130,7 @@ pub async fn migrate_user(app: &Arc<App>, req: MigrateRequest) -> UserResult {
 }
 
 async fn migrate_user_inner(
-    app: &Arc<App>,
+    app: &Arc<Engine>,
     address: &str,
     password: Option<Password>,
     mode: MigrateMode,
@@ -208,7 +140,7 @@ async fn migrate_user_inner(
         Err(e) => return UserResult::err(address, e),
     };
     let address = address.as_str();
-    if app.migrations.api_paused(&domain.name) {
+    if app.api_paused(&domain.name) {
         return UserResult::err(
             address,
             format!("the migration of domain {} is paused", domain.name),
@@ -253,7 +185,7 @@ async fn migrate_user_inner(
                 Err(e) => return UserResult::err(address, format!("cannot create: {e}")),
             };
             tracing::info!(user = %address, from = "none", to = "copying", reason = "admin", "account state changed");
-            app.migrations.vault.put(account.id, password.clone());
+            app.vault.put(account.id, password.clone());
             if mode == MigrateMode::PasswordsOnly {
                 return UserResult::ok(
                     address,
@@ -277,14 +209,10 @@ async fn migrate_user_inner(
                         if let Err(e) = verify_legacy(address, &domain, &p).await {
                             return UserResult::err(address, e);
                         }
-                        app.migrations.vault.put(account.id, p.clone());
+                        app.vault.put(account.id, p.clone());
                         p
                     }
-                    None => match app
-                        .migrations
-                        .password_of(account.id)
-                        .or_else(|| app.migrations.vault.get(account.id))
-                    {
+                    None => match app.any_password(account.id) {
                         Some(p) => p,
                         None => return UserResult::err(
                             address,
@@ -299,42 +227,36 @@ async fn migrate_user_inner(
 
 /// Admin-queued copies run one at a time per legacy host (first logins do not
 /// wait for this queue; they share only the host's `max_connections` cap with it).
-fn admin_queue(app: &App, host: &str) -> Arc<tokio::sync::Semaphore> {
-    app.migrations.host_cap(&format!("admin-queue {host}"), 1)
+fn admin_queue(app: &Engine, host: &str) -> Arc<tokio::sync::Semaphore> {
+    app.hosts.cap(&format!("admin-queue {host}"), 1)
 }
 
 /// Queues the copy of `account`: it starts when the host's admin queue is free
 /// (or at once when the user logs in meanwhile) and holds the queue until it ends.
-fn enqueue(app: &Arc<App>, domain: &Domain, account: Account, password: Password) {
-    let host = domain
-        .migration
-        .imap
-        .as_ref()
-        .map(legacy::host_key)
+fn enqueue(app: &Arc<Engine>, domain: &Domain, account: Account, password: Password) {
+    let host = super::sources::open(&domain.migration)
+        .map(|s| s.host_key())
         .unwrap_or_default();
     let queue = admin_queue(app, &host);
     let app2 = app.clone();
-    app.migrations.vault.set_queued(account.id, true);
+    app.vault.set_queued(account.id, true);
     app.tasks.spawn_on(
         async move {
             let permit = tokio::select! {
                 p = queue.acquire_owned() => p,
                 _ = app2.shutdown.cancelled() => return,
             };
-            app2.migrations.vault.set_queued(account.id, false);
+            app2.vault.set_queued(account.id, false);
             let Ok(_permit) = permit else { return };
-            let um = Registry::ensure(&app2, &account, &password);
+            let um = app2.ensure(&account, &password);
             drop(password);
             loop {
                 let p = tokio::select! {
                     p = um.wait(std::time::Duration::from_secs(5), false) => p,
                     _ = app2.shutdown.cancelled() => return,
                 };
-                let current = app2
-                    .migrations
-                    .get(account.id)
-                    .is_some_and(|x| Arc::ptr_eq(&x, &um));
-                if matches!(p, super::Phase::Migrated | super::Phase::Failed) || !current {
+                let current = app2.get(account.id).is_some_and(|x| Arc::ptr_eq(&x, &um));
+                if matches!(p, Phase::Migrated | Phase::Failed) || !current {
                     return;
                 }
             }
@@ -346,7 +268,7 @@ fn enqueue(app: &Arc<App>, domain: &Domain, account: Account, password: Password
 /// `--messages-only`: a `copying`/`failed` account gets its full migration
 /// (copy, switch); any other account a catch-up pass that imports what the legacy
 /// server holds and the account lacks.
-async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> UserResult {
+async fn copy_into(app: &Arc<Engine>, account: &Account, password: &Password) -> UserResult {
     let address = account.address.as_str();
     match account.state {
         AccountState::Copying | AccountState::Failed => {
@@ -358,7 +280,7 @@ async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> Us
                 {
                     return UserResult::err(address, format!("store: {e}"));
                 }
-                registry::log_state(
+                log_state(
                     address,
                     AccountState::Failed,
                     AccountState::Copying,
@@ -375,9 +297,8 @@ async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> Us
         }
         AccountState::Local | AccountState::Migrated | AccountState::Finished => {
             let started = Instant::now();
-            let r = registry::catch_up_once(app, account, password).await;
-            registry::log_copy(app, address, "admin", &r, started);
-            record(app, account, &r, started).await;
+            let r = sequence::catch_up_once(app, account, password).await;
+            sequence::record_extra_pass(app, account, "admin", &r, started).await;
             match r {
                 Ok(r) => UserResult::ok(
                     address,
@@ -396,7 +317,7 @@ async fn copy_into(app: &Arc<App>, account: &Account, password: &Password) -> Us
 /// `ferrymail finish`: a final delta sweep of every migrated user of the domain
 /// whose password is in memory, then `finished`. Users without a password in
 /// memory stay `migrated` unless `force` (then finished without a sweep).
-pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishReport, String> {
+pub async fn finish(app: &Arc<Engine>, domain: &str, force: bool) -> Result<FinishReport, String> {
     let d = app
         .config()
         .domain(domain)
@@ -423,16 +344,12 @@ pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishR
             }
             AccountState::Migrated => {}
         }
-        let password = app
-            .migrations
-            .password_of(a.id)
-            .or_else(|| app.migrations.vault.get(a.id));
+        let password = app.any_password(a.id);
         let detail = match password {
             Some(pw) => {
                 let started = Instant::now();
-                let r = registry::catch_up_once(app, &a, &pw).await;
-                registry::log_copy(app, address, "final", &r, started);
-                record(app, &a, &r, started).await;
+                let r = sequence::catch_up_once(app, &a, &pw).await;
+                sequence::record_extra_pass(app, &a, "final", &r, started).await;
                 match r {
                     Ok(r) => format!(
                         "final sweep: {} new messages ({} bytes)",
@@ -466,13 +383,13 @@ pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishR
             users.push(UserResult::err(address, format!("store: {e}")));
             continue;
         }
-        registry::log_state(
+        log_state(
             address,
             AccountState::Migrated,
             AccountState::Finished,
             None,
         );
-        app.migrations.vault.remove(a.id);
+        app.vault.remove(a.id);
         users.push(UserResult::ok(address, "finished", detail));
     }
     tracing::info!(domain = %d.name, users = users.len(), "finish ran");
@@ -480,27 +397,4 @@ pub async fn finish(app: &Arc<App>, domain: &str, force: bool) -> Result<FinishR
         domain: d.name.clone(),
         users,
     })
-}
-
-/// Adds a catch-up pass to the account's durable statistics.
-async fn record(
-    app: &App,
-    account: &Account,
-    r: &Result<super::copy::PassReport, LegacyError>,
-    started: Instant,
-) {
-    if let Ok(r) = r {
-        if let Err(e) = super::jobs::record_pass(
-            app.store.db(),
-            account.id,
-            &account.address,
-            r.messages,
-            r.bytes,
-            started.elapsed().as_millis() as u64,
-        )
-        .await
-        {
-            tracing::error!(user = %account.address, error = %e, "cannot record copy statistics");
-        }
-    }
 }

@@ -13,18 +13,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::copy::{self, Mode, PassReport};
-use super::jobs;
-use super::registry::{add_pass_time, legacy_user, log_copy, UserMigration, SMALL_MAILBOX};
+use super::copy::{self, Committer, Mode, PassReport};
+use super::error::MigrateError;
 use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
-use crate::legacy::{self, LegacyError, Result};
-use crate::server::{App, Conn};
+use crate::legacy::{LegacyError, Result};
+use crate::server::Conn;
 use crate::store::blob::Durability;
 use crate::store::mailstore::LegacyRef;
 use crate::store::{Flags, MailboxInfo, Mailstore, NewMailbox, NewMessage};
@@ -112,7 +111,7 @@ pub fn internaldate(head: &[u8]) -> (i64, i32) {
 /// POP3 client); `CatchUp` (after) only adds.
 pub async fn pass(
     conn: &mut Conn,
-    ms: &Mailstore,
+    ms: &Arc<Mailstore>,
     mark_seen: bool,
     mode: Mode,
 ) -> Result<PassReport> {
@@ -148,6 +147,26 @@ pub async fn pass(
     } else {
         Flags::default()
     };
+    let mut committer = Committer::new(ms);
+    let fetched = fetch(conn, ms, &legacy, &copied, inbox.id, &flags, &mut committer).await;
+    // Whatever happened, no commit may still run once the pass returns.
+    let committed = committer.finish(&mut report).await;
+    fetched?;
+    committed?;
+    Ok(report)
+}
+
+/// `RETR`s the messages not copied yet into message files and hands them to
+/// the committer in batches (committed while the next messages are read).
+async fn fetch(
+    conn: &mut Conn,
+    ms: &Mailstore,
+    legacy: &[LegacyMsg],
+    copied: &HashMap<String, i64>,
+    inbox_id: i64,
+    flags: &Flags,
+    committer: &mut Committer,
+) -> Result<()> {
     let delay = copy::test_delay();
     let mut batch: Vec<NewMessage> = Vec::new();
     let mut batch_bytes = 0u64;
@@ -158,7 +177,7 @@ pub async fn pass(
         let (internaldate, tz_minutes) = internaldate(&head);
         batch_bytes += blob.size;
         batch.push(NewMessage {
-            mailbox_id: inbox.id,
+            mailbox_id: inbox_id,
             uid: None,
             flags: flags.clone(),
             internaldate,
@@ -175,22 +194,22 @@ pub async fn pass(
             tokio::time::sleep(d).await;
         }
         if batch.len() >= copy::BATCH_MESSAGES || batch_bytes >= copy::BATCH_BYTES {
-            copy::commit(ms, std::mem::take(&mut batch), &mut report).await?;
+            committer.submit(std::mem::take(&mut batch)).await?;
             batch_bytes = 0;
         }
     }
-    copy::commit(ms, batch, &mut report).await?;
-    Ok(report)
+    committer.submit(batch).await
 }
 
 /// The switch's check: the local INBOX holds exactly the legacy UIDL list, in
-/// the legacy order (ascending local UIDs). `Err` carries the first difference.
-pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> Result<std::result::Result<(), String>> {
+/// the legacy order (ascending local UIDs). [`MigrateError::Verification`]
+/// carries the first difference.
+pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> std::result::Result<(), MigrateError> {
     let legacy = maildrop(conn).await?;
     let inbox = inbox(ms).await?;
     let local = ms.messages(inbox.id).await?;
     if local.len() != legacy.len() {
-        return Ok(Err(format!(
+        return Err(MigrateError::Verification(format!(
             "INBOX: {} messages locally, {} on the legacy POP3 server",
             local.len(),
             legacy.len()
@@ -199,7 +218,7 @@ pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> Result<std::result::Resu
     for (i, (l, r)) in local.iter().zip(&legacy).enumerate() {
         // Sizes are not compared: RFC 1939 lets LIST sizes be approximate.
         if l.legacy_uidl.as_deref() != Some(r.uidl.as_str()) {
-            return Ok(Err(format!(
+            return Err(MigrateError::Verification(format!(
                 "INBOX message {}: UIDL {:?} locally, {} on the legacy server",
                 i + 1,
                 l.legacy_uidl,
@@ -207,154 +226,7 @@ pub async fn verify(conn: &mut Conn, ms: &Mailstore) -> Result<std::result::Resu
             )));
         }
     }
-    Ok(Ok(()))
-}
-
-async fn login(
-    ep: &Endpoint,
-    timeout: Duration,
-    user: &str,
-    password: &Password,
-) -> std::result::Result<Conn, String> {
-    pop3::login(ep, timeout, user, password)
-        .await
-        .map_err(|e| match e {
-            LegacyError::Refused => "the legacy POP3 server refused the password".to_string(),
-            e => e.to_string(),
-        })
-}
-
-/// One migration attempt of a POP3-source user: copy while the user is proxied,
-/// then the switch (hold logins, end proxied sessions, delta pass, verify, flip),
-/// the catch-up and the hook. Each step opens its own POP3 session: a POP3
-/// session sees the maildrop as it was at login.
-pub(super) async fn attempt(
-    app: &Arc<App>,
-    um: &Arc<UserMigration>,
-) -> std::result::Result<(), String> {
-    let config = app.config();
-    let domain = config
-        .domain(&um.domain)
-        .ok_or_else(|| format!("domain {} is no longer hosted", um.domain))?
-        .clone();
-    let m = &domain.migration;
-    let ep = m
-        .pop3
-        .clone()
-        .ok_or_else(|| "no [migration.pop3] legacy host".to_string())?;
-    let cap = app
-        .migrations
-        .host_cap(&legacy::host_key(&ep), m.max_connections);
-    let _permit = match cap.clone().try_acquire_owned() {
-        Ok(p) => p,
-        Err(_) => {
-            um.set_small(false);
-            cap.acquire_owned()
-                .await
-                .map_err(|_| "connection cap closed".to_string())?
-        }
-    };
-    let ms = app
-        .store
-        .mailstore_or_create(um.account_id)
-        .await
-        .map_err(|e| format!("local store: {e}"))?;
-    let user = legacy_user(&um.address, m.legacy_login);
-    let password = || {
-        um.password()
-            .ok_or_else(|| "no password to log in to the legacy server".to_string())
-    };
-
-    // The bulk copy, while the user is proxied.
-    let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
-    match pop3::stat(&mut conn).await {
-        Ok(n) => um.set_small(n <= SMALL_MAILBOX),
-        Err(_) => um.set_small(false),
-    }
-    let started = Instant::now();
-    let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
-    pop3::quit(conn).await;
-    log_copy(app, &um.address, "copy", &result, started);
-    add_pass_time(app, um.account_id, started).await;
-    let first = result.map_err(|e| e.to_string())?;
-    let _ = jobs::update(
-        app.store.db(),
-        um.account_id,
-        "switching",
-        first.folders,
-        first.messages,
-        first.bytes,
-        None,
-    )
-    .await;
-
-    // The switch.
-    um.begin_switch();
-    tracing::info!(user = %um.address, "switch: logins held, proxied sessions ended");
-    let mut conn = login(&ep, m.timeout, &user, &password()?).await?;
-    let started = Instant::now();
-    let result = pass(&mut conn, &ms, m.mark_seen, Mode::Mirror).await;
-    log_copy(app, &um.address, "delta", &result, started);
-    add_pass_time(app, um.account_id, started).await;
-    let delta = match result {
-        Ok(d) => d,
-        Err(e) => {
-            pop3::quit(conn).await;
-            return Err(e.to_string());
-        }
-    };
-    let checked = verify(&mut conn, &ms).await;
-    pop3::quit(conn).await;
-    match checked {
-        Ok(Ok(())) => {}
-        Ok(Err(why)) => return Err(format!("verification failed: {why}")),
-        Err(e) => return Err(format!("verification failed: {e}")),
-    }
-    super::registry::flip_to_migrated(app, um, &ms, delta.folders, delta.messages, delta.bytes)
-        .await?;
-
-    // What still reached the legacy server.
-    let started = Instant::now();
-    let result = match login(&ep, m.timeout, &user, &password()?).await {
-        Ok(mut conn) => {
-            let r = pass(&mut conn, &ms, m.mark_seen, Mode::CatchUp).await;
-            pop3::quit(conn).await;
-            r
-        }
-        Err(e) => Err(LegacyError::Unavailable(e)),
-    };
-    super::registry::after_flip(app, um, m, &result, started).await;
     Ok(())
-}
-
-/// `continuous = true` on a POP3-source domain: one catch-up pass.
-pub(super) async fn catch_up_once(
-    app: &Arc<App>,
-    account: &crate::store::Account,
-    password: &Password,
-) -> Result<PassReport> {
-    let config = app.config();
-    let m = config
-        .domain(&account.domain)
-        .map(|d| d.migration.clone())
-        .ok_or_else(|| LegacyError::Unavailable("domain no longer hosted".into()))?;
-    let ep = m
-        .pop3
-        .clone()
-        .ok_or_else(|| LegacyError::Unavailable("no [migration.pop3] host".into()))?;
-    let cap = app
-        .migrations
-        .host_cap(&legacy::host_key(&ep), m.max_connections);
-    let _permit = cap
-        .acquire_owned()
-        .await
-        .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
-    let ms = app.store.mailstore(account.id)?;
-    let user = legacy_user(&account.address, m.legacy_login);
-    let mut conn = pop3::login(&ep, m.timeout, &user, password).await?;
-    let r = pass(&mut conn, &ms, m.mark_seen, Mode::CatchUp).await;
-    pop3::quit(conn).await;
-    r
 }
 
 // ----- legacy UIDLs for an IMAP-source domain -----
@@ -568,20 +440,17 @@ async fn match_uidls(conn: &mut Conn, ms: &Mailstore, inbox: &MailboxInfo) -> Re
 
 /// Carries the legacy POP3 UIDLs of INBOX over during the switch of an
 /// IMAP-source domain (DESIGN §3), so that "leave mail on server" POP3 clients
-/// download nothing twice. Unmatched messages are logged and noted in the
-/// job's status; they get ferrymail's own UIDLs. A failure does not stop the
-/// switch.
-#[allow(clippy::too_many_arguments)]
+/// download nothing twice. Unmatched messages are logged and returned as a
+/// note for the job's status; they get ferrymail's own UIDLs. A failure does
+/// not stop the switch: it is logged and returned as the note.
 pub(super) async fn carry_uidls(
-    app: &Arc<App>,
-    account_id: i64,
     ep: &Endpoint,
     timeout: Duration,
     user: &str,
     password: &Password,
     ms: &Mailstore,
     address: &str,
-) {
+) -> Option<String> {
     let result = async {
         let inbox = ms
             .mailbox("INBOX")
@@ -601,39 +470,20 @@ pub(super) async fn carry_uidls(
             if r.order_differs {
                 tracing::warn!(user = %address, "the legacy POP3 order differs from the IMAP UID order of INBOX; ferrymail numbers POP3 messages in UID order");
             }
-            if !r.unmatched.is_empty() {
-                let first: Vec<&str> = r.unmatched.iter().take(5).map(String::as_str).collect();
-                tracing::warn!(user = %address, unmatched = r.unmatched.len(), first = ?first, "legacy POP3 UIDLs without a copied message: those messages get ferrymail's own UIDLs");
-                let note = format!(
-                    "{} legacy POP3 UIDL(s) could not be matched to a copied message (first: {}); POP3 clients may download those again",
-                    r.unmatched.len(),
-                    first.join(", ")
-                );
-                let _ = jobs::update(
-                    app.store.db(),
-                    account_id,
-                    "switching",
-                    0,
-                    0,
-                    0,
-                    Some(&note),
-                )
-                .await;
+            if r.unmatched.is_empty() {
+                return None;
             }
+            let first: Vec<&str> = r.unmatched.iter().take(5).map(String::as_str).collect();
+            tracing::warn!(user = %address, unmatched = r.unmatched.len(), first = ?first, "legacy POP3 UIDLs without a copied message: those messages get ferrymail's own UIDLs");
+            Some(format!(
+                "{} legacy POP3 UIDL(s) could not be matched to a copied message (first: {}); POP3 clients may download those again",
+                r.unmatched.len(),
+                first.join(", ")
+            ))
         }
         Err(e) => {
             tracing::warn!(user = %address, error = %e, "legacy POP3 UIDLs not carried over; POP3 clients may download INBOX again");
-            let note = format!("legacy POP3 UIDLs not carried over: {e}");
-            let _ = jobs::update(
-                app.store.db(),
-                account_id,
-                "switching",
-                0,
-                0,
-                0,
-                Some(&note),
-            )
-            .await;
+            Some(format!("legacy POP3 UIDLs not carried over: {e}"))
         }
     }
 }

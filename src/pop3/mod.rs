@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::app::App;
 use crate::config::ListenerSpec;
-use crate::server::{App, Conn, Service};
+use crate::server::{Conn, Service};
 
 pub use maildrop::uidl_for;
 pub use session::{parse_command, Command, CommandError};

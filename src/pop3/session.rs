@@ -5,8 +5,9 @@ use std::sync::Arc;
 use super::maildrop::{Maildrop, SendError};
 use super::{MaildropLock, Pop3Service};
 use crate::auth::sasl::{self, SaslError};
-use crate::auth::{login, LoginOutcome, LoginRequest, Password, Proto};
+use crate::auth::Password;
 use crate::config::ListenerSpec;
+use crate::login::{login, LoginOutcome, LoginRequest, Proto};
 use crate::server::conn::trim_eol;
 use crate::server::{Conn, ConnError};
 use crate::store::Account;
@@ -43,7 +44,7 @@ enum Next {
     Continue,
     Close,
     /// Hand the connection to the legacy server (the user's copy is running).
-    Proxy(Box<crate::auth::LegacySession>),
+    Proxy(Box<crate::login::LegacySession>),
 }
 
 pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
@@ -93,7 +94,7 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
             Next::Close => break,
             Next::Proxy(legacy) => {
                 let idle = s.conn.timeout();
-                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;
             }
         }

@@ -10,9 +10,13 @@ use futures::future::BoxFuture;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+use tokio_rustls::TlsAcceptor;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
 use super::conn::Conn;
-use super::App;
 use crate::config::ListenerSpec;
+use crate::metrics::Metrics;
 
 /// What a protocol plugs into a listener.
 pub trait Service: Send + Sync + 'static {
@@ -66,10 +70,23 @@ impl Drop for PerIpGuard {
     }
 }
 
+/// What every accept loop shares with the daemon.
+#[derive(Clone)]
+pub struct Accept {
+    /// The server certificate, for implicit-TLS listeners.
+    pub tls: TlsAcceptor,
+    /// Cancelled when the daemon stops.
+    pub shutdown: CancellationToken,
+    /// Tracks every connection task, so the daemon can wait for them.
+    pub tasks: TaskTracker,
+    /// Counts open sessions per protocol.
+    pub metrics: Arc<Metrics>,
+}
+
 /// Runs the accept loop of one listener until the daemon shuts down.
-pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service>, app: Arc<App>) {
-    let shutdown = app.shutdown.clone();
-    let tracker = app.tasks.clone();
+pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service>, ctx: Accept) {
+    let shutdown = ctx.shutdown.clone();
+    let tracker = ctx.tasks.clone();
     let cap = Arc::new(Semaphore::new(spec.max_connections));
     let per_ip = PerIp::default();
     let tracker2 = tracker.clone();
@@ -91,11 +108,11 @@ pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service
             let permit = cap.clone().try_acquire_owned().ok();
             let ip_guard = per_ip.acquire(peer.ip(), spec.max_connections_per_ip);
             let service = service.clone();
-            let app = app.clone();
+            let ctx = ctx.clone();
             let spec = spec.clone();
             let shutdown = shutdown.clone();
             tracker2.spawn(async move {
-                let _session = app.metrics.session(spec.protocol);
+                let _session = ctx.metrics.session(spec.protocol);
                 let mut conn = match Conn::new(tcp, service.timeout()) {
                     Ok(c) => c,
                     Err(_) => return,
@@ -117,7 +134,7 @@ pub fn spawn(listener: TcpListener, spec: ListenerSpec, service: Arc<dyn Service
                 conn.set_shutdown(shutdown);
                 if spec.implicit_tls {
                     let handshake =
-                        tokio::time::timeout(conn.handshake_timeout(), conn.accept_tls(&app.tls));
+                        tokio::time::timeout(conn.handshake_timeout(), conn.accept_tls(&ctx.tls));
                     match handshake.await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => {

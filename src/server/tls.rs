@@ -9,8 +9,6 @@ use rustls::crypto::CryptoProvider;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, ServerConfig, SignatureScheme};
 
-use crate::config::Config;
-
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -52,7 +50,14 @@ pub fn self_signed(data_dir: &Path, hostname: &str) -> Result<Arc<ServerConfig>,
     let cert = dir.join("selfsigned-cert.pem");
     let key = dir.join("selfsigned-key.pem");
     if !cert.is_file() || !key.is_file() {
-        crate::store::create_private_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(&dir)
+                .map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
         let names = vec![
             hostname.to_string(),
             "localhost".to_string(),
@@ -90,14 +95,6 @@ fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
         .and_then(|_| f.sync_all())
         .map_err(|e| format!("{}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| format!("{}: {e}", path.display()))
-}
-
-/// The server TLS configuration the config asks for.
-pub fn server_config(config: &Config) -> Result<Arc<ServerConfig>, String> {
-    match &config.tls {
-        Some(t) => load_files(&t.cert, &t.key),
-        None => self_signed(&config.data_dir, &config.hostname),
-    }
 }
 
 /// A client configuration for a legacy server: the web PKI roots plus `ca_file`,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::queue;
 use super::route::Hop;
-use crate::server::App;
+use crate::app::App;
 use crate::store::{Flags, IngestSource, NewMessage, StoreError};
 
 /// A message file being received, under `data_dir/spool/`; removed on drop.

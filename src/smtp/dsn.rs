@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::address::parse_address;
 use super::queue::{self, Entry};
 use super::route::Hop;
-use crate::server::App;
+use crate::app::App;
 use crate::store::StoreError;
 
 /// Most of the original header block quoted in the DSN.

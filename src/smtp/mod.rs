@@ -24,8 +24,9 @@ use std::time::Duration;
 
 use futures::future::BoxFuture;
 
+use crate::app::App;
 use crate::config::{ListenerSpec, Protocol};
-use crate::server::{App, Conn, Service};
+use crate::server::{Conn, Service};
 
 /// The SMTP service of one role (MX or submission).
 pub struct SmtpService {
@@ -59,7 +60,7 @@ impl Service for SmtpService {
     }
 }
 
-/// Starts the relay queue runner of the daemon (called once by `server::start`).
+/// Starts the relay queue runner of the daemon (called once by `daemon::start`).
 pub fn start_queue(app: &Arc<App>) {
     deliver::clean_spool(&app.config().data_dir);
     queue::spawn(app);

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
 
 use super::route::Hop;
-use crate::server::App;
+use crate::app::App;
 use crate::store::blob::{new_blob_id, sync_dir};
 use crate::store::now;
 

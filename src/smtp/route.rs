@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use super::address::Address;
+use crate::app::App;
 use crate::config::{Config, Endpoint, TlsMode};
-use crate::server::{App, Conn};
+use crate::server::Conn;
 use crate::store::Account;
 
 /// The next hop of a relayed message, stored in queue entries as it was resolved.

@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crate::common::{Client, TestConfig};
+use ferrymail::app::App;
 use ferrymail::auth::hash_password;
 use ferrymail::config::Protocol;
-use ferrymail::server::{self, App};
+use ferrymail::daemon;
 use ferrymail::store::{AccountState, Flags, IngestSource, Mailstore, NewMessage};
 
 pub const USER: &str = "pat@example.test";
@@ -19,7 +20,7 @@ pub const PLAIN: &str =
 
 pub struct ImapTest {
     pub cfg: TestConfig,
-    pub running: Option<server::Running>,
+    pub running: Option<daemon::Running>,
     pub app: Arc<App>,
     pub plain: std::net::SocketAddr,
     pub tls: std::net::SocketAddr,
@@ -43,7 +44,7 @@ pub async fn start(extra: &str, imap_extra: &str, messages: usize) -> ImapTest {
         &[("example.test", "domain = \"example.test\"\n")],
     );
     let app = App::new(cfg.load()).unwrap();
-    let running = server::start(app.clone(), &ferrymail::services)
+    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
         .await
         .unwrap();
     let account = app

@@ -2,8 +2,9 @@
 //! authenticated. RFC 3501 §6.2.2, §6.2.3.
 
 use crate::auth::sasl::{self, SaslError};
-use crate::auth::{login, LoginOutcome, LoginRequest, Password, Proto};
+use crate::auth::Password;
 use crate::imap::session::{Done, Session, State, User, MAX_AUTH_FAILURES};
+use crate::login::{login, LoginOutcome, LoginRequest, Proto};
 use crate::server::conn::trim_eol;
 
 impl Session {

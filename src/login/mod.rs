@@ -1,12 +1,19 @@
-//! The one login path (DESIGN §2), used by IMAP LOGIN/AUTHENTICATE, POP3
-//! USER/PASS/AUTH and SMTP AUTH alike.
+//! The login gate (DESIGN §2): the one login path used by IMAP
+//! LOGIN/AUTHENTICATE, POP3 USER/PASS/AUTH and SMTP AUTH alike. It decides:
+//! a local account is checked against its stored hash; a user of a migrating
+//! domain without one is checked against the legacy server ([`legacy`]), which
+//! starts the migration engine's copy; everyone else is refused. The engine
+//! (`crate::migrate`) never calls back up here.
+
+mod legacy;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 
-use super::password::{verify_password_async, Password};
+use crate::app::App;
+use crate::auth::password::{verify_password_async, Password};
 use crate::config::Config;
-use crate::server::{App, Conn};
+use crate::server::Conn;
 use crate::store::{Account, AccountState};
 
 /// The protocol a login arrives on.
@@ -159,11 +166,11 @@ pub async fn refuse(app: &App, req: &LoginRequest, reason: &str) -> LoginOutcome
 /// Replaces an imported legacy hash (SHA512-CRYPT, BLF-CRYPT, ...) with an
 /// argon2id one once the password has verified. A failure only leaves the old
 /// hash in place.
-async fn upgrade_hash(app: &App, account: &Account, password: &super::Password) {
-    if !super::password::needs_rehash(&account.password_hash) {
+async fn upgrade_hash(app: &App, account: &Account, password: &Password) {
+    if !crate::auth::password::needs_rehash(&account.password_hash) {
         return;
     }
-    let hash = super::password::hash_password_async(password).await;
+    let hash = crate::auth::password::hash_password_async(password).await;
     match app.store.set_password_hash(account.id, &hash).await {
         Ok(()) => tracing::info!(user = %account.address, "password hash upgraded to argon2id"),
         Err(e) => {
@@ -208,7 +215,7 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
                         .domain(&account.domain)
                         .is_some_and(|d| d.migrating() && d.migration.continuous);
                     if continuous {
-                        crate::migrate::Registry::catch_up(app, &account, &req.password);
+                        app.migrations.catch_up(&account, &req.password);
                     }
                     LoginOutcome::Local(account)
                 }
@@ -217,7 +224,7 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
                 // with this password, and the session is proxied, held or refused
                 // per `while_copying`; SMTP AUTH gets Local.
                 AccountState::Copying | AccountState::Failed => {
-                    crate::migrate::entry::copying_login(app, &req, account).await
+                    legacy::copying_login(app, &req, account).await
                 }
             }
         }
@@ -227,7 +234,7 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
                 .and_then(|(_, d)| config.domain(d))
                 .filter(|d| d.migrating());
             match domain {
-                Some(d) => crate::migrate::entry::first_login(app, &req, &address, d).await,
+                Some(d) => legacy::first_login(app, &req, &address, d).await,
                 None => refuse(app, &req, "unknown-user").await,
             }
         }

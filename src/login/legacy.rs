@@ -1,17 +1,22 @@
-//! The migrating half of the login path (DESIGN §2 step 3, and step 2 for
-//! `copying` users): the legacy check, account creation, starting the copy, and
-//! what the session gets while the copy runs (`while_copying`).
+//! The migrating half of the login gate (DESIGN §2 step 3, and step 2 for
+//! `copying` users): the check against the legacy server (any source kind),
+//! account creation, starting the engine's copy, and what the session gets
+//! while the copy runs (`while_copying`).
 
 use std::sync::Arc;
 
-use super::copy;
-use super::registry::{legacy_user, Phase, Registry, UserMigration, SMALL_MAILBOX};
-use crate::auth::login::{refuse, LegacySession, LoginOutcome, LoginRequest, Proto};
+use super::{refuse, LegacySession, LoginOutcome, LoginRequest, Proto};
+use crate::app::App;
 use crate::auth::password::hash_password_async;
-use crate::config::{Domain, Source, WhileCopying};
+use crate::config::{Domain, WhileCopying};
 use crate::legacy::imap::Session;
 use crate::legacy::{self, LegacyError};
-use crate::server::App;
+use crate::migrate::engine::SMALL_MAILBOX;
+use crate::migrate::error::MigrateError;
+use crate::migrate::sequence::legacy_user;
+use crate::migrate::source::SourceSession;
+use crate::migrate::sources;
+use crate::migrate::user::{Phase, UserMigration};
 use crate::store::{Account, StoreError};
 
 const UNREACHABLE: &str = "your mail server cannot be reached right now; try again later";
@@ -26,13 +31,12 @@ pub async fn first_login(
 ) -> LoginOutcome {
     let m = &domain.migration;
     // The legacy check: IMAP LOGIN, or POP3 USER/PASS for a POP3 source.
-    let ep = match m.source {
-        Source::Imap => m.imap.clone(),
-        Source::Pop3 => m.pop3.clone(),
-    };
-    let Some(ep) = ep else {
-        tracing::error!(user = %address, source = ?m.source, "domain is migrating but has no legacy host for its source");
-        return LoginOutcome::Unavailable(UNREACHABLE.into());
+    let source = match sources::open(m) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(user = %address, source = ?m.source, error = %e, "domain is migrating but has no legacy host for its source");
+            return LoginOutcome::Unavailable(UNREACHABLE.into());
+        }
     };
     if !app
         .throttle
@@ -42,29 +46,18 @@ pub async fn first_login(
     }
     let user = legacy_user(address, m.legacy_login);
     let started = std::time::Instant::now();
-    let check = tokio::time::timeout(m.timeout, async {
-        match m.source {
-            Source::Imap => Session::login(&ep, m.timeout, &user, &req.password)
-                .await
-                .map(Some),
-            Source::Pop3 => {
-                let conn = legacy::pop3::login(&ep, m.timeout, &user, &req.password).await?;
-                legacy::pop3::quit(conn).await;
-                Ok(None)
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| Err(LegacyError::Unavailable("timed out".into())));
-    let sess: Option<Session> = match check {
+    let check = tokio::time::timeout(m.timeout, source.login(&user, &req.password, None))
+        .await
+        .unwrap_or_else(|_| Err(MigrateError::Unavailable("timed out".into())));
+    let sess: Box<dyn SourceSession> = match check {
         Ok(s) => s,
-        Err(LegacyError::Refused) => {
+        Err(MigrateError::Refused) => {
             app.throttle
                 .legacy_refused(address, req.password.expose(), req.client);
             return refuse(app, req, "legacy-password").await;
         }
         Err(e) => {
-            tracing::warn!(user = %address, legacy = %legacy::host_key(&ep), error = %e, "legacy check failed; login answered with a temporary failure");
+            tracing::warn!(user = %address, legacy = %source.host_key(), error = %e, "legacy check failed; login answered with a temporary failure");
             return LoginOutcome::Unavailable(UNREACHABLE.into());
         }
     };
@@ -82,29 +75,32 @@ pub async fn first_login(
     // commands).
     let sizing = app
         .migrations
-        .host_cap(&legacy::host_key(&ep), m.max_connections)
+        .hosts
+        .cap(&source.host_key(), m.max_connections)
         .try_acquire_owned()
         .ok();
-    let (hash, small, sess) = match sess {
-        Some(mut s) if req.protocol != Proto::Smtp && sizing.is_some() => {
+    let mut sess = Some(sess);
+    let (hash, small) = match sess.as_mut() {
+        Some(s) if req.protocol != Proto::Smtp && sizing.is_some() => {
             let bound = m.serve_locally_within.min(m.timeout);
             let (hash, count) = tokio::join!(
                 hash_password_async(&req.password),
-                tokio::time::timeout(bound, copy::at_most(&mut s, SMALL_MAILBOX))
+                tokio::time::timeout(bound, s.at_most(SMALL_MAILBOX))
             );
             match count {
-                Ok(Ok(small)) => (hash, Some(small), Some(s)),
+                Ok(Ok(small)) => (hash, Some(small)),
                 // Slower than the wait a small mailbox would get: do not wait.
                 // The session's state is unknown: not reused for proxying.
-                _ => (hash, Some(false), None),
+                _ => {
+                    if let Some(s) = sess.take() {
+                        s.close().await;
+                    }
+                    (hash, Some(false))
+                }
             }
         }
-        Some(s) if req.protocol != Proto::Smtp => (
-            hash_password_async(&req.password).await,
-            Some(false),
-            Some(s),
-        ),
-        s => (hash_password_async(&req.password).await, None, s),
+        _ if req.protocol != Proto::Smtp => (hash_password_async(&req.password).await, Some(false)),
+        _ => (hash_password_async(&req.password).await, None),
     };
     let sized = started.elapsed();
     let account = match app.store.create_copying_account(address, &hash).await {
@@ -132,7 +128,7 @@ pub async fn first_login(
     }
     let created = started.elapsed();
     drop(sizing);
-    let um = Registry::ensure_sized(app, &account, &req.password, small);
+    let um = app.migrations.ensure_sized(&account, &req.password, small);
     let outcome = while_copying(app, req, account, &um, domain, sess).await;
     let ms = |d: std::time::Duration| d.as_millis() as u64;
     tracing::info!(
@@ -147,9 +143,9 @@ pub async fn first_login(
     outcome
 }
 
-async fn logout(sess: Option<Session>) {
+async fn logout(sess: Option<Box<dyn SourceSession>>) {
     if let Some(s) = sess {
-        s.logout().await;
+        s.close().await;
     }
 }
 
@@ -159,7 +155,7 @@ pub async fn copying_login(app: &Arc<App>, req: &LoginRequest, account: Account)
     let Some(domain) = config.domain(&account.domain) else {
         return LoginOutcome::Unavailable(MOVING.into());
     };
-    let um = Registry::ensure(app, &account, &req.password);
+    let um = app.migrations.ensure(&account, &req.password);
     while_copying(app, req, account, &um, domain, None).await
 }
 
@@ -170,15 +166,13 @@ async fn while_copying(
     account: Account,
     um: &Arc<UserMigration>,
     domain: &Domain,
-    mut sess: Option<Session>,
+    mut sess: Option<Box<dyn SourceSession>>,
 ) -> LoginOutcome {
     let m = &domain.migration;
     if req.protocol == Proto::Smtp {
         // SMTP AUTH needs only the identity; routing sends the mail to the legacy
         // server until the flip.
-        if let Some(s) = sess {
-            s.logout().await;
-        }
+        logout(sess).await;
         return LoginOutcome::Local(account);
     }
     // Small mailboxes: the copy may be done within a short bound.
@@ -188,9 +182,7 @@ async fn while_copying(
             phase = um.wait(m.timeout, true).await;
         }
         if phase == Phase::Migrated {
-            if let Some(s) = sess.take() {
-                s.logout().await;
-            }
+            logout(sess.take()).await;
             return match app.store.account_by_id(account.id).await {
                 Ok(Some(a)) if a.state.serves_locally() => LoginOutcome::Local(a),
                 _ => LoginOutcome::Unavailable(MOVING.into()),
@@ -201,9 +193,7 @@ async fn while_copying(
         }
         match m.while_copying {
             WhileCopying::Reject => {
-                if let Some(s) = sess.take() {
-                    s.logout().await;
-                }
+                logout(sess.take()).await;
                 return LoginOutcome::Unavailable(MOVING.into());
             }
             WhileCopying::Wait => {
@@ -225,9 +215,7 @@ async fn while_copying(
                     continue;
                 }
             }
-            if let Some(s) = sess.take() {
-                s.logout().await;
-            }
+            logout(sess.take()).await;
             return LoginOutcome::Unavailable(MOVING.into());
         }
         let Some(end) = um.session_token() else {
@@ -245,7 +233,7 @@ async fn proxy(
     req: &LoginRequest,
     account: Account,
     domain: &Domain,
-    sess: Option<Session>,
+    mut sess: Option<Box<dyn SourceSession>>,
     end: tokio_util::sync::CancellationToken,
 ) -> LoginOutcome {
     let _ = app;
@@ -253,22 +241,24 @@ async fn proxy(
     let user = legacy_user(&account.address, m.legacy_login);
     let opened = match req.protocol {
         Proto::Imap => {
-            let s = match sess {
-                Some(s) => Ok(s),
+            // The checking session, when it is an IMAP one, is taken over.
+            let handed = sess.as_mut().and_then(|s| s.take_imap_connection());
+            logout(sess).await;
+            match handed {
+                Some((conn, caps)) => Ok((conn, Some(caps))),
                 None => match m.imap.as_ref() {
-                    Some(ep) => Session::login(ep, m.timeout, &user, &req.password).await,
+                    Some(ep) => Session::login(ep, m.timeout, &user, &req.password)
+                        .await
+                        .map(|s| {
+                            let caps = s.capability_line.clone();
+                            (s.into_conn(), Some(caps))
+                        }),
                     None => Err(LegacyError::Unavailable("no [migration.imap] host".into())),
                 },
-            };
-            s.map(|s| {
-                let caps = s.capability_line.clone();
-                (s.into_conn(), Some(caps))
-            })
+            }
         }
         Proto::Pop3 | Proto::Smtp => {
-            if let Some(s) = sess {
-                s.logout().await;
-            }
+            logout(sess).await;
             match m.pop3.as_ref() {
                 Some(ep) => legacy::pop3::login(ep, m.timeout, &user, &req.password)
                     .await

@@ -1,0 +1,211 @@
+//! The migration engine's shared state (DESIGN §1): every running per-user
+//! migration (at most one per account), the per-legacy-host limits, the
+//! admin's password vault and pauses, and what the engine needs of the daemon
+//! (store, configuration, metrics, shutdown). It names nothing above it: the
+//! login gate, the admin API and the daemon call in.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use super::hosts::Hosts;
+use super::jobs;
+use super::sequence;
+use super::user::{Phase, UserMigration};
+use super::vault::Vault;
+use crate::auth::Password;
+use crate::config::Config;
+use crate::metrics::Metrics;
+use crate::shared::Shared;
+use crate::store::{Account, Store};
+
+/// Copy attempts (each ending in a failed copy or verification) before the
+/// account is marked `failed`.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// A mailbox with at most this many messages is "small": a first login waits up
+/// to `serve_locally_within` for its copy. Bigger ones are proxied at once.
+pub const SMALL_MAILBOX: u64 = 1000;
+
+/// Every running migration of the daemon, and what runs them.
+pub struct Engine {
+    pub store: Arc<Store>,
+    config: Arc<Shared<Config>>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: CancellationToken,
+    pub tasks: TaskTracker,
+    users: Mutex<HashMap<i64, Arc<UserMigration>>>,
+    /// Connection caps, backoff and bandwidth per legacy host.
+    pub hosts: Hosts,
+    /// Accounts with a `continuous` catch-up pass running.
+    catching_up: Mutex<HashSet<i64>>,
+    /// Passwords an admin handed over through the admin API (`migrate user`,
+    /// `migrate bulk`), kept in memory only, for `finish` and later passes.
+    pub vault: Vault,
+    /// Domains paused through the admin API (`POST /api/domains/D/pause`), in
+    /// memory: their copies wait, as with `enabled = false`.
+    paused: Mutex<HashSet<String>>,
+}
+
+impl Engine {
+    /// Prepares the job table (marking jobs a crash interrupted).
+    pub fn new(
+        store: Arc<Store>,
+        config: Arc<Shared<Config>>,
+        metrics: Arc<Metrics>,
+        shutdown: CancellationToken,
+        tasks: TaskTracker,
+    ) -> Result<Arc<Engine>, String> {
+        jobs::init(store.db()).map_err(|e| format!("migration job table: {e}"))?;
+        Ok(Arc::new(Engine {
+            store,
+            config,
+            metrics,
+            shutdown,
+            tasks,
+            users: Mutex::new(HashMap::new()),
+            hosts: Hosts::default(),
+            catching_up: Mutex::new(HashSet::new()),
+            vault: Vault::default(),
+            paused: Mutex::new(HashSet::new()),
+        }))
+    }
+
+    /// The configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.get()
+    }
+
+    /// The running migration of an account, if any.
+    pub fn get(&self, account_id: i64) -> Option<Arc<UserMigration>> {
+        self.users
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&account_id)
+            .cloned()
+    }
+
+    /// The running migration of `account`, started now with `password` when none
+    /// runs (first login, or the first login after a restart). Exactly one per
+    /// account, however logins race.
+    pub fn ensure(self: &Arc<Self>, account: &Account, password: &Password) -> Arc<UserMigration> {
+        self.ensure_sized(account, password, None)
+    }
+
+    /// [`Self::ensure`], when the login already knows whether the mailbox is
+    /// small enough to wait for (it counted on its own legacy session).
+    pub fn ensure_sized(
+        self: &Arc<Self>,
+        account: &Account,
+        password: &Password,
+        small: Option<bool>,
+    ) -> Arc<UserMigration> {
+        let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(um) = users.get(&account.id) {
+            if matches!(um.phase(), Phase::Copying | Phase::Switching) {
+                um.set_password(Some(password.clone()));
+                um.learn_small(small);
+                return um.clone();
+            }
+        }
+        let um = Arc::new(UserMigration::new(account, password, small));
+        users.insert(account.id, um.clone());
+        drop(users);
+        let (engine, um2) = (self.clone(), um.clone());
+        self.tasks.spawn_on(
+            async move {
+                sequence::run(&engine, &um2).await;
+                um2.set_password(None);
+                let mut users = engine.users.lock().unwrap_or_else(|p| p.into_inner());
+                if users
+                    .get(&um2.account_id)
+                    .is_some_and(|u| Arc::ptr_eq(u, &um2))
+                {
+                    users.remove(&um2.account_id);
+                }
+            },
+            &super::runtime::copies(),
+        );
+        um
+    }
+
+    /// `continuous = true`: a migrated user logged in; import in the background
+    /// what reached the legacy server since (with fresh local UIDs). At most one
+    /// such pass per account at a time; failures are logged only.
+    pub fn catch_up(self: &Arc<Self>, account: &Account, password: &Password) {
+        if !self
+            .catching_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(account.id)
+        {
+            return;
+        }
+        let (engine, account, password) = (self.clone(), account.clone(), password.clone());
+        self.tasks.spawn_on(
+            async move {
+                let started = Instant::now();
+                let result = tokio::select! {
+                    r = sequence::catch_up_once(&engine, &account, &password) => r,
+                    _ = engine.shutdown.cancelled() => Err(super::error::MigrateError::Shutdown),
+                };
+                drop(password);
+                sequence::record_extra_pass(&engine, &account, "continuous", &result, started)
+                    .await;
+                engine
+                    .catching_up
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(&account.id);
+            },
+            &super::runtime::copies(),
+        );
+    }
+
+    /// Pauses (`true`) or resumes the copies of a domain; returns whether it
+    /// changed anything.
+    pub fn set_paused(&self, domain: &str, paused: bool) -> bool {
+        let mut p = self.paused.lock().unwrap_or_else(|p| p.into_inner());
+        if paused {
+            p.insert(domain.to_ascii_lowercase())
+        } else {
+            p.remove(&domain.to_ascii_lowercase())
+        }
+    }
+
+    /// Whether the admin API paused the domain.
+    pub fn api_paused(&self, domain: &str) -> bool {
+        self.paused
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains(&domain.to_ascii_lowercase())
+    }
+
+    /// Whether the domain's migration is paused (`[migration] enabled = false`,
+    /// reloaded on SIGHUP, or the admin API) or the domain is gone.
+    pub fn domain_paused(&self, domain: &str) -> bool {
+        !self.config().domain(domain).is_some_and(|d| d.migrating()) || self.api_paused(domain)
+    }
+
+    /// The password a running migration holds in memory, if any.
+    pub fn password_of(&self, account_id: i64) -> Option<Password> {
+        self.get(account_id).and_then(|um| um.password())
+    }
+
+    /// The password in memory for later passes: the running migration's, else
+    /// the one an admin handed over.
+    pub fn any_password(&self, account_id: i64) -> Option<Password> {
+        self.password_of(account_id)
+            .or_else(|| self.vault.get(account_id))
+    }
+
+    /// Waits up to `bound` while the daemon runs; `false` when it stops first.
+    pub(super) async fn sleep(&self, bound: Duration) -> bool {
+        tokio::select! {
+            _ = tokio::time::sleep(bound) => true,
+            _ = self.shutdown.cancelled() => false,
+        }
+    }
+}
