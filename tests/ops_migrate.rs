@@ -11,8 +11,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use common::legacy::{Legacy, LegacyOptions};
-use common::{run_cli, Daemon, TestConfig};
-use ferrymail::store::Store;
+use common::ops::{cli, row, state, stored, wait_state};
+use common::{Daemon, TestConfig};
 
 const HOOK: &str = "#!/bin/sh\nout=\"$(dirname \"$0\")/hook-out\"\nmkdir -p \"$out\"\ncat > \"$out/$1.stdin\"\ntr '\\0' ' ' < /proc/$$/cmdline > \"$out/$1.cmdline\"\n";
 
@@ -60,70 +60,6 @@ fn seed(legacy: &Legacy, user: &str, pw: &str, n: usize) {
         );
     }
     c.logout();
-}
-
-fn cli(cfg: &TestConfig, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let path = cfg.path();
-    let mut all: Vec<&str> = args.to_vec();
-    all.push("--config");
-    all.push(path.to_str().unwrap());
-    run_cli(&all, stdin)
-}
-
-fn state(cfg: &TestConfig, address: &str) -> Option<String> {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(&cfg.data_dir()).unwrap();
-        store
-            .account(address)
-            .await
-            .unwrap()
-            .map(|a| a.state.as_str().to_string())
-    })
-}
-
-/// Messages the store holds for an account, through the store API.
-fn stored(cfg: &TestConfig, address: &str) -> u64 {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(&cfg.data_dir()).unwrap();
-        let a = store.account(address).await.unwrap().unwrap();
-        // A copying account has no store until its copy starts: nothing stored.
-        let ms = match store.mailstore(a.id) {
-            Err(ferrymail::store::StoreError::NotFound(_)) => return 0,
-            r => r.unwrap(),
-        };
-        ms.mailboxes()
-            .await
-            .unwrap()
-            .iter()
-            .map(|m| u64::from(m.exists))
-            .sum()
-    })
-}
-
-fn wait_state(cfg: &TestConfig, d: &Daemon, address: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = state(cfg, address);
-        if s.as_deref() == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{address} never reached {want} (now {s:?}):\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// The line of the result table for `line`.
-fn row(out: &str, line: usize) -> String {
-    out.lines()
-        .find(|l| l.trim_start().starts_with(&format!("{line} ")))
-        .unwrap_or_else(|| panic!("no row for line {line} in:\n{out}"))
-        .to_string()
 }
 
 #[test]

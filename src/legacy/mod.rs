@@ -1,6 +1,8 @@
 //! Clients of the legacy server: IMAP (login check, proxied sessions, the copy)
-//! and POP3 (proxied POP3 sessions). TLS modes `none | starttls | implicit`;
-//! the password is never sent in clear when TLS was asked for.
+//! and POP3 (login check, proxied sessions, the copy), the per-host bandwidth
+//! limiter of the copies ([`bandwidth`]) and the byte relay of proxied sessions
+//! ([`relay`]). TLS modes `none | starttls | implicit`; the password is never
+//! sent in clear when TLS was asked for.
 
 pub mod bandwidth;
 pub mod imap;

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod legacy;
+pub mod ops;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
