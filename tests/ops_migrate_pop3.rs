@@ -64,7 +64,13 @@ p.quit()
 "#;
     use std::io::Write;
     let mut child = std::process::Command::new("python3")
-        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string(), user])
+        .args([
+            "-c",
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            user,
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -112,11 +118,18 @@ fn migrate_user_bulk_messages_only_and_finish_on_a_pop3_source() {
 
     // migrate bulk: a good line and a wrong password.
     let file = cfg.dir.path().join("users.txt");
-    std::fs::write(&file, "bob@example.org:bob-pw\ncarol@example.org:not-carols\n").unwrap();
+    std::fs::write(
+        &file,
+        "bob@example.org:bob-pw\ncarol@example.org:not-carols\n",
+    )
+    .unwrap();
     let (code, out, err) = cli(&cfg, &["migrate", "bulk", file.to_str().unwrap()], "");
     assert_ne!(code, 0, "{out}{err}");
     assert!(row(&out, 1).contains("queued"), "{out}");
-    assert!(row(&out, 2).contains("error") && row(&out, 2).contains("refused"), "{out}");
+    assert!(
+        row(&out, 2).contains("error") && row(&out, 2).contains("refused"),
+        "{out}"
+    );
     assert!(!out.contains("not-carols") && !err.contains("not-carols"));
     wait_state(&cfg, &d, "bob@example.org", "migrated");
     assert_eq!(state(&cfg, "carol@example.org"), None);

@@ -23,7 +23,10 @@ fn restore(sql: &Path, db: &Path) {
 fn lay_out(data: &Path) {
     let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/datadir-0.1");
     std::fs::create_dir_all(data.join("accounts")).unwrap();
-    restore(&golden.join("ferrymail.sql"), &data.join("ferrymail.sqlite"));
+    restore(
+        &golden.join("ferrymail.sql"),
+        &data.join("ferrymail.sqlite"),
+    );
     for id in ["1", "2"] {
         let dir = data.join("accounts").join(id);
         std::fs::create_dir_all(dir.join("tmp")).unwrap();
@@ -65,7 +68,13 @@ c.logout()
 "#;
     use std::io::Write;
     let mut child = std::process::Command::new("python3")
-        .args(["-c", script, &addr.ip().to_string(), &addr.port().to_string(), user])
+        .args([
+            "-c",
+            script,
+            &addr.ip().to_string(),
+            &addr.port().to_string(),
+            user,
+        ])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -91,16 +100,12 @@ fn a_data_dir_of_the_previous_release_opens_and_goes_on() {
     let d = Daemon::start(&cfg.path(), &cfg.data_dir());
 
     // Every job state is read; those a crash left running are interrupted.
-    let (code, out, err) = cli(&cfg, &["status", "--json"], "");
-    assert_eq!(code, 0, "{out}{err}\n{}", d.log_text());
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    let users = v["users"].as_array().unwrap();
     let job = |address: &str| {
-        users
-            .iter()
-            .find(|u| u["address"] == address)
-            .unwrap_or_else(|| panic!("{address} missing from {out}"))["job"]
-            .clone()
+        let (code, out, err) = cli(&cfg, &["status", "--json", "--user", address], "");
+        assert_eq!(code, 0, "{out}{err}\n{}", d.log_text());
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["users"][0]["address"], address, "{out}");
+        v["users"][0]["job"].clone()
     };
     for (user, want) in [
         ("done", "done"),

@@ -71,4 +71,3 @@ pub fn row(out: &str, line: usize) -> String {
         .unwrap_or_else(|| panic!("no row for line {line} in:\n{out}"))
         .to_string()
 }
-

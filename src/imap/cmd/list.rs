@@ -38,8 +38,8 @@ pub fn wildcard_match(pattern: &str, name: &str) -> bool {
 /// Matches with INBOX case-insensitive (as the first level).
 fn matches(pattern: &str, name: &str) -> bool {
     let canon = |s: &str| -> String {
-        if s.len() >= 5
-            && s[..5].eq_ignore_ascii_case("INBOX")
+        // `get` is `None` when byte 5 falls inside a character (`Entwürfe`).
+        if s.get(..5).is_some_and(|p| p.eq_ignore_ascii_case("INBOX"))
             && (s.len() == 5 || s.as_bytes()[5] == b'/')
         {
             format!("INBOX{}", &s[5..])
@@ -219,5 +219,10 @@ mod tests {
         assert!(matches("inbox", "INBOX"));
         assert!(matches("Inbox/%", "INBOX/x"));
         assert!(!wildcard_match(&"*a".repeat(100), &"b".repeat(900)));
+        // A multi-byte character across byte 5 does not panic.
+        for name in ["Entwürfe", "Черновики", "收件箱", "INBOé", "Inbo\u{301}x"] {
+            assert!(matches("*", name));
+            assert!(!matches("INBOX", name));
+        }
     }
 }
