@@ -36,13 +36,6 @@ impl From<ConnError> for LegacyError {
     }
 }
 
-impl LegacyError {
-    /// True for failures that may go away by themselves (retry later).
-    pub fn is_temporary(&self) -> bool {
-        !matches!(self, LegacyError::Refused)
-    }
-}
-
 pub type Result<T> = std::result::Result<T, LegacyError>;
 
 /// Opens a TCP connection to `ep`, with TLS right away for `tls = "implicit"`.
