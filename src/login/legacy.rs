@@ -103,6 +103,12 @@ pub async fn first_login(
         _ => (hash_password_async(&req.password).await, None),
     };
     let sized = started.elapsed();
+    // Only an IMAP session can be handed over to an IMAP client's relay; any
+    // other closes before the copy logs in (a POP3 server may lock the
+    // maildrop per session).
+    if req.protocol != Proto::Imap || !sess.as_ref().is_some_and(|s| s.is_imap()) {
+        logout(sess.take()).await;
+    }
     let account = match app.store.create_copying_account(address, &hash).await {
         Ok(a) => {
             tracing::info!(user = %address, from = "none", to = "copying", "account state changed");

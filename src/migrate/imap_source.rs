@@ -108,6 +108,10 @@ impl SourceSession for ImapSourceSession {
         Box::pin(async move { copy::verify(self.sess()?, ms).await })
     }
 
+    fn is_imap(&self) -> bool {
+        self.sess.is_some()
+    }
+
     fn take_imap_connection(&mut self) -> Option<(Conn, String)> {
         let s = self.sess.take()?;
         let caps = s.capability_line.clone();

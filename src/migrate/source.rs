@@ -66,6 +66,11 @@ pub trait SourceSession: Send {
     /// difference.
     fn verify<'a>(&'a mut self, ms: &'a Arc<Mailstore>) -> BoxFuture<'a, Result<()>>;
 
+    /// Whether [`Self::take_imap_connection`] can hand this session over.
+    fn is_imap(&self) -> bool {
+        false
+    }
+
     /// The logged-in connection with the capabilities after login, for an IMAP
     /// client's session to be relayed on, when this is an IMAP session (the
     /// session is used up then). `None` for other kinds.
