@@ -1,19 +1,50 @@
 //! The CLI side of `ferrymail migrate user|bulk` and `ferrymail finish`: reads
 //! passwords (standard input, the bulk file), sends them to the daemon's admin
 //! API in request bodies only, shows progress and a result table.
+//!
+//! The `migrate` subcommands ([`MigrateAction`]) and the password prompt
+//! ([`read_password`], also used by `ferrymail account`) live here so that this
+//! file does not depend on `cli.rs`, which calls into it.
 
-use std::io::IsTerminal;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use clap::Subcommand;
+
 use super::client::AdminClient;
-use crate::cli::MigrateAction;
+use crate::auth::Password;
 use crate::migrate::bulk;
 use crate::migrate::ops::{FinishReport, MigrateMode, UserResult};
+
+#[derive(Subcommand, Debug)]
+pub enum MigrateAction {
+    /// Migrate one user: verify with the legacy server, create the account, copy.
+    User {
+        address: String,
+        /// Read the user's legacy password from standard input.
+        #[arg(long)]
+        password_stdin: bool,
+        /// Copy into the existing account only.
+        #[arg(long)]
+        messages_only: bool,
+    },
+    /// Migrate every user of FILE (lines user:password or user:password:domain).
+    Bulk {
+        file: PathBuf,
+        /// Copy into existing accounts only.
+        #[arg(long, conflicts_with = "passwords_only")]
+        messages_only: bool,
+        /// Create accounts from verified legacy credentials; mail moves on first login.
+        #[arg(long)]
+        passwords_only: bool,
+    },
+}
 
 fn request(
     client: &AdminClient,
     address: &str,
-    password: Option<&crate::auth::Password>,
+    password: Option<&Password>,
     mode: MigrateMode,
 ) -> UserResult {
     let body = serde_json::json!({
@@ -39,7 +70,7 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             messages_only,
         } => {
             let password = if password_stdin {
-                Some(crate::cli::read_password(false)?)
+                Some(read_password(false)?)
             } else {
                 None
             };
@@ -194,4 +225,64 @@ pub fn finish(client: &AdminClient, domains: &[String], force: bool) -> Result<(
         return Err(format!("{failed} users could not be finished"));
     }
     Ok(())
+}
+
+/// Reads a password from standard input: prompted twice without echo on a
+/// terminal, else the first line.
+pub fn read_password(confirm: bool) -> Result<Password, String> {
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        let first = prompt_hidden("Password: ")?;
+        if confirm {
+            let second = prompt_hidden("Again: ")?;
+            if first != second {
+                return Err("the passwords differ".into());
+            }
+        }
+        if first.is_empty() {
+            return Err("empty password".into());
+        }
+        return Ok(first);
+    }
+    let mut line = String::new();
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .map_err(|e| format!("cannot read the password: {e}"))?;
+    let pw = Password::new(line.trim_end_matches(['\r', '\n']));
+    line.clear();
+    if pw.is_empty() {
+        return Err("empty password on standard input".into());
+    }
+    Ok(pw)
+}
+
+fn prompt_hidden(prompt: &str) -> Result<Password, String> {
+    use std::os::fd::AsRawFd;
+    eprint!("{prompt}");
+    let _ = std::io::stderr().flush();
+    let fd = std::io::stdin().as_raw_fd();
+    // SAFETY: termios calls on our own stdin descriptor with a zeroed struct that
+    // tcgetattr fills in.
+    let saved = unsafe {
+        let mut t: libc::termios = std::mem::zeroed();
+        if libc::tcgetattr(fd, &mut t) != 0 {
+            return Err("cannot read terminal settings".into());
+        }
+        let saved = t;
+        t.c_lflag &= !libc::ECHO;
+        libc::tcsetattr(fd, libc::TCSANOW, &t);
+        saved
+    };
+    let mut line = String::new();
+    let r = std::io::stdin().lock().read_line(&mut line);
+    // SAFETY: restores the settings read above.
+    unsafe {
+        libc::tcsetattr(fd, libc::TCSANOW, &saved);
+    }
+    eprintln!();
+    r.map_err(|e| format!("cannot read the password: {e}"))?;
+    let pw = Password::new(line.trim_end_matches(['\r', '\n']));
+    line.clear();
+    Ok(pw)
 }

@@ -8,7 +8,8 @@
 
 use super::envelope;
 use super::imapstr::{nstring, string};
-use super::mime::{parse_token_params, strip_comments, trim, unfold, Kind, Part};
+use super::mime::{Kind, Part};
+use super::value::{parse_token_params, strip_comments, trim, unfold};
 
 /// The structure of the message `part` (the whole message when `top`).
 pub fn render(raw: &[u8], part: &Part, extended: bool, out: &mut Vec<u8>) {

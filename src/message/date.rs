@@ -2,7 +2,7 @@
 //! name, two- and three-digit years, missing seconds, named zones (UT, GMT, EST..
 //! PDT, military letters as -0000), comments anywhere.
 
-use super::mime::strip_comments;
+use super::value::strip_comments;
 
 const MONTHS: [&str; 12] = [
     "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",

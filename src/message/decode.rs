@@ -2,7 +2,7 @@
 //! tables), RFC 2047 encoded-words. All lenient: bad input is kept or skipped,
 //! never an error.
 
-use super::mime::hex;
+use super::value::hex;
 
 /// Quoted-printable (RFC 2045 §6.7): `=XX` and soft line breaks; a stray `=` is kept.
 pub fn quoted_printable(v: &[u8]) -> Vec<u8> {

@@ -8,7 +8,8 @@
 //! meaning group syntax.
 
 use super::imapstr::nstring;
-use super::mime::{trim, unfold, Part};
+use super::mime::Part;
+use super::value::{trim, unfold};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Address {

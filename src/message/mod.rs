@@ -16,6 +16,7 @@ mod envelope;
 mod imapstr;
 mod mime;
 mod search;
+mod value;
 
 /// A section of BODY[...] (RFC 3501 §6.4.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -190,7 +191,7 @@ impl<'a> Message<'a> {
         self.root
             .all(self.raw, "date")
             .last()
-            .and_then(|v| date::parse(&mime::unfold(v)))
+            .and_then(|v| date::parse(&value::unfold(v)))
     }
 }
 
@@ -218,7 +219,7 @@ fn header_fields(raw: &[u8], part: &mime::Part, names: &[String], keep: bool) ->
 /// Received field after its last `;`): seconds since the epoch and the zone
 /// offset in minutes.
 pub fn parse_date(value: &[u8]) -> Option<(i64, i32)> {
-    date::parse(&mime::unfold(value))
+    date::parse(&value::unfold(value))
 }
 
 /// Offset just after the header block (after the empty line), or the whole length

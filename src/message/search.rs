@@ -7,7 +7,8 @@
 
 use super::bodystructure::encoding;
 use super::decode::{base64, quoted_printable, rfc2047, to_utf8};
-use super::mime::{unfold, Kind, Part};
+use super::mime::{Kind, Part};
+use super::value::unfold;
 
 /// Whether any field named `name` of `part`'s header contains `needle`
 /// (lower-cased); an empty needle matches when the field exists.

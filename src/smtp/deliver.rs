@@ -4,8 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use super::hop::Hop;
 use super::queue;
-use super::route::Hop;
 use crate::app::App;
 use crate::store::{Flags, IngestSource, NewMessage, StoreError};
 

@@ -5,8 +5,8 @@ use std::io::Read;
 use std::sync::Arc;
 
 use super::address::parse_address;
+use super::hop::Hop;
 use super::queue::{self, Entry};
-use super::route::Hop;
 use crate::app::App;
 use crate::store::StoreError;
 

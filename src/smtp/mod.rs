@@ -5,19 +5,27 @@
 //!   6531, 1870, 2920, 2034).
 //! - `address`: paths and parameters, refused relay tricks.
 //! - `data`: the DATA phase (dot-stuffing, smuggling, size, loops).
-//! - `route`: the routing table per recipient and the cached legacy RCPT probe.
+//! - `command`: the verb and argument of a command line.
+//! - `service`: what the sessions of one listener share.
+//! - `route`: the routing table per recipient and the cached legacy RCPT probe;
+//!   `hop`: the next hop of a relayed message.
 //! - `deliver`: spool, local delivery through the store's ingest path, queueing.
-//! - `queue`: the durable relay queue and its runner; `dsn`: bounces.
+//! - `queue`: the durable relay queue; `relay`: its runner; `dsn`: bounces.
 
 pub mod address;
+mod command;
 pub mod data;
 pub mod deliver;
 mod dsn;
+pub mod hop;
 pub mod queue;
+pub mod relay;
 pub mod route;
+mod service;
 mod session;
 
-pub use session::split_command;
+pub use command::split_command;
+pub use service::SmtpService;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,26 +33,8 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 
 use crate::app::App;
-use crate::config::{ListenerSpec, Protocol};
+use crate::config::ListenerSpec;
 use crate::server::{Conn, Service};
-
-/// The SMTP service of one role (MX or submission).
-pub struct SmtpService {
-    app: Arc<App>,
-    /// Submission: AUTH required before MAIL; mail for other domains relayed out.
-    submission: bool,
-    probes: route::ProbeCache,
-}
-
-impl SmtpService {
-    pub fn new(app: Arc<App>, protocol: Protocol) -> Arc<SmtpService> {
-        Arc::new(SmtpService {
-            app,
-            submission: protocol == Protocol::Submission,
-            probes: route::ProbeCache::default(),
-        })
-    }
-}
 
 impl Service for SmtpService {
     fn serve(self: Arc<Self>, conn: Conn, listener: ListenerSpec) -> BoxFuture<'static, ()> {
@@ -63,5 +53,5 @@ impl Service for SmtpService {
 /// Starts the relay queue runner of the daemon (called once by `daemon::start`).
 pub fn start_queue(app: &Arc<App>) {
     deliver::clean_spool(&app.config().data_dir);
-    queue::spawn(app);
+    relay::spawn(app);
 }

@@ -1,0 +1,355 @@
+//! The checks of the configuration, which collect every problem instead of
+//! stopping at the first one ([`Checker`]), and the typing of `[migration]`.
+//!
+//! Leaf of `config/`: it knows the file structs (`file.rs`) and the domain types
+//! (`domain.rs`), not the `Config` that `load.rs` assembles.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use super::domain::{Endpoint, LegacyLogin, Migration, Source, TlsMode, WhileCopying};
+use super::file::{AuthSection, LegacyEndpoint, LogSection, MigrationSection, ServerFile};
+
+/// One problem found in the configuration, tied to the file it is in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub file: PathBuf,
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.file.display(), self.message)
+    }
+}
+
+/// Collects problems while reading one file.
+pub(super) struct Checker {
+    pub(super) problems: Vec<Problem>,
+    file: PathBuf,
+}
+
+impl Checker {
+    /// A checker whose problems are tied to `file` until [`Checker::switch_to`].
+    pub(super) fn new(file: &Path) -> Checker {
+        Checker {
+            problems: vec![],
+            file: file.to_path_buf(),
+        }
+    }
+
+    pub(super) fn problem(&mut self, message: impl Into<String>) {
+        self.problems.push(Problem {
+            file: self.file.clone(),
+            message: message.into(),
+        });
+    }
+
+    pub(super) fn switch_to(&mut self, file: &Path) {
+        self.file = file.to_path_buf();
+    }
+
+    /// Parses a TOML document into `T`, reporting every unknown key.
+    pub(super) fn parse<T: serde::de::DeserializeOwned>(&mut self, text: &str) -> Option<T> {
+        // Syntax first, so that a broken file gives one clear message.
+        if let Err(e) = text.parse::<toml::Table>() {
+            self.problem(format!("not valid TOML: {}", one_line(&e.to_string())));
+            return None;
+        }
+        let de = toml::Deserializer::new(text);
+        let mut unknown = Vec::new();
+        let result: Result<T, _> =
+            serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
+        for key in unknown {
+            self.problem(format!("unknown key `{key}`"));
+        }
+        match result {
+            Ok(v) => Some(v),
+            Err(e) => {
+                self.problem(one_line(&e.to_string()));
+                None
+            }
+        }
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `p` against `base`, with `.` and `..` folded lexically.
+pub(super) fn resolve(base: &Path, p: &Path) -> PathBuf {
+    use std::path::Component;
+    let joined = if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        base.join(p)
+    };
+    let mut out = PathBuf::new();
+    for c in joined.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if matches!(out.components().next_back(), Some(Component::Normal(_))) {
+                    out.pop();
+                } else {
+                    out.push(c);
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// `[log]`: a known format and a filter `tracing` accepts.
+pub(super) fn check_log(ck: &mut Checker, log: &LogSection) {
+    match log.format.as_str() {
+        "text" | "json" => {}
+        other => ck.problem(format!("log.format `{other}` is not one of: text, json")),
+    }
+    if tracing_subscriber::EnvFilter::try_new(&log.level).is_err() {
+        ck.problem(format!("log.level `{}` is not a valid filter", log.level));
+    }
+}
+
+/// `[auth]` limits.
+pub(super) fn check_auth(ck: &mut Checker, auth: &AuthSection) {
+    if auth.max_username_length == 0 || auth.max_username_length > 1024 {
+        ck.problem("auth.max_username_length must be between 1 and 1024");
+    }
+}
+
+/// Ports used twice among `bound` (address, protocol name): same port on the
+/// same address, or on a wildcard address.
+pub(super) fn check_ports(ck: &mut Checker, bound: &[(SocketAddr, String)]) {
+    for i in 0..bound.len() {
+        for j in 0..i {
+            let (a, b) = (&bound[i], &bound[j]);
+            if a.0.port() != 0
+                && a.0.port() == b.0.port()
+                && (a.0.ip() == b.0.ip() || a.0.ip().is_unspecified() || b.0.ip().is_unspecified())
+            {
+                ck.problem(format!(
+                    "port {} is used twice ({} {} and {} {})",
+                    a.0.port(),
+                    b.1,
+                    b.0,
+                    a.1,
+                    a.0
+                ));
+            }
+        }
+    }
+}
+
+/// Size limits of `[imap]` and `[smtp]`.
+pub(super) fn check_sizes(ck: &mut Checker, server: &ServerFile) {
+    if server.imap.append_limit == 0 || server.imap.append_limit > u32::MAX as u64 {
+        ck.problem("imap.append_limit must be between 1 and 4294967295");
+    }
+    if server.imap.max_line_length < 1024 {
+        ck.problem("imap.max_line_length must be at least 1024");
+    }
+    if server.smtp.max_message_size == 0 {
+        ck.problem("smtp.max_message_size must be at least 1");
+    }
+}
+
+/// Checks `[migration]` of one domain file and returns it typed, defaults applied.
+pub(super) fn check_migration(
+    ck: &mut Checker,
+    domain: &str,
+    base: &Path,
+    m: &MigrationSection,
+) -> Migration {
+    let source = match m.source.as_str() {
+        "imap" => Source::Imap,
+        "pop3" => Source::Pop3,
+        other => {
+            ck.problem(format!(
+                "migration.source `{other}` is not one of: imap, pop3"
+            ));
+            Source::Imap
+        }
+    };
+    let while_copying = match m.while_copying.as_str() {
+        "proxy" => WhileCopying::Proxy,
+        "wait" => WhileCopying::Wait,
+        "reject" => WhileCopying::Reject,
+        other => {
+            ck.problem(format!(
+                "migration.while_copying `{other}` is not one of: proxy, wait, reject"
+            ));
+            WhileCopying::Proxy
+        }
+    };
+    let legacy_login = match m.legacy_login.as_str() {
+        "localpart" => LegacyLogin::LocalPart,
+        "address" => LegacyLogin::Address,
+        other => {
+            ck.problem(format!(
+                "migration.legacy_login `{other}` is not one of: localpart, address"
+            ));
+            LegacyLogin::LocalPart
+        }
+    };
+    if m.max_connections == 0 {
+        ck.problem("migration.max_connections must be at least 1");
+    }
+    if m.timeout_secs == 0 {
+        ck.problem("migration.timeout_secs must be at least 1");
+    }
+    let imap = endpoint(
+        ck,
+        base,
+        "imap",
+        m.imap.as_ref(),
+        143,
+        993,
+        TlsMode::StartTls,
+    );
+    let pop3 = endpoint(
+        ck,
+        base,
+        "pop3",
+        m.pop3.as_ref(),
+        110,
+        995,
+        TlsMode::StartTls,
+    );
+    let smtp = endpoint(ck, base, "smtp", m.smtp.as_ref(), 25, 465, TlsMode::None);
+    if m.enabled {
+        let (needed, have) = match source {
+            Source::Imap => ("imap", imap.is_some()),
+            Source::Pop3 => ("pop3", pop3.is_some()),
+        };
+        if !have {
+            ck.problem(format!(
+                "domain {domain} is migrating (migration.enabled = true) but has no legacy host: set [migration.{needed}] host"
+            ));
+        }
+        if smtp.is_none() {
+            ck.problem(format!(
+                "domain {domain} is migrating but has no legacy SMTP host for mail to users not yet moved: set [migration.smtp] host"
+            ));
+        }
+    }
+    let post_migrate_hook = m
+        .post_migrate_hook
+        .as_ref()
+        .map(|h| resolve(base, Path::new(h)));
+    if let Some(h) = &post_migrate_hook {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::metadata(h) {
+            Ok(md) if md.is_file() && md.permissions().mode() & 0o111 != 0 => {}
+            Ok(_) => ck.problem(format!(
+                "migration.post_migrate_hook {} is not an executable file",
+                h.display()
+            )),
+            Err(e) => ck.problem(format!("migration.post_migrate_hook {}: {e}", h.display())),
+        }
+    }
+    Migration {
+        enabled: m.enabled,
+        source,
+        while_copying,
+        wait: Duration::from_secs(m.wait_secs),
+        serve_locally_within: Duration::from_millis(m.serve_locally_within_ms),
+        continuous: m.continuous,
+        legacy_login,
+        max_connections: m.max_connections.max(1),
+        max_bytes_per_sec: (m.max_bytes_per_sec > 0).then_some(m.max_bytes_per_sec),
+        timeout: Duration::from_secs(m.timeout_secs.max(1)),
+        mark_seen: m.mark_seen,
+        post_migrate_hook,
+        hook_timeout: Duration::from_secs(m.hook_timeout_secs),
+        imap,
+        pop3,
+        smtp,
+    }
+}
+
+fn endpoint(
+    ck: &mut Checker,
+    base: &Path,
+    what: &str,
+    e: Option<&LegacyEndpoint>,
+    plain_port: u16,
+    tls_port: u16,
+    default_tls: TlsMode,
+) -> Option<Endpoint> {
+    let e = e?;
+    let tls = match e.tls.as_deref() {
+        None => default_tls,
+        Some("none") => TlsMode::None,
+        Some("starttls") => TlsMode::StartTls,
+        Some("implicit") => TlsMode::Implicit,
+        Some(other) => {
+            ck.problem(format!(
+                "migration.{what}.tls `{other}` is not one of: none, starttls, implicit"
+            ));
+            default_tls
+        }
+    };
+    let Some(host) = e.host.clone().filter(|h| !h.trim().is_empty()) else {
+        ck.problem(format!("[migration.{what}] has no host"));
+        return None;
+    };
+    if host.parse::<std::net::IpAddr>().is_err() && !valid_domain(&host) {
+        ck.problem(format!(
+            "migration.{what}.host `{host}` is not a host name or IP address"
+        ));
+    }
+    let ca_file = e.ca_file.as_ref().map(|p| resolve(base, p));
+    if let Some(p) = &ca_file {
+        if !p.is_file() {
+            ck.problem(format!(
+                "migration.{what}.ca_file {} does not exist",
+                p.display()
+            ));
+        }
+    }
+    Some(Endpoint {
+        host,
+        port: e.port.unwrap_or(if tls == TlsMode::Implicit {
+            tls_port
+        } else {
+            plain_port
+        }),
+        tls,
+        verify_certificate: e.verify_certificate,
+        ca_file,
+    })
+}
+
+/// `host:port`, with `[v6]:port` accepted.
+pub fn parse_host_port(s: &str) -> Option<(String, u16)> {
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Some((sa.ip().to_string(), sa.port()));
+    }
+    let (h, p) = s.rsplit_once(':')?;
+    let port = p.parse().ok()?;
+    if !valid_domain(h) {
+        return None;
+    }
+    Some((h.to_string(), port))
+}
+
+/// A DNS name: labels of letters, digits and hyphens, dots between, no empty label.
+pub fn valid_domain(d: &str) -> bool {
+    !d.is_empty()
+        && d.len() <= 253
+        && d.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
