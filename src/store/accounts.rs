@@ -2,7 +2,9 @@
 
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{now, Result, Store, StoreError};
+use super::error::{Result, StoreError};
+use super::util::now;
+use super::Store;
 
 /// Where an account stands. `Local` accounts were made by the admin and never had a
 /// legacy mailbox; the others follow the migration state machine.

@@ -15,7 +15,8 @@ use tokio::sync::broadcast;
 use super::blob::{self, BatchWrites, BlobWriter, Durability, StagedBlob};
 use super::db::{Db, Migration};
 use super::flags::Flags;
-use super::{create_private_dir, now, Result, StoreError};
+use super::error::{Result, StoreError};
+use super::util::{create_private_dir, now};
 
 const SCHEMA: &[Migration] = &[r#"
 CREATE TABLE meta (

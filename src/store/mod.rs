@@ -12,8 +12,10 @@
 pub mod accounts;
 pub mod blob;
 pub mod db;
+mod error;
 pub mod flags;
 pub mod mailstore;
+mod util;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -22,46 +24,14 @@ use std::sync::{Arc, Mutex, Weak};
 pub use accounts::{Account, AccountState};
 pub use blob::{BlobWriter, StagedBlob};
 pub use db::Db;
+pub use error::{Result, StoreError};
 pub use flags::Flags;
 pub use mailstore::{
     Change, FlagOp, IngestSource, MailboxInfo, Mailstore, MessageMeta, NewMailbox, NewMessage,
     StoredMessage,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    #[error("{0} does not exist")]
-    NotFound(String),
-    #[error("UID {uid} is already used in this mailbox")]
-    DuplicateUid { uid: u32 },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl StoreError {
-    /// True when the disk is full (or over quota): callers answer with a temporary error.
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            StoreError::Io(e) => {
-                matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-            }
-            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
-            _ => false,
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) use util::create_private_dir;
+pub use util::now;
 
 /// Schema of `ferrymail.sqlite`. Append steps; never edit a released one.
 const ACCOUNT_SCHEMA: &[db::Migration] = &[r#"
@@ -160,24 +130,4 @@ impl Store {
         open.insert(id, Arc::downgrade(&ms));
         Ok(ms)
     }
-}
-
-/// Creates `dir` (and parents) with mode 0700 if it does not exist.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }
