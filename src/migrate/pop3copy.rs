@@ -349,7 +349,7 @@ pub(super) async fn catch_up_once(
         .acquire_owned()
         .await
         .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
-    let ms = app.store.mailstore(account.id)?;
+    let ms = app.store.mailstore(account.id).await?;
     let user = legacy_user(&account.address, m.legacy_login);
     let mut conn = pop3::login(&ep, m.timeout, &user, password).await?;
     let r = pass(&mut conn, &ms, m.mark_seen, Mode::CatchUp).await;

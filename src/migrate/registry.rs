@@ -754,7 +754,7 @@ pub(crate) async fn catch_up_once(
         .acquire_owned()
         .await
         .map_err(|_| LegacyError::Unavailable("connection cap closed".into()))?;
-    let ms = app.store.mailstore(account.id)?;
+    let ms = app.store.mailstore(account.id).await?;
     let user = legacy_user(&account.address, m.legacy_login);
     let mut sess = Session::login(&ep, m.timeout, &user, password).await?;
     sess.set_bandwidth(
