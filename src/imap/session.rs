@@ -159,7 +159,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             Flow::Close => break,
             Flow::Proxy(legacy) => {
                 let idle = std::time::Duration::from_secs(cfg.imap.timeout_secs.max(1));
-                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;
             }
         }

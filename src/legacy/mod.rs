@@ -1,9 +1,12 @@
 //! Clients of the legacy server: IMAP (login check, proxied sessions, the copy)
-//! and POP3 (proxied POP3 sessions). TLS modes `none | starttls | implicit`;
-//! the password is never sent in clear when TLS was asked for.
+//! and POP3 (proxied POP3 sessions), the byte relay of a session proxied to it,
+//! and the bandwidth cap per legacy host. TLS modes `none | starttls |
+//! implicit`; the password is never sent in clear when TLS was asked for.
 
+pub mod bandwidth;
 pub mod imap;
 pub mod pop3;
+pub mod relay;
 
 use std::time::Duration;
 

@@ -1,8 +1,8 @@
 //! Migration from the legacy server (DESIGN §1–3): the login gate, the per-user
-//! registry and switch, the copy engine, the job record, proxying while a copy
-//! runs, and the post-migrate hook.
+//! registry and switch, the copy engine, the job record, and the post-migrate
+//! hook. The byte relay used while a copy runs and the bandwidth cap per legacy
+//! host live beside the legacy client (`crate::legacy::{relay, bandwidth}`).
 
-pub mod bandwidth;
 pub mod bulk;
 pub mod copy;
 pub mod entry;
@@ -11,7 +11,6 @@ pub mod jobs;
 pub mod names;
 pub mod ops;
 pub mod pop3copy;
-pub mod proxy;
 pub mod registry;
 pub mod runtime;
 

@@ -140,7 +140,7 @@ pub struct Registry {
     /// each such failure (reset by a successful copy).
     cooldown: Mutex<HashMap<String, (Instant, Duration)>>,
     /// Bandwidth caps by legacy host.
-    bandwidth: Mutex<HashMap<String, Arc<super::bandwidth::Bandwidth>>>,
+    bandwidth: Mutex<HashMap<String, Arc<crate::legacy::bandwidth::Bandwidth>>>,
     /// Accounts with a `continuous` catch-up pass running.
     catching_up: Mutex<std::collections::HashSet<i64>>,
     /// Passwords an admin handed over through the admin API (`migrate user`,
@@ -346,7 +346,7 @@ impl Registry {
         &self,
         key: &str,
         rate: Option<u64>,
-    ) -> Option<Arc<super::bandwidth::Bandwidth>> {
+    ) -> Option<Arc<crate::legacy::bandwidth::Bandwidth>> {
         let mut map = self.bandwidth.lock().unwrap_or_else(|p| p.into_inner());
         let Some(rate) = rate else {
             map.remove(key);
@@ -354,9 +354,9 @@ impl Registry {
         };
         let b = map
             .entry(key.to_string())
-            .or_insert_with(|| Arc::new(super::bandwidth::Bandwidth::new(rate)));
+            .or_insert_with(|| Arc::new(crate::legacy::bandwidth::Bandwidth::new(rate)));
         if b.rate() != rate {
-            *b = Arc::new(super::bandwidth::Bandwidth::new(rate));
+            *b = Arc::new(crate::legacy::bandwidth::Bandwidth::new(rate));
         }
         Some(b.clone())
     }

@@ -93,7 +93,7 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
             Next::Close => break,
             Next::Proxy(legacy) => {
                 let idle = s.conn.timeout();
-                let _ = crate::migrate::proxy::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;
             }
         }
