@@ -126,7 +126,7 @@ fn send_message(addr: SocketAddr, body: &[u8]) -> String {
 async fn inbox(data_dir: &Path) -> Vec<Vec<u8>> {
     let store = Store::open(data_dir).unwrap();
     let pat = store.account("pat@example.test").await.unwrap().unwrap();
-    let ms = store.mailstore(pat.id).unwrap();
+    let ms = store.mailstore(pat.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let mut out = Vec::new();
     for m in ms.messages(inbox.id).await.unwrap() {

@@ -104,7 +104,7 @@ async fn kill_9_right_after_the_ok_to_append_200_times_loses_and_duplicates_noth
     }
     let store = Store::open(&data_dir).unwrap();
     let pat = store.account("pat@example.test").await.unwrap().unwrap();
-    let ms = store.mailstore(pat.id).unwrap();
+    let ms = store.mailstore(pat.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let mut got: Vec<(u32, Vec<u8>)> = Vec::new();
     for m in ms.messages(inbox.id).await.unwrap() {
@@ -222,7 +222,7 @@ async fn a_full_disk_gives_no_to_append_never_ok_and_nothing_is_corrupted() {
     // Every acknowledged message is intact after a restart.
     let store = Store::open(&data_dir).unwrap();
     let pat = store.account("pat@example.test").await.unwrap().unwrap();
-    let ms = store.mailstore(pat.id).unwrap();
+    let ms = store.mailstore(pat.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let mut got = Vec::new();
     for m in ms.messages(inbox.id).await.unwrap() {

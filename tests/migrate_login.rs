@@ -104,7 +104,7 @@ async fn imap_proxy_handoff_smtp_identity_and_continuous_catch_up() {
     };
 
     // continuous: mail that still reaches the legacy server comes over on login.
-    let ms = app.store.mailstore(account.id).unwrap();
+    let ms = app.store.mailstore(account.id).await.unwrap();
     let before = ms.mailbox("INBOX").await.unwrap().unwrap().exists;
     assert_eq!(before, 20);
     let mut c = legacy.imap("alice", "alice-pw");

@@ -51,7 +51,7 @@ async fn start(extra: &str, messages: usize) -> Pop3Test {
         )
         .await
         .unwrap();
-    let ms = app.store.mailstore(account.id).unwrap();
+    let ms = app.store.mailstore(account.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let mut bodies = Vec::new();
     for i in 1..=messages {

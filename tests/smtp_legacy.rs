@@ -192,7 +192,7 @@ async fn migrated_account(app: &App, address: &str, password: &str) -> Arc<Mails
         )
         .await
         .unwrap();
-    app.store.mailstore(a.id).unwrap()
+    app.store.mailstore(a.id).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

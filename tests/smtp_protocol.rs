@@ -74,7 +74,7 @@ async fn start(extra: &str) -> T {
         mx: running.addr(Protocol::Smtp, false).unwrap(),
         sub: running.addr(Protocol::Submission, false).unwrap(),
         sub_tls: running.addr(Protocol::Submission, true).unwrap(),
-        pat: app.store.mailstore(pat.id).unwrap(),
+        pat: app.store.mailstore(pat.id).await.unwrap(),
         app,
         running: Some(running),
         _cfg: cfg,
@@ -203,7 +203,7 @@ async fn mail_to_a_local_or_migrated_account_lands_in_its_inbox_and_change_feed(
         .await
         .unwrap()
         .unwrap();
-    let mig_ms = t.app.store.mailstore(mig.id).unwrap();
+    let mig_ms = t.app.store.mailstore(mig.id).await.unwrap();
     assert_eq!(inbox_bodies(&mig_ms).await.len(), 1);
     // Pipelined transaction (RFC 2920).
     c.send_raw(
@@ -399,7 +399,7 @@ async fn submission_requires_starttls_and_auth() {
         .await
         .unwrap()
         .unwrap();
-    let bodies = inbox_bodies(&t.app.store.mailstore(mig.id).unwrap()).await;
+    let bodies = inbox_bodies(&t.app.store.mailstore(mig.id).await.unwrap()).await;
     assert_eq!(bodies.len(), 1);
     assert!(String::from_utf8_lossy(&bodies[0]).contains("with ESMTPSA"));
 
@@ -587,7 +587,7 @@ async fn a_full_disk_gives_452_never_250() {
     c.send_raw(b".\r\n").await;
     assert!(reply(&mut c).await[0].starts_with("250"));
     expect(&mut c, "QUIT", "221").await;
-    let ms = app.store.mailstore(pat.id).unwrap();
+    let ms = app.store.mailstore(pat.id).await.unwrap();
     assert_eq!(inbox_bodies(&ms).await.len(), 1);
     running.stop(Duration::from_secs(5)).await;
 }

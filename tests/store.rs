@@ -25,7 +25,7 @@ async fn store_with_account() -> (tempfile::TempDir, Arc<Store>, Arc<Mailstore>)
         .await
         .unwrap();
     assert_eq!(a.address, "alice@example.test");
-    let ms = store.mailstore(a.id).unwrap();
+    let ms = store.mailstore(a.id).await.unwrap();
     (dir, store, ms)
 }
 
@@ -343,7 +343,7 @@ async fn crash_writer_child() {
     };
     let store = Store::open(std::path::Path::new(&dir)).unwrap();
     let account = store.account("crash@example.test").await.unwrap().unwrap();
-    let ms = store.mailstore(account.id).unwrap();
+    let ms = store.mailstore(account.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     for i in 0u32.. {
         let body = format!(
@@ -398,7 +398,7 @@ async fn acknowledged_messages_survive_kill_9_of_the_writer() {
     assert_eq!(acked.len(), 150);
     let store = Store::open(&data).unwrap();
     let account = store.account("crash@example.test").await.unwrap().unwrap();
-    let ms = store.mailstore(account.id).unwrap();
+    let ms = store.mailstore(account.id).await.unwrap();
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let msgs = ms.messages(inbox.id).await.unwrap();
     for (uid, i) in &acked {
@@ -469,7 +469,7 @@ async fn copying_accounts_get_their_store_on_first_use_local_ones_never_silently
         .unwrap();
     assert_eq!(a.state, AccountState::Copying);
     assert!(matches!(
-        store.mailstore(a.id),
+        store.mailstore(a.id).await,
         Err(StoreError::NotFound(_))
     ));
     let (one, two) = tokio::join!(
@@ -491,8 +491,36 @@ async fn copying_accounts_get_their_store_on_first_use_local_ones_never_silently
     let id = ms.account_id;
     drop(ms);
     std::fs::remove_file(store.data_dir().join(format!("accounts/{id}/index.sqlite"))).unwrap();
+    // A fresh start: the store just used stays open a while in this one.
+    let store = Store::open(store.data_dir()).unwrap();
     assert!(matches!(
         store.mailstore_or_create(id).await,
         Err(StoreError::NotFound(_))
     ));
+}
+
+/// One open store per account, however many callers ask at once; it stays open
+/// after its last user dropped it (a delivery to a user without a session does
+/// not reopen it); accounts open side by side.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mail_stores_are_shared_and_stay_open_while_idle() {
+    let (_d, store, ms) = store_with_account().await;
+    let a = ms.account_id;
+    drop(ms);
+    let b = store
+        .create_account("bob@example.test", "h", AccountState::Local, true)
+        .await
+        .unwrap()
+        .id;
+    let fresh = Store::open(store.data_dir()).unwrap();
+    let (one, two, other) =
+        tokio::join!(fresh.mailstore(a), fresh.mailstore(a), fresh.mailstore(b));
+    let (one, two, other) = (one.unwrap(), two.unwrap(), other.unwrap());
+    assert!(Arc::ptr_eq(&one, &two), "one open for concurrent callers");
+    assert_eq!(other.account_id, b);
+    let kept = Arc::downgrade(&one);
+    drop((one, two, other));
+    assert!(kept.upgrade().is_some(), "kept open by the store");
+    let again = fresh.mailstore(a).await.unwrap();
+    assert!(Arc::ptr_eq(&again, &kept.upgrade().unwrap()));
 }

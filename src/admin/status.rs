@@ -191,7 +191,7 @@ pub async fn report(
 /// Messages in every mailbox of an account (0 for a `copying` account whose
 /// copy has not created its store yet).
 async fn stored_messages(app: &App, account_id: i64) -> Option<u64> {
-    let ms = match app.store.mailstore(account_id) {
+    let ms = match app.store.mailstore(account_id).await {
         Ok(ms) => ms,
         Err(crate::store::StoreError::NotFound(_)) => return Some(0),
         Err(_) => return None,

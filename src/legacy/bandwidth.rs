@@ -1,5 +1,6 @@
 //! The bandwidth cap per legacy host (`[migration] max_bytes_per_sec`): one
-//! shared budget for every copy from that host. Each message body read from the
+//! shared budget for every copy from that host, charged by the legacy IMAP
+//! client ([`super::imap::Session::set_bandwidth`]). Each message body read from the
 //! legacy server is charged after it arrived; when the budget is overdrawn the
 //! reader pauses until it is paid back, so the average rate stays at the cap.
 

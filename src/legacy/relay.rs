@@ -1,5 +1,6 @@
-//! Byte-for-byte relaying of a user's session to the legacy server while their
-//! mailbox is being copied (DESIGN §1, `while_copying = "proxy"`).
+//! Byte-for-byte relaying of a user's session (IMAP or POP3) to the legacy
+//! server while their mailbox is being copied (DESIGN §1, `while_copying =
+//! "proxy"`).
 
 use std::time::Duration;
 

@@ -314,7 +314,7 @@ pub async fn catch_up_once(
         .acquire_owned()
         .await
         .map_err(|_| MigrateError::Shutdown)?;
-    let ms = engine.store.mailstore(account.id)?;
+    let ms = engine.store.mailstore(account.id).await?;
     let user = legacy_user(&account.address, m.legacy_login);
     let bandwidth = engine.hosts.bandwidth(&key, m.max_bytes_per_sec);
     let mut sess = source.login(&user, password, bandwidth).await?;

@@ -1,8 +1,13 @@
 //! Accounts and their migration state (DESIGN §1).
 
+use std::path::Path;
+
 use rusqlite::{params, OptionalExtension, Row};
 
-use super::{now, Result, Store, StoreError};
+use super::error::{Result, StoreError};
+use super::mailstore::Mailstore;
+use super::util::now;
+use super::Store;
 
 /// Where an account stands. `Local` accounts were made by the admin and never had a
 /// legacy mailbox; the others follow the migration state machine.
@@ -114,6 +119,22 @@ pub const DEFAULT_FOLDERS: &[(&str, Option<&str>)] = &[
     ("Archive", Some("\\Archive")),
 ];
 
+/// Creates the empty mail store in `dir` (an account's directory), clearing
+/// what a crash half way through an earlier attempt left. Blocking.
+pub(super) fn create_mail_store_in(dir: &Path, default_folders: bool) -> Result<()> {
+    if dir.exists() {
+        std::fs::remove_dir_all(dir)?;
+    }
+    Mailstore::create(
+        dir,
+        if default_folders {
+            DEFAULT_FOLDERS
+        } else {
+            &DEFAULT_FOLDERS[..1]
+        },
+    )
+}
+
 impl Store {
     /// Creates an account and its (empty) mail store. With `default_folders` the
     /// special-use folders are created too; otherwise only INBOX (the copy brings
@@ -189,21 +210,9 @@ impl Store {
     /// an index and several fsyncs.
     pub(super) async fn create_mail_store(&self, id: i64, default_folders: bool) -> Result<()> {
         let dir = self.account_dir(id);
-        tokio::task::spawn_blocking(move || {
-            if dir.exists() {
-                std::fs::remove_dir_all(&dir)?;
-            }
-            super::mailstore::Mailstore::create(
-                &dir,
-                if default_folders {
-                    DEFAULT_FOLDERS
-                } else {
-                    &DEFAULT_FOLDERS[..1]
-                },
-            )
-        })
-        .await
-        .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
+        tokio::task::spawn_blocking(move || create_mail_store_in(&dir, default_folders))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Internal(e.to_string())))
     }
 
     pub async fn account(&self, address: &str) -> Result<Option<Account>> {
@@ -295,10 +304,7 @@ impl Store {
         self.db
             .call(move |c| Ok(c.execute("DELETE FROM accounts WHERE id = ?1", [id])?))
             .await?;
-        self.open
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&id);
+        self.open.forget(id);
         let dir = self.account_dir(id);
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use rand::RngCore;
 use tokio::io::AsyncWriteExt;
 
-use super::{Result, StoreError};
+use super::error::{Result, StoreError};
 
 /// How a finished blob is made durable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -8,7 +8,7 @@ use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use super::StoreError;
+use super::error::StoreError;
 
 /// One schema step: applied in order, recorded in `PRAGMA user_version`.
 pub type Migration = &'static str;

@@ -11,57 +11,28 @@
 
 pub mod accounts;
 pub mod blob;
+pub mod cache;
 pub mod db;
+mod error;
 pub mod flags;
 pub mod mailstore;
+mod util;
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::Arc;
 
 pub use accounts::{Account, AccountState};
 pub use blob::{BlobWriter, StagedBlob};
+use cache::MailstoreCache;
 pub use db::Db;
+pub use error::{Result, StoreError};
 pub use flags::Flags;
 pub use mailstore::{
     Change, FlagOp, IngestSource, MailboxInfo, Mailstore, MessageMeta, NewMailbox, NewMessage,
     StoredMessage,
 };
-
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    #[error("database: {0}")]
-    Db(#[from] rusqlite::Error),
-    #[error("i/o: {0}")]
-    Io(#[from] std::io::Error),
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    #[error("{0} does not exist")]
-    NotFound(String),
-    #[error("UID {uid} is already used in this mailbox")]
-    DuplicateUid { uid: u32 },
-    #[error("{0}")]
-    Invalid(String),
-    #[error("internal error: {0}")]
-    Internal(String),
-}
-
-impl StoreError {
-    /// True when the disk is full (or over quota): callers answer with a temporary error.
-    pub fn is_disk_full(&self) -> bool {
-        match self {
-            StoreError::Io(e) => {
-                matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
-            }
-            StoreError::Db(rusqlite::Error::SqliteFailure(e, _)) => {
-                e.code == rusqlite::ErrorCode::DiskFull
-            }
-            _ => false,
-        }
-    }
-}
-
-pub type Result<T> = std::result::Result<T, StoreError>;
+pub(crate) use util::create_private_dir;
+pub use util::now;
 
 /// Schema of `ferrymail.sqlite`. Append steps; never edit a released one.
 const ACCOUNT_SCHEMA: &[db::Migration] = &[r#"
@@ -82,9 +53,8 @@ CREATE INDEX accounts_domain ON accounts(domain, state);
 pub struct Store {
     data_dir: PathBuf,
     db: Db,
-    open: Mutex<HashMap<i64, Weak<Mailstore>>>,
-    /// Held while a mail store is created on first use.
-    creating: tokio::sync::Mutex<()>,
+    /// The open mail stores.
+    open: MailstoreCache,
 }
 
 impl std::fmt::Debug for Store {
@@ -104,8 +74,7 @@ impl Store {
         Ok(Arc::new(Store {
             data_dir: data_dir.to_path_buf(),
             db,
-            open: Mutex::new(HashMap::new()),
-            creating: tokio::sync::Mutex::new(()),
+            open: MailstoreCache::default(),
         }))
     }
 
@@ -125,59 +94,40 @@ impl Store {
     /// [`Self::mailstore`], creating the store (INBOX only) of an account that is
     /// not served locally yet (`copying`, `failed`) if it does not exist: see
     /// [`Self::create_copying_account`]. The store of an account served locally
-    /// is never created here: a missing one stays an error.
+    /// is never created here: a missing one stays an error. Concurrent callers
+    /// for one account create it once.
     pub async fn mailstore_or_create(&self, id: i64) -> Result<Arc<Mailstore>> {
-        match self.mailstore(id) {
+        match self.mailstore(id).await {
             Err(StoreError::NotFound(_)) => {}
             r => return r,
         }
         match self.account_by_id(id).await? {
             Some(a) if !a.state.serves_locally() => {}
-            _ => return self.mailstore(id),
+            _ => return self.mailstore(id).await,
         }
-        let _creating = self.creating.lock().await;
-        match self.mailstore(id) {
-            Err(StoreError::NotFound(_)) => {}
-            r => return r,
-        }
-        self.create_mail_store(id, false).await?;
-        self.mailstore(id)
+        let dir = self.account_dir(id);
+        self.open
+            .get(id, move || {
+                if !dir.join("index.sqlite").exists() {
+                    accounts::create_mail_store_in(&dir, false)?;
+                }
+                Mailstore::open(id, &dir)
+            })
+            .await
     }
 
     /// The mail store of account `id`, shared by every session of that account so
-    /// that they all see one change feed.
-    pub fn mailstore(&self, id: i64) -> Result<Arc<Mailstore>> {
-        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(ms) = open.get(&id).and_then(Weak::upgrade) {
-            return Ok(ms);
-        }
+    /// that they all see one change feed. It is opened on the blocking pool and
+    /// stays open a while after its last user dropped it: see [`cache`].
+    pub async fn mailstore(&self, id: i64) -> Result<Arc<Mailstore>> {
         let dir = self.account_dir(id);
-        if !dir.join("index.sqlite").exists() {
-            return Err(StoreError::NotFound(format!("mail store of account {id}")));
-        }
-        let ms = Arc::new(Mailstore::open(id, &dir)?);
-        open.retain(|_, w| w.strong_count() > 0);
-        open.insert(id, Arc::downgrade(&ms));
-        Ok(ms)
+        self.open
+            .get(id, move || {
+                if !dir.join("index.sqlite").exists() {
+                    return Err(StoreError::NotFound(format!("mail store of account {id}")));
+                }
+                Mailstore::open(id, &dir)
+            })
+            .await
     }
-}
-
-/// Creates `dir` (and parents) with mode 0700 if it does not exist.
-pub(crate) fn create_private_dir(dir: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    if dir.is_dir() {
-        return Ok(());
-    }
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-}
-
-/// Seconds since the Unix epoch.
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

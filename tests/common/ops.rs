@@ -35,7 +35,7 @@ pub fn stored(cfg: &TestConfig, address: &str) -> u64 {
         let store = Store::open(&cfg.data_dir()).unwrap();
         let a = store.account(address).await.unwrap().unwrap();
         // A copying account has no store until its copy starts: nothing stored.
-        let ms = match store.mailstore(a.id) {
+        let ms = match store.mailstore(a.id).await {
             Err(ferrymail::store::StoreError::NotFound(_)) => return 0,
             r => r.unwrap(),
         };

@@ -57,7 +57,7 @@ pub async fn start(extra: &str, imap_extra: &str, messages: usize) -> ImapTest {
         )
         .await
         .unwrap();
-    let ms = app.store.mailstore(account.id).unwrap();
+    let ms = app.store.mailstore(account.id).await.unwrap();
     let t = ImapTest {
         plain: running.addr(Protocol::Imap, false).unwrap(),
         tls: running.addr(Protocol::Imap, true).unwrap(),

@@ -325,7 +325,7 @@ pub fn local_snapshot(data_dir: &Path, address: &str) -> LocalSide {
     rt.block_on(async {
         let store = ferrymail::store::Store::open(data_dir).unwrap();
         let account = store.account(address).await.unwrap().expect("account");
-        let ms = store.mailstore(account.id).unwrap();
+        let ms = store.mailstore(account.id).await.unwrap();
         let mut folders = BTreeMap::new();
         let mut special_use = BTreeMap::new();
         let mut uidnext = BTreeMap::new();

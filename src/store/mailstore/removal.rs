@@ -1,0 +1,104 @@
+//! Removing messages: EXPUNGE, MOVE's source side, POP3 DELE.
+
+use std::collections::HashSet;
+
+use rusqlite::{params, Transaction};
+
+use super::sql::{bump_modseq, unreferenced};
+use super::types::Change;
+use super::Mailstore;
+use crate::store::blob;
+use crate::store::error::Result;
+use crate::store::flags::Flags;
+
+impl Mailstore {
+    /// Removes messages flagged `\Deleted` (restricted to `uids` when given, as UID
+    /// EXPUNGE does). Returns the UIDs removed.
+    pub async fn expunge(&self, mailbox_id: i64, uids: Option<Vec<u32>>) -> Result<Vec<u32>> {
+        self.remove_where(mailbox_id, uids, true).await
+    }
+
+    /// Removes `uids` whatever their flags (MOVE, POP3 DELE). Returns the UIDs removed.
+    pub async fn remove(&self, mailbox_id: i64, uids: Vec<u32>) -> Result<Vec<u32>> {
+        self.remove_where(mailbox_id, Some(uids), false).await
+    }
+
+    async fn remove_where(
+        &self,
+        mailbox_id: i64,
+        uids: Option<Vec<u32>>,
+        only_deleted: bool,
+    ) -> Result<Vec<u32>> {
+        let dir = self.dir.clone();
+        let (removed, modseq) = self
+            .db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let victims = remove_in_tx(&tx, mailbox_id, uids, only_deleted)?;
+                let (removed, modseq, gone) = victims;
+                tx.commit()?;
+                for b in gone {
+                    let _ = std::fs::remove_file(blob::blob_path(&dir, &b));
+                }
+                Ok((removed, modseq))
+            })
+            .await?;
+        self.announce(
+            removed
+                .iter()
+                .map(|uid| Change::Expunged {
+                    mailbox_id,
+                    uid: *uid,
+                    modseq,
+                })
+                .collect(),
+        );
+        Ok(removed)
+    }
+}
+
+/// Deletes messages inside a transaction; returns (uids, modseq, blobs to unlink
+/// after commit).
+pub(super) fn remove_in_tx(
+    tx: &Transaction<'_>,
+    mailbox_id: i64,
+    uids: Option<Vec<u32>>,
+    only_deleted: bool,
+) -> Result<(Vec<u32>, u64, Vec<String>)> {
+    let candidates: Vec<(i64, u32, String, String)> = {
+        let mut st = tx.prepare_cached(
+            "SELECT id, uid, blob, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
+        )?;
+        let rows = st.query_map([mailbox_id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })?;
+        rows.collect::<rusqlite::Result<_>>()?
+    };
+    let wanted: Option<HashSet<u32>> = uids.map(|u| u.into_iter().collect());
+    let victims: Vec<(i64, u32, String)> = candidates
+        .into_iter()
+        .filter(|(_, uid, _, flags)| {
+            wanted.as_ref().is_none_or(|w| w.contains(uid))
+                && (!only_deleted || Flags::parse(flags).contains("\\Deleted"))
+        })
+        .map(|(id, uid, blob, _)| (id, uid, blob))
+        .collect();
+    if victims.is_empty() {
+        return Ok((vec![], 0, vec![]));
+    }
+    let modseq = bump_modseq(tx, mailbox_id)?;
+    let mut blobs = Vec::with_capacity(victims.len());
+    {
+        let mut del = tx.prepare_cached("DELETE FROM messages WHERE id = ?1")?;
+        let mut tomb = tx.prepare_cached(
+            "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
+        )?;
+        for (id, uid, blob) in &victims {
+            del.execute([id])?;
+            tomb.execute(params![mailbox_id, uid, modseq as i64])?;
+            blobs.push(blob.clone());
+        }
+    }
+    let gone = unreferenced(tx, &blobs)?;
+    Ok((victims.iter().map(|v| v.1).collect(), modseq, gone))
+}
