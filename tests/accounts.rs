@@ -2,7 +2,10 @@
 
 mod common;
 
-use common::{run_cli, TestConfig};
+use std::time::Duration;
+
+use common::ops::cli;
+use common::{Line, TestConfig};
 use ferrymail::auth::{verify_password, Password};
 use ferrymail::store::{AccountState, Store};
 
@@ -24,41 +27,31 @@ fn grep_dir(dir: &std::path::Path, needle: &[u8]) -> Vec<std::path::PathBuf> {
 #[tokio::test]
 async fn add_verify_passwd_delete() {
     let cfg = TestConfig::new("", &[("example.test", "domain = \"example.test\"\n")]);
-    let conf = cfg.path();
-    let conf = conf.to_str().unwrap();
 
-    let (code, out, err) = run_cli(
-        &["account", "add", "Bob@Example.test", "--config", conf],
+    let (code, out, err) = cli(
+        &cfg,
+        &["account", "add", "Bob@Example.test"],
         "S3cret-first\n",
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("created bob@example.test"), "{out}");
 
     // Twice: refused, nothing changed.
-    let (code, _, err) = run_cli(
-        &["account", "add", "bob@example.test", "--config", conf],
-        "other\n",
-    );
+    let (code, _, err) = cli(&cfg, &["account", "add", "bob@example.test"], "other\n");
     assert_eq!(code, 1);
     assert!(err.contains("already exists"), "{err}");
 
     // A domain we do not host.
-    let (code, _, err) = run_cli(
-        &["account", "add", "eve@elsewhere.test", "--config", conf],
-        "pw\n",
-    );
+    let (code, _, err) = cli(&cfg, &["account", "add", "eve@elsewhere.test"], "pw\n");
     assert_eq!(code, 1);
     assert!(err.contains("not hosted"), "{err}");
 
     // Empty password refused.
-    let (code, _, err) = run_cli(
-        &["account", "add", "carol@example.test", "--config", conf],
-        "\n",
-    );
+    let (code, _, err) = cli(&cfg, &["account", "add", "carol@example.test"], "\n");
     assert_eq!(code, 1);
     assert!(err.contains("empty password"), "{err}");
 
-    let (code, out, _) = run_cli(&["account", "list", "--config", conf], "");
+    let (code, out, _) = cli(&cfg, &["account", "list"], "");
     assert_eq!(code, 0);
     assert_eq!(out.trim(), "bob@example.test\tlocal");
 
@@ -75,8 +68,9 @@ async fn add_verify_passwd_delete() {
         &Password::new("S3cret-firsT")
     ));
 
-    let (code, out, err) = run_cli(
-        &["account", "passwd", "bob@example.test", "--config", conf],
+    let (code, out, err) = cli(
+        &cfg,
+        &["account", "passwd", "bob@example.test"],
         "n3w-Pass\n",
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -95,10 +89,7 @@ async fn add_verify_passwd_delete() {
     assert!(grep_dir(&cfg.data_dir(), b"S3cret-first").is_empty());
     assert!(grep_dir(&cfg.data_dir(), b"n3w-Pass").is_empty());
 
-    let (code, _, _) = run_cli(
-        &["account", "delete", "bob@example.test", "--config", conf],
-        "",
-    );
+    let (code, _, _) = cli(&cfg, &["account", "delete", "bob@example.test"], "");
     assert_eq!(code, 0);
     let store = Store::open(&cfg.data_dir()).unwrap();
     assert!(store.account("bob@example.test").await.unwrap().is_none());
@@ -108,10 +99,7 @@ async fn add_verify_passwd_delete() {
             .count(),
         0
     );
-    let (code, _, err) = run_cli(
-        &["account", "delete", "bob@example.test", "--config", conf],
-        "",
-    );
+    let (code, _, err) = cli(&cfg, &["account", "delete", "bob@example.test"], "");
     assert_eq!(code, 1);
     assert!(err.contains("does not exist"), "{err}");
 }
@@ -121,36 +109,21 @@ async fn add_verify_passwd_delete() {
 /// argon2id; the password is nowhere in the data dir or the log.
 #[tokio::test]
 async fn imported_legacy_hash_logs_in_and_is_upgraded() {
-    use std::io::{BufRead, BufReader, Write};
     let cfg = TestConfig::new(
         "[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n",
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let conf = cfg.path();
-    let conf = conf.to_str().unwrap();
-    let (code, _, err) = run_cli(
-        &[
-            "account",
-            "add",
-            "dana@example.test",
-            "--hash-stdin",
-            "--config",
-            conf,
-        ],
+    let (code, _, err) = cli(
+        &cfg,
+        &["account", "add", "dana@example.test", "--hash-stdin"],
         "{PLAIN}legacy-pw\n",
     );
     assert_eq!(code, 1, "cleartext must be refused as a hash");
     assert!(err.contains("unsupported password hash"), "{err}");
     let sha512 = "{SHA512-CRYPT}$6$Npt5zKhqbiCabXRa$WVF75pQdvzDqnBgOv0FI9.44z/mjwUWRJ5xMsbZjWdxcMpjDRn3FFL7i7zFAyzLHMXckuJXKig5BnI9SkfXGq0";
-    let (code, out, err) = run_cli(
-        &[
-            "account",
-            "add",
-            "dana@example.test",
-            "--hash-stdin",
-            "--config",
-            conf,
-        ],
+    let (code, out, err) = cli(
+        &cfg,
+        &["account", "add", "dana@example.test", "--hash-stdin"],
         &format!("{sha512}\n"),
     );
     assert_eq!(code, 0, "{out}{err}");
@@ -158,20 +131,13 @@ async fn imported_legacy_hash_logs_in_and_is_upgraded() {
     let daemon = common::Daemon::start(&cfg.path(), &cfg.data_dir());
     let port = daemon.addr("pop3", "plain").port();
     let login = |pw: &str| -> String {
-        let s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(20)))
-            .unwrap();
-        let mut r = BufReader::new(s.try_clone().unwrap());
-        let mut w = s;
-        let mut line = String::new();
-        r.read_line(&mut line).unwrap();
-        write!(w, "USER dana@example.test\r\nPASS {pw}\r\n").unwrap();
-        let mut a = String::new();
-        r.read_line(&mut a).unwrap();
-        let mut b = String::new();
-        r.read_line(&mut b).unwrap();
-        write!(w, "QUIT\r\n").unwrap();
-        b
+        let mut c = Line::connect_timeout(([127, 0, 0, 1], port).into(), Duration::from_secs(20));
+        c.line();
+        c.send(format!("USER dana@example.test\r\nPASS {pw}\r\n").as_bytes());
+        c.line();
+        let reply = c.line();
+        c.send_line("QUIT");
+        reply
     };
     assert!(login("wrong-pw").starts_with("-ERR"));
     assert!(login("legacy-pw").starts_with("+OK"));

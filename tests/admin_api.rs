@@ -8,7 +8,9 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::Duration;
 
-use common::{run_cli, Daemon, TestConfig};
+use common::domains::{server, PLAINTEXT};
+use common::ops::cli;
+use common::{Daemon, TestConfig};
 use ferrymail::store::{AccountState, Store};
 
 fn http(addr: std::net::SocketAddr, request: &str) -> (u16, String, String) {
@@ -42,10 +44,7 @@ const DOMAINS: &[(&str, &str)] = &[
 ];
 
 fn config() -> TestConfig {
-    TestConfig::new(
-        "[pop3]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n[auth]\nallow_plaintext = true\n",
-        DOMAINS,
-    )
+    TestConfig::new(&server(PLAINTEXT, &["pop3", "admin"]), DOMAINS)
 }
 
 /// Accounts in every state, made through the store while the daemon runs.
@@ -202,24 +201,11 @@ async fn token_status_metrics_and_cli() {
     assert_eq!(status, 400);
 
     // The CLI reads the token itself and talks to the daemon.
-    let conf = cfg.path();
-    let (code, out, err) = run_cli(
-        &["status", "--json", "--config", conf.to_str().unwrap()],
-        "",
-    );
+    let (code, out, err) = cli(&cfg, &["status", "--json"], "");
     assert_eq!(code, 0, "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["domains"][1]["users"]["migrated"], 2, "{out}");
-    let (code, out, err) = run_cli(
-        &[
-            "status",
-            "--domain",
-            "legacy.test",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, out, err) = cli(&cfg, &["status", "--domain", "legacy.test"], "");
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("legacy.test (migrating)"), "{out}");
     assert!(
@@ -242,7 +228,7 @@ fn status_without_a_daemon_says_so() {
         "admin plain 127.0.0.1:1\n",
     )
     .unwrap();
-    let (code, _, err) = run_cli(&["status", "--config", cfg.path().to_str().unwrap()], "");
+    let (code, _, err) = cli(&cfg, &["status"], "");
     assert_eq!(code, 1);
     assert!(err.contains("cannot reach the daemon"), "{err}");
 }

@@ -9,6 +9,8 @@ mod migrate_support;
 use std::time::Duration;
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::tmpfs::{fill, Tmpfs};
+use common::wait_until;
 use migrate_support::*;
 
 #[test]
@@ -51,58 +53,33 @@ fn kill_9_at_20_random_points_of_a_copy_then_the_mailbox_equals_the_legacy_one()
     assert_eq!(loc.legacy_map_rows as usize, legacy_total);
 }
 
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 /// A full disk (a tmpfs data dir filled up) during a copy: the attempt fails, no
 /// success is recorded, and once space is back the retry completes with the
 /// legacy mailbox, no duplicates.
 #[test]
 fn a_full_disk_during_a_copy_fails_the_attempt_and_the_copy_resumes() {
-    use std::io::Write;
     let legacy = Legacy::start(LegacyOptions::default());
     seed_maildir(&legacy, "alice", "alice-pw", 30);
     let cfg = config(&legacy, "serve_locally_within_ms = 0");
     let data_dir = cfg.data_dir();
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=16m", "tmpfs"])
-        .arg(&data_dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "cannot mount a tmpfs (the tests run as root)");
-    let _mount = Tmpfs(data_dir.clone());
+    let _mount = Tmpfs::mount(&data_dir, "16m");
     let mut d = start_daemon(&cfg, Some(100));
     let mut p = Pop::connect(d.addr("pop3", "plain"));
     assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
     p.cmd("QUIT");
     // Fill the disk while the (slowed) copy runs.
-    let filler = data_dir.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![b'f'; 16 * 1024];
-    while f.write_all(&chunk).is_ok() {}
-    while f.write_all(b"f").is_ok() {}
-    let _ = f.sync_all();
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    while !d.log_text().contains("migration attempt failed") {
-        assert!(std::time::Instant::now() < deadline, "{}", d.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    let filler = fill(&data_dir);
+    wait_until(
+        60,
+        100,
+        || d.log_text().contains("migration attempt failed"),
+        || d.log_text(),
+    );
     assert_ne!(
         account_state(&d.data_dir, "alice@example.org").as_deref(),
         Some("migrated")
     );
     // Space comes back: the retry completes.
-    drop(f);
     std::fs::remove_file(&filler).unwrap();
     wait_state(&d, "alice@example.org", "migrated", 120);
     d.terminate();

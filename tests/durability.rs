@@ -6,77 +6,15 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
-use common::{Daemon, TestConfig};
+use common::ops::add_account;
+use common::tmpfs::{fill, Tmpfs};
+use common::{Daemon, Line, TestConfig};
 use ferrymail::store::Store;
 
 const DOMAIN: &str = "domain = \"example.test\"\n";
-
-/// A blocking line client (the loop below restarts the daemon 200 times; no runtime needed).
-struct Line {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
-}
-
-impl Line {
-    fn connect(addr: SocketAddr) -> Line {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        Line {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-        }
-    }
-
-    fn line(&mut self) -> String {
-        let mut l = String::new();
-        self.r.read_line(&mut l).unwrap();
-        l.trim_end().to_string()
-    }
-
-    /// One SMTP reply; its last line.
-    fn reply(&mut self) -> String {
-        loop {
-            let l = self.line();
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                return l;
-            }
-        }
-    }
-
-    fn send(&mut self, bytes: &[u8]) {
-        self.w.write_all(bytes).unwrap();
-    }
-
-    fn cmd(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.reply()
-    }
-
-    fn pop(&mut self, line: &str) -> String {
-        self.send(format!("{line}\r\n").as_bytes());
-        self.line()
-    }
-}
-
-fn add_account(cfg: &TestConfig, address: &str, password: &str) {
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            address,
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        &format!("{password}\n"),
-    );
-    assert_eq!(code, 0, "{err}");
-}
 
 /// The message of round `i`: varied sizes, dot-stuffed lines, 8-bit text.
 fn message(i: usize) -> Vec<u8> {
@@ -171,44 +109,6 @@ async fn kill_9_right_after_the_250_to_data_200_times_loses_and_duplicates_nothi
     );
 }
 
-/// Mounts a tmpfs of `size` on `dir`; unmounts on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Tmpfs {
-    fn mount(dir: &Path, size: &str) -> Tmpfs {
-        std::fs::create_dir_all(dir).unwrap();
-        let ok = std::process::Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir)
-            .status()
-            .map(|s| s.success())
-            .unwrap_or(false);
-        assert!(ok, "cannot mount a tmpfs (the tests run as root)");
-        Tmpfs(dir.to_path_buf())
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// Fills the file system of `dir` with a file; returns its path.
-fn fill(dir: &Path) -> std::path::PathBuf {
-    let filler = dir.join("filler");
-    let mut f = std::fs::File::create(&filler).unwrap();
-    let chunk = vec![b'f'; 16 * 1024];
-    while f.write_all(&chunk).is_ok() {}
-    let one = [b'f'; 1];
-    while f.write_all(&one).is_ok() {}
-    let _ = f.sync_all();
-    filler
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn a_disk_filling_up_gives_452_and_every_acknowledged_message_is_intact() {
     let cfg = TestConfig::new(
@@ -259,8 +159,7 @@ async fn a_disk_filling_up_gives_452_and_every_acknowledged_message_is_intact() 
         assert!(c.pop("RETR 1").starts_with("+OK"));
         let mut msg = Vec::new();
         loop {
-            let mut l = Vec::new();
-            c.r.read_until(b'\n', &mut l).unwrap();
+            let l = c.raw_line();
             if l == b".\r\n" {
                 break;
             }

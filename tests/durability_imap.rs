@@ -7,11 +7,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
-use std::time::Duration;
+use std::net::SocketAddr;
 
-use common::{Daemon, TestConfig};
+use common::ops::add_account;
+use common::tmpfs::Tmpfs;
+use common::{Daemon, Line, TestConfig};
 use ferrymail::store::Store;
 
 /// The message of round `i`: varied sizes; every 20th one is over the 64 KiB
@@ -28,36 +28,11 @@ fn message(i: usize) -> Vec<u8> {
 
 /// Logs in, APPENDs `body` to INBOX; returns the tagged reply.
 fn append(addr: SocketAddr, body: &[u8]) -> String {
-    let s = TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let line = |r: &mut BufReader<TcpStream>| {
-        let mut l = String::new();
-        r.read_line(&mut l).unwrap();
-        l.trim_end().to_string()
-    };
-    assert!(line(&mut r).starts_with("* OK"));
-    w.write_all(b"a LOGIN pat@example.test pat-pw\r\n").unwrap();
-    loop {
-        let l = line(&mut r);
-        if l.starts_with("a ") {
-            assert!(l.starts_with("a OK"), "{l}");
-            break;
-        }
-    }
-    w.write_all(format!("b APPEND INBOX (\\Seen) {{{}}}\r\n", body.len()).as_bytes())
-        .unwrap();
-    let l = line(&mut r);
-    assert!(l.starts_with('+'), "{l}");
-    w.write_all(body).unwrap();
-    w.write_all(b"\r\n").unwrap();
-    loop {
-        let l = line(&mut r);
-        if l.starts_with("b ") {
-            return l;
-        }
-    }
+    let mut c = Line::connect(addr);
+    c.expect("* OK");
+    let r = c.transact("a", "LOGIN pat@example.test pat-pw");
+    assert!(r.starts_with("a OK"), "{r}");
+    c.append("b", "(\\Seen) ", body)
 }
 
 #[tokio::test]
@@ -68,22 +43,11 @@ async fn kill_9_right_after_the_ok_to_append_200_times_loses_and_duplicates_noth
          [imap]\nlisten = [\"127.0.0.1:0\"]\n",
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            "pat@example.test",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "pat-pw\n",
-    );
-    assert_eq!(code, 0, "{err}");
+    add_account(&cfg, "pat@example.test", "pat-pw");
     let data_dir = cfg.data_dir();
     let mut acked: Vec<(u32, Vec<u8>)> = Vec::new();
     for i in 0..ROUNDS {
-        let mut d = Daemon::start(&conf, &data_dir);
+        let mut d = Daemon::start(&cfg.path(), &data_dir);
         let body = message(i);
         let addr = d.addr("imap", "plain");
         let r = tokio::task::spawn_blocking({
@@ -120,38 +84,6 @@ async fn kill_9_right_after_the_ok_to_append_200_times_loses_and_duplicates_noth
     );
 }
 
-/// Mounts a tmpfs of `size` on `dir`; unmounts on drop.
-struct Tmpfs(std::path::PathBuf);
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("umount")
-            .arg("-l")
-            .arg(&self.0)
-            .status();
-    }
-}
-
-/// One APPEND on a logged-in connection; the tagged reply.
-fn append_on(r: &mut BufReader<TcpStream>, w: &mut TcpStream, tag: &str, body: &[u8]) -> String {
-    let mut l = String::new();
-    w.write_all(format!("{tag} APPEND INBOX {{{}}}\r\n", body.len()).as_bytes())
-        .unwrap();
-    r.read_line(&mut l).unwrap();
-    if !l.starts_with('+') {
-        return l.trim_end().to_string();
-    }
-    w.write_all(body).unwrap();
-    w.write_all(b"\r\n").unwrap();
-    loop {
-        l.clear();
-        r.read_line(&mut l).unwrap();
-        if l.starts_with(&format!("{tag} ")) {
-            return l.trim_end().to_string();
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_full_disk_gives_no_to_append_never_ok_and_nothing_is_corrupted() {
     let cfg = TestConfig::new(
@@ -160,37 +92,13 @@ async fn a_full_disk_gives_no_to_append_never_ok_and_nothing_is_corrupted() {
         &[("example.test", "domain = \"example.test\"\n")],
     );
     let data_dir = cfg.data_dir();
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let ok = std::process::Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=4m", "tmpfs"])
-        .arg(&data_dir)
-        .status()
-        .map(|s| s.success())
-        .unwrap_or(false);
-    assert!(ok, "cannot mount a tmpfs (the tests run as root)");
-    let _mount = Tmpfs(data_dir.clone());
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            "pat@example.test",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "pat-pw\n",
-    );
-    assert_eq!(code, 0, "{err}");
-    let d = Daemon::start(&conf, &data_dir);
-    let s = TcpStream::connect(d.addr("imap", "plain")).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let mut l = String::new();
-    r.read_line(&mut l).unwrap();
-    w.write_all(b"a LOGIN pat@example.test pat-pw\r\n").unwrap();
-    l.clear();
-    r.read_line(&mut l).unwrap();
+    let _mount = Tmpfs::mount(&data_dir, "4m");
+    add_account(&cfg, "pat@example.test", "pat-pw");
+    let d = Daemon::start(&cfg.path(), &data_dir);
+    let mut c = Line::connect(d.addr("imap", "plain"));
+    c.line();
+    c.send_line("a LOGIN pat@example.test pat-pw");
+    let l = c.line();
     assert!(l.starts_with("a OK"), "{l}");
 
     // Messages appended until the disk is full (small ones and streamed ones):
@@ -199,7 +107,7 @@ async fn a_full_disk_gives_no_to_append_never_ok_and_nothing_is_corrupted() {
     let mut refused = 0;
     for i in 0..200 {
         let body = message(if i % 2 == 0 { 20 } else { i });
-        let reply = append_on(&mut r, &mut w, &format!("f{i}"), &body);
+        let reply = c.append(&format!("f{i}"), "", &body);
         if reply.starts_with(&format!("f{i} OK")) {
             acked.push(body);
         } else {
@@ -212,12 +120,10 @@ async fn a_full_disk_gives_no_to_append_never_ok_and_nothing_is_corrupted() {
     }
     assert!(refused >= 5, "the disk never filled up");
     // The session goes on after the NOs.
-    w.write_all(b"n NOOP\r\n").unwrap();
-    l.clear();
-    r.read_line(&mut l).unwrap();
+    c.send_line("n NOOP");
+    let l = c.line();
     assert!(l.starts_with("n OK") || l.starts_with("* "), "{l}");
-    drop(w);
-    drop(r);
+    drop(c);
     drop(d);
     // Every acknowledged message is intact after a restart.
     let store = Store::open(&data_dir).unwrap();

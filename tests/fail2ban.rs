@@ -7,32 +7,18 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Daemon, TestConfig};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use common::ops::add_account;
+use common::{Client, Daemon, TestConfig};
 
 /// A POP3 USER/PASS attempt from `source` (a loopback address); returns the reply to PASS.
 async fn pop3_login(source: &str, port: u16, user: &str, pass: &str) -> String {
-    let sock = tokio::net::TcpSocket::new_v4().unwrap();
-    sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
-    let s = sock
-        .connect(format!("127.0.0.1:{port}").parse().unwrap())
-        .await
-        .unwrap();
-    let (r, mut w) = s.into_split();
-    let mut r = BufReader::new(r);
-    let mut line = String::new();
-    r.read_line(&mut line).await.unwrap();
-    w.write_all(format!("USER {user}\r\n").as_bytes())
-        .await
-        .unwrap();
-    line.clear();
-    r.read_line(&mut line).await.unwrap();
-    w.write_all(format!("PASS {pass}\r\n").as_bytes())
-        .await
-        .unwrap();
-    line.clear();
-    r.read_line(&mut line).await.unwrap();
-    let _ = w.write_all(b"QUIT\r\n").await;
+    let mut c = Client::connect_from(source, ([127, 0, 0, 1], port).into()).await;
+    c.line().await;
+    c.send(&format!("USER {user}")).await;
+    c.line().await;
+    c.send(&format!("PASS {pass}")).await;
+    let line = c.line().await.unwrap_or_default();
+    let _ = c.try_send_raw(b"QUIT\r\n").await;
     line
 }
 
@@ -48,18 +34,7 @@ async fn failed_logins_are_one_line_each_and_fail2ban_bans_the_real_client() {
         "[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n",
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            "erin@example.test",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "right-pw\n",
-    );
-    assert_eq!(code, 0, "{err}");
+    add_account(&cfg, "erin@example.test", "right-pw");
     let daemon = Daemon::start(&cfg.path(), &cfg.data_dir());
     let port = daemon.addr("pop3", "plain").port();
 

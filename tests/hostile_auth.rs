@@ -11,10 +11,10 @@ mod common;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use common::{Daemon, TestConfig};
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use common::ops::add_account;
+use common::proc::{count, wait_log};
+use common::transcript::sasl_plain;
+use common::{Client, Daemon, TestConfig};
 
 fn start(auth: &str) -> (TestConfig, Daemon) {
     let cfg = TestConfig::new(
@@ -25,91 +25,18 @@ fn start(auth: &str) -> (TestConfig, Daemon) {
         ),
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            "pat@example.test",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "pat-pw\n",
-    );
-    assert_eq!(code, 0, "{err}");
-    let d = Daemon::start(&conf, &cfg.data_dir());
+    add_account(&cfg, "pat@example.test", "pat-pw");
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
     (cfg, d)
 }
 
-struct Raw {
-    r: BufReader<OwnedReadHalf>,
-    w: OwnedWriteHalf,
-}
-
-impl Raw {
-    /// Connects from `source` (a loopback address) and reads the greeting.
-    async fn connect(source: &str, addr: SocketAddr) -> Raw {
-        let sock = tokio::net::TcpSocket::new_v4().unwrap();
-        sock.bind(format!("{source}:0").parse().unwrap()).unwrap();
-        let s = sock.connect(addr).await.unwrap();
-        let (r, w) = s.into_split();
-        let mut c = Raw {
-            r: BufReader::new(r),
-            w,
-        };
-        let g = c.line().await;
-        assert!(g.starts_with("+OK") || g.starts_with("220"), "{g}");
-        c
-    }
-
-    async fn line(&mut self) -> String {
-        let mut buf = Vec::new();
-        tokio::time::timeout(Duration::from_secs(60), self.r.read_until(b'\n', &mut buf))
-            .await
-            .expect("timed out")
-            .unwrap();
-        String::from_utf8_lossy(&buf).trim_end().to_string()
-    }
-
-    /// Sends raw bytes plus CRLF; returns the first reply line.
-    async fn cmd(&mut self, bytes: &[u8]) -> String {
-        self.w.write_all(bytes).await.unwrap();
-        self.w.write_all(b"\r\n").await.unwrap();
-        self.line().await
-    }
-
-    /// SMTP: reads a whole (multi-line) reply; returns its last line.
-    async fn smtp_cmd(&mut self, line: &str) -> String {
-        let mut l = self.cmd(line.as_bytes()).await;
-        while l.len() > 3 && l.as_bytes()[3] == b'-' {
-            l = self.line().await;
-        }
-        l
-    }
-}
-
-fn plain(name: &[u8], password: &str) -> String {
-    let mut msg = vec![0u8];
-    msg.extend_from_slice(name);
-    msg.push(0);
-    msg.extend_from_slice(password.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(msg)
-}
-
-fn count(log: &str, needle: &str) -> usize {
-    log.lines().filter(|l| l.contains(needle)).count()
-}
-
-/// Waits until the log has `n` lines containing `needle` (log writes are async).
-fn wait_log(d: &Daemon, needle: &str, n: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let log = d.log_text();
-        if count(&log, needle) >= n || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+/// Connects from `source` (a loopback address) and reads the greeting.
+async fn connect(source: &str, addr: SocketAddr) -> Client {
+    let mut c = Client::connect_from(source, addr).await;
+    c.timeout = Duration::from_secs(60);
+    let g = c.line().await.expect("greeting");
+    assert!(g.starts_with("+OK") || g.starts_with("220"), "{g}");
+    c
 }
 
 #[tokio::test]
@@ -142,56 +69,56 @@ async fn names_that_are_not_names_are_refused_before_any_lookup() {
     ]);
     let mut attempts = 0;
     for name in &user_line {
-        let mut c = Raw::connect("127.0.0.1", pop3).await;
+        let mut c = connect("127.0.0.1", pop3).await;
         let mut line = b"USER ".to_vec();
         line.extend_from_slice(name);
-        assert_eq!(c.cmd(&line).await, "+OK");
-        let r = c.cmd(b"PASS pat-pw").await;
+        assert_eq!(c.cmd_bytes(&line).await, "+OK");
+        let r = c.cmd_bytes(b"PASS pat-pw").await;
         assert!(r.starts_with("-ERR [AUTH]"), "{name:?} -> {r}");
         attempts += 1;
     }
     for name in &sasl {
-        let mut c = Raw::connect("127.0.0.1", pop3).await;
+        let mut c = connect("127.0.0.1", pop3).await;
         let r = c
-            .cmd(format!("AUTH PLAIN {}", plain(name, "pat-pw")).as_bytes())
+            .cmd_bytes(format!("AUTH PLAIN {}", sasl_plain(name, "pat-pw")).as_bytes())
             .await;
         assert!(r.starts_with("-ERR [AUTH]"), "{name:?} -> {r}");
         attempts += 1;
-        let mut c = Raw::connect("127.0.0.1", sub).await;
+        let mut c = connect("127.0.0.1", sub).await;
         assert!(c.smtp_cmd("EHLO client.example").await.starts_with("250"));
         let r = c
-            .smtp_cmd(&format!("AUTH PLAIN {}", plain(name, "pat-pw")))
+            .smtp_cmd(&format!("AUTH PLAIN {}", sasl_plain(name, "pat-pw")))
             .await;
         assert!(r.starts_with("535"), "{name:?} -> {r}");
         attempts += 1;
     }
     // NUL: refused as a command (POP3), or as a malformed SASL message (a NUL
     // inside the name splits PLAIN into too many fields). No login is attempted.
-    let mut c = Raw::connect("127.0.0.1", pop3).await;
+    let mut c = connect("127.0.0.1", pop3).await;
     assert_eq!(
-        c.cmd(b"USER a\0b@example.test").await,
+        c.cmd_bytes(b"USER a\0b@example.test").await,
         "-ERR Invalid character in command"
     );
     let r = c
-        .cmd(format!("AUTH PLAIN {}", plain(b"a\0b@example.test", "pat-pw")).as_bytes())
+        .cmd_bytes(format!("AUTH PLAIN {}", sasl_plain(b"a\0b@example.test", "pat-pw")).as_bytes())
         .await;
     assert!(r.starts_with("-ERR [AUTH] Invalid SASL"), "{r}");
     // The session goes on, and a real login still works.
     let r = c
-        .cmd(format!("AUTH PLAIN {}", plain(b"pat@example.test", "pat-pw")).as_bytes())
+        .cmd_bytes(format!("AUTH PLAIN {}", sasl_plain(b"pat@example.test", "pat-pw")).as_bytes())
         .await;
     assert!(r.starts_with("+OK Logged in"), "{r}");
-    let mut c = Raw::connect("127.0.0.1", sub).await;
+    let mut c = connect("127.0.0.1", sub).await;
     assert!(c.smtp_cmd("EHLO client.example").await.starts_with("250"));
     let r = c
         .smtp_cmd(&format!(
             "AUTH PLAIN {}",
-            plain(b"a\0b@example.test", "pat-pw")
+            sasl_plain(b"a\0b@example.test", "pat-pw")
         ))
         .await;
     assert!(r.starts_with("501"), "{r}");
 
-    let log = wait_log(&d, "reason=bad-name", attempts);
+    let log = wait_log(&d, "reason=bad-name", attempts, 10);
     assert_eq!(count(&log, "auth failed:"), attempts, "{log}");
     assert_eq!(count(&log, "reason=bad-name"), attempts, "{log}");
     // Never looked up: no unknown-user / password outcome for any of them.
@@ -210,10 +137,10 @@ async fn names_that_are_not_names_are_refused_before_any_lookup() {
 /// One POP3 USER/PASS with a wrong password from `source`; returns how long the
 /// answer to PASS took.
 async fn wrong_password(source: &str, addr: SocketAddr) -> Duration {
-    let mut c = Raw::connect(source, addr).await;
-    assert_eq!(c.cmd(b"USER pat@example.test").await, "+OK");
+    let mut c = connect(source, addr).await;
+    assert_eq!(c.cmd_bytes(b"USER pat@example.test").await, "+OK");
     let t0 = Instant::now();
-    let r = c.cmd(b"PASS wrong").await;
+    let r = c.cmd_bytes(b"PASS wrong").await;
     let took = t0.elapsed();
     assert!(r.starts_with("-ERR [AUTH]"), "{r}");
     took
@@ -257,7 +184,7 @@ async fn wrong_passwords_serially_and_in_parallel_get_growing_delays_to_a_cap() 
     assert!(par[0] < par[19], "{par:?}");
 
     // One line per failure, for each address.
-    let log = wait_log(&d, "reason=password", 40);
+    let log = wait_log(&d, "reason=password", 40, 10);
     assert_eq!(
         count(&log, "auth failed: proto=pop3 client=127.0.0.1 "),
         20,

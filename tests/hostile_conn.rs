@@ -7,88 +7,20 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use common::proc::{admissible, count, idle_flood, raise_fd_limit, vm_rss_kib, wait_log};
 use common::{Client, Daemon, TestConfig};
-use tokio::io::AsyncReadExt;
-use tokio::net::TcpStream;
 
 const FLOOD: usize = 500;
 const PER_IP: usize = 20;
 const TIMEOUT_SECS: u64 = 3;
 
-/// Resident memory of a process, KiB.
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-/// Lets this process (and the daemon it starts) hold a few thousand sockets.
-fn raise_fd_limit() {
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < 4096 {
-            r.rlim_cur = r.rlim_max.min(4096);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
-}
-
-fn count(log: &str, needle: &str) -> usize {
-    log.lines().filter(|l| l.contains(needle)).count()
-}
-
-/// Opens `n` connections to `addr` that send nothing; each task returns what the
-/// server sent before closing the connection.
+/// Opens `n` idle connections to `addr` (see [`idle_flood`]); also returns how
+/// many of them may have been admitted.
 async fn flood(addr: SocketAddr, n: usize) -> (Vec<tokio::task::JoinHandle<Vec<u8>>>, usize) {
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..n {
-        let mut s = TcpStream::connect(addr).await.expect("connect");
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 512];
-            // Generous: the server's timeouts are seconds; this only stops a hang.
-            let _ = tokio::time::timeout(Duration::from_secs(120), async {
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-            })
-            .await;
-            got
-        }));
-    }
-    (tasks, admissible(t0.elapsed()))
-}
-
-/// How many connections may have been admitted while the flood was opened: the
-/// cap, plus the cap again for every timeout period the opening took (admitted
-/// connections that timed out free their places). On an idle machine the flood
-/// opens well within one period and this is exactly the cap.
-fn admissible(opening: Duration) -> usize {
-    PER_IP * (1 + (opening.as_secs_f64() / TIMEOUT_SECS as f64).floor() as usize)
-}
-
-/// Waits until the log has at least `n` lines containing `needle`.
-fn wait_log(d: &Daemon, needle: &str, n: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let log = d.log_text();
-        if count(&log, needle) >= n || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let (tasks, opening) = idle_flood(addr, n).await;
+    (tasks, admissible(PER_IP, TIMEOUT_SECS, opening))
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -167,7 +99,7 @@ async fn idle_floods_and_stalled_tls_handshakes_are_capped_and_timed_out() {
         // Nothing is ever sent in clear on a TLS port, not even a busy reply.
         assert!(t.await.unwrap().is_empty());
     }
-    let log = wait_log(&d, "error=timed out", PER_IP);
+    let log = wait_log(&d, "error=timed out", PER_IP, 60);
     let timed_out = log
         .lines()
         .filter(|l| l.contains("TLS handshake") && l.contains("timed out"))
@@ -219,7 +151,7 @@ async fn a_stalled_starttls_handshake_is_closed_by_its_timeout() {
         c.timeout = Duration::from_secs(60);
         assert!(c.closed().await, "{proto}: still open");
     }
-    let log = wait_log(&d, "STARTTLS failed", 1);
+    let log = wait_log(&d, "STARTTLS failed", 1, 60);
     assert!(log.contains("POP3: STLS failed"), "{log}");
     assert!(log.contains("error=timed out"), "{log}");
 }

@@ -6,53 +6,18 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use base64::Engine;
+use common::ops::add_account;
+use common::proc::{admissible, count, idle_flood, raise_fd_limit, vm_rss_kib, wait_log};
+use common::transcript::sasl_plain;
 use common::{Client, Daemon, TestConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 const USER: &str = "pat@example.test";
 const PASS: &str = "pat-pw";
-
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
-
-fn raise_fd_limit() {
-    unsafe {
-        let mut r = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < 4096 {
-            r.rlim_cur = r.rlim_max.min(4096);
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
-        }
-    }
-}
-
-fn count(log: &str, needle: &str) -> usize {
-    log.lines().filter(|l| l.contains(needle)).count()
-}
-
-fn wait_log(d: &Daemon, needle: &str, n: usize) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let log = d.log_text();
-        if count(&log, needle) >= n || Instant::now() > deadline {
-            return log;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
 
 /// A daemon with IMAP (plain + implicit TLS) and the account pat@example.test.
 fn start(auth_extra: &str, imap_extra: &str) -> (TestConfig, Daemon) {
@@ -63,27 +28,27 @@ fn start(auth_extra: &str, imap_extra: &str) -> (TestConfig, Daemon) {
         ),
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &["account", "add", USER, "--config", conf.to_str().unwrap()],
-        &format!("{PASS}\n"),
-    );
-    assert_eq!(code, 0, "{err}");
-    let d = Daemon::start(&conf, &cfg.data_dir());
+    add_account(&cfg, USER, PASS);
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
     (cfg, d)
 }
 
-async fn connect(addr: SocketAddr) -> Client {
-    let mut c = Client::connect(addr).await;
-    let g = c.line().await.unwrap();
-    assert!(g.starts_with("* OK"), "{g}");
-    c
-}
-
-/// Sends a command; returns every line up to and including the tagged one.
-async fn cmd(c: &mut Client, tag: &str, line: &str) -> Vec<String> {
-    c.send(&format!("{tag} {line}")).await;
-    c.until(&format!("{tag} ")).await
+/// Reads from `s` until a line end or the end of the connection (at most 30 s).
+async fn read_reply(s: &mut TcpStream, buf: &mut [u8]) -> Vec<u8> {
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(30), async {
+        loop {
+            match s.read(buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+            }
+            if got.ends_with(b"\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    got
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -95,21 +60,18 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
     );
     let addr = d.addr("imap", "plain");
     let pid = d.pid();
-    let mut c = connect(addr).await;
-    cmd(&mut c, "w", "NOOP").await;
+    let mut c = Client::greeted(addr, "* OK").await;
+    c.tagged("w", "NOOP").await;
     tokio::time::sleep(Duration::from_millis(200)).await;
     let rss_before = vm_rss_kib(pid);
 
     // An 8 KB command line is an ordinary command.
     let long = format!("x{}", "y".repeat(8 * 1024));
-    let r = cmd(&mut c, "a1", &format!("LOGIN {long} pw")).await;
+    let r = c.tagged("a1", &format!("LOGIN {long} pw")).await;
     assert!(r.last().unwrap().starts_with("a1 NO"), "{r:?}");
-    let r = cmd(
-        &mut c,
-        "a2",
-        &format!("ID (\"name\" \"{}\")", "n".repeat(8000)),
-    )
-    .await;
+    let r = c
+        .tagged("a2", &format!("ID (\"name\" \"{}\")", "n".repeat(8000)))
+        .await;
     assert!(r.last().unwrap().starts_with("a2 "), "{r:?}");
     assert!(!r
         .last()
@@ -131,7 +93,7 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
         let l = c.line().await.unwrap();
         assert!(l.starts_with(&format!("{tag} NO [TOOBIG]")), "{l}");
         if tag == "a5" {
-            let r = cmd(&mut c, "li", &format!("LOGIN {USER} {PASS}")).await;
+            let r = c.tagged("li", &format!("LOGIN {USER} {PASS}")).await;
             assert!(r.last().unwrap().starts_with("li OK"), "{r:?}");
         }
     }
@@ -140,7 +102,7 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
     assert!(c.line().await.unwrap().starts_with("a7 NO [TOOBIG]"));
     c.send("a8 APPEND INBOX {99999999999999999999999999}").await;
     assert!(c.line().await.unwrap().starts_with("a8 NO [TOOBIG]"));
-    let r = cmd(&mut c, "a9", "NOOP").await;
+    let r = c.tagged("a9", "NOOP").await;
     assert_eq!(r.last().unwrap(), "a9 OK NOOP completed");
 
     // A 1 MB line without CRLF: BAD (or BYE), never held whole in memory.
@@ -152,20 +114,7 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
     // The server may close before reading everything; a write error is fine then.
     let _ = s.write_all(&line).await;
     let _ = s.write_all(b"\r\n").await;
-    let mut got = Vec::new();
-    let _ = tokio::time::timeout(Duration::from_secs(30), async {
-        let mut buf = [0u8; 4096];
-        loop {
-            match s.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-            }
-            if got.ends_with(b"\r\n") {
-                break;
-            }
-        }
-    })
-    .await;
+    let got = read_reply(&mut s, &mut [0u8; 4096]).await;
     let got = String::from_utf8_lossy(&got).into_owned();
     assert!(
         got.starts_with("h1 BAD") || got.starts_with("* BAD") || got.starts_with("* BYE"),
@@ -186,19 +135,7 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
                 l.extend(std::iter::repeat_n(b'(', 4000));
                 l.extend_from_slice(b"\r\n");
                 let _ = s.write_all(&l).await;
-                let mut got = Vec::new();
-                let _ = tokio::time::timeout(Duration::from_secs(30), async {
-                    loop {
-                        match s.read(&mut buf).await {
-                            Ok(0) | Err(_) => break,
-                            Ok(n) => got.extend_from_slice(&buf[..n]),
-                        }
-                        if got.ends_with(b"\r\n") {
-                            break;
-                        }
-                    }
-                })
-                .await;
+                let got = read_reply(&mut s, &mut buf).await;
                 (s, String::from_utf8_lossy(&got).into_owned())
             }));
         }
@@ -216,7 +153,7 @@ async fn long_lines_paren_floods_nul_and_huge_literals() {
         "RSS {rss_before} KiB before, {rss_peak} after the 1 MB line, {rss_flood} after the flood"
     );
     // The first session is still there, and the daemon serves.
-    let r = cmd(&mut c, "z", "NOOP").await;
+    let r = c.tagged("z", "NOOP").await;
     assert_eq!(r.last().unwrap(), "z OK NOOP completed");
     assert!(!d.log_text().contains("panicked"));
 }
@@ -226,23 +163,23 @@ async fn starttls_injection_and_logindisabled() {
     let (_cfg, d) = start("", "");
     let addr = d.addr("imap", "plain");
     // Plaintext not allowed: LOGINDISABLED, LOGIN and AUTHENTICATE refused.
-    let mut c = connect(addr).await;
-    let r = cmd(&mut c, "c1", "CAPABILITY").await;
+    let mut c = Client::greeted(addr, "* OK").await;
+    let r = c.tagged("c1", "CAPABILITY").await;
     assert!(r[0].contains("LOGINDISABLED"), "{r:?}");
     assert!(r[0].contains("STARTTLS"), "{r:?}");
     assert!(!r[0].contains("AUTH=PLAIN"), "{r:?}");
-    let r = cmd(&mut c, "c2", &format!("LOGIN {USER} {PASS}")).await;
+    let r = c.tagged("c2", &format!("LOGIN {USER} {PASS}")).await;
     let l = r.last().unwrap();
     assert!(l.starts_with("c2 NO") || l.starts_with("c2 BAD"), "{l}");
     let plain = base64::engine::general_purpose::STANDARD.encode(format!("\0{USER}\0{PASS}"));
-    let r = cmd(&mut c, "c3", &format!("AUTHENTICATE PLAIN {plain}")).await;
+    let r = c.tagged("c3", &format!("AUTHENTICATE PLAIN {plain}")).await;
     let l = r.last().unwrap();
     assert!(l.starts_with("c3 NO") || l.starts_with("c3 BAD"), "{l}");
     // After STARTTLS, the same login works.
     c.send("c4 STARTTLS").await;
     assert!(c.line().await.unwrap().starts_with("c4 OK"));
     let mut t = c.starttls().await;
-    let r = cmd(&mut t, "c5", &format!("LOGIN {USER} {PASS}")).await;
+    let r = t.tagged("c5", &format!("LOGIN {USER} {PASS}")).await;
     assert!(r.last().unwrap().starts_with("c5 OK"), "{r:?}");
     assert!(!d.log_text().contains(PASS));
 
@@ -266,14 +203,6 @@ async fn starttls_injection_and_logindisabled() {
     let got = String::from_utf8_lossy(&got).into_owned();
     assert!(!got.contains("a OK"), "{got}");
     assert!(!got.contains("b OK") && !got.contains("b BAD"), "{got}");
-}
-
-fn sasl_plain(name: &[u8], password: &str) -> String {
-    let mut m = vec![0u8];
-    m.extend_from_slice(name);
-    m.push(0);
-    m.extend_from_slice(password.as_bytes());
-    base64::engine::general_purpose::STANDARD.encode(m)
 }
 
 /// An IMAP quoted string or literal for any bytes.
@@ -322,42 +251,42 @@ async fn names_that_are_not_names_are_refused_at_imap_login() {
     ];
     let mut attempts = 0;
     for (i, name) in names.iter().enumerate() {
-        let mut c = connect(addr).await;
+        let mut c = Client::greeted(addr, "* OK").await;
         let r = send_login(&mut c, &format!("l{i}"), name).await;
         assert!(r.starts_with(&format!("l{i} NO")), "{name:?} -> {r}");
         attempts += 1;
-        let r = cmd(
-            &mut c,
-            "s",
-            &format!("AUTHENTICATE PLAIN {}", sasl_plain(name, PASS)),
-        )
-        .await;
+        let r = c
+            .tagged(
+                "s",
+                &format!("AUTHENTICATE PLAIN {}", sasl_plain(name, PASS)),
+            )
+            .await;
         assert!(r.last().unwrap().starts_with("s NO"), "{name:?} -> {r:?}");
         attempts += 1;
     }
     // NUL inside the SASL name: malformed PLAIN, no login attempted; the session
     // goes on and a real login works.
-    let mut c = connect(addr).await;
-    let r = cmd(
-        &mut c,
-        "n1",
-        &format!(
-            "AUTHENTICATE PLAIN {}",
-            sasl_plain(b"a\0b@example.test", PASS)
-        ),
-    )
-    .await;
+    let mut c = Client::greeted(addr, "* OK").await;
+    let r = c
+        .tagged(
+            "n1",
+            &format!(
+                "AUTHENTICATE PLAIN {}",
+                sasl_plain(b"a\0b@example.test", PASS)
+            ),
+        )
+        .await;
     let l = r.last().unwrap();
     assert!(l.starts_with("n1 NO") || l.starts_with("n1 BAD"), "{l}");
-    let r = cmd(
-        &mut c,
-        "n2",
-        &format!("AUTHENTICATE PLAIN {}", sasl_plain(USER.as_bytes(), PASS)),
-    )
-    .await;
+    let r = c
+        .tagged(
+            "n2",
+            &format!("AUTHENTICATE PLAIN {}", sasl_plain(USER.as_bytes(), PASS)),
+        )
+        .await;
     assert!(r.last().unwrap().starts_with("n2 OK"), "{r:?}");
 
-    let log = wait_log(&d, "reason=bad-name", attempts);
+    let log = wait_log(&d, "reason=bad-name", attempts, 30);
     assert_eq!(count(&log, "reason=bad-name"), attempts, "{log}");
     assert_eq!(count(&log, "reason=unknown-user"), 0, "{log}");
     assert_eq!(count(&log, "reason=password"), 0, "{log}");
@@ -381,26 +310,8 @@ async fn five_hundred_idle_imap_connections_are_capped() {
     let addr = d.addr("imap", "plain");
     let pid = d.pid();
     let rss_before = vm_rss_kib(pid);
-    let t0 = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..500 {
-        let mut s = TcpStream::connect(addr).await.unwrap();
-        tasks.push(tokio::spawn(async move {
-            let mut got = Vec::new();
-            let mut buf = [0u8; 512];
-            let _ = tokio::time::timeout(Duration::from_secs(120), async {
-                loop {
-                    match s.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => got.extend_from_slice(&buf[..n]),
-                    }
-                }
-            })
-            .await;
-            got
-        }));
-    }
-    let admissible = PER_IP * (1 + (t0.elapsed().as_secs_f64() / 3.0).floor() as usize);
+    let (tasks, opening) = idle_flood(addr, 500).await;
+    let admissible = admissible(PER_IP, 3, opening);
     let rss_peak = vm_rss_kib(pid);
     let (mut greeted, mut refused) = (0, 0);
     for t in tasks {
@@ -423,7 +334,7 @@ async fn five_hundred_idle_imap_connections_are_capped() {
         "{rss_before} -> {rss_peak} KiB"
     );
     // Every place came back.
-    let mut c = connect(addr).await;
-    let r = cmd(&mut c, "x", "NOOP").await;
+    let mut c = Client::greeted(addr, "* OK").await;
+    let r = c.tagged("x", "NOOP").await;
     assert_eq!(r.last().unwrap(), "x OK NOOP completed");
 }

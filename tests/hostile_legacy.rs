@@ -9,13 +9,14 @@
 mod common;
 mod migrate_support;
 
-use std::io::{BufRead, BufReader, Write};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::domains::{migrating, server, MigratingDomain};
 use common::legacy::{Legacy, LegacyOptions};
-use common::TestConfig;
+use common::proc::{count, peak_rss_kib};
+use common::{Line, TestConfig};
 use migrate_support::{account_state, start_daemon, wait_state};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -173,34 +174,20 @@ async fn start_fake(dovecot: u16) -> (Arc<Fake>, u16) {
 }
 
 fn config(legacy: &Legacy, imap_port: u16) -> TestConfig {
-    let domain = format!(
-        r#"domain = "example.org"
-
-[migration]
-enabled = true
-timeout_secs = 3
-
-[migration.imap]
-host = "127.0.0.1"
-port = {imap_port}
-tls = "starttls"
-verify_certificate = false
-
-[migration.pop3]
-host = "127.0.0.1"
-port = {pop3}
-tls = "starttls"
-verify_certificate = false
-
-[migration.smtp]
-host = "127.0.0.1"
-port = 25
-"#,
-        pop3 = legacy.pop3_port,
+    let domain = migrating(
+        legacy,
+        MigratingDomain {
+            migration: "timeout_secs = 3",
+            pop3: true,
+            imap_port: Some(imap_port),
+            ..Default::default()
+        },
     );
     TestConfig::new(
-        "[auth]\nallow_plaintext = true\nfailure_delay_ms = 1\nmax_failure_delay_ms = 2\n\
-         [imap]\nlisten = [\"127.0.0.1:0\"]\n",
+        &server(
+            "allow_plaintext = true\nfailure_delay_ms = 1\nmax_failure_delay_ms = 2",
+            &["imap"],
+        ),
         &[
             ("example.org", &domain),
             ("example.test", "domain = \"example.test\"\n"),
@@ -210,28 +197,13 @@ port = 25
 
 /// One IMAP LOGIN against ferrymail (blocking client); returns the tagged reply.
 fn imap_login(addr: std::net::SocketAddr, user: &str, pass: &str) -> String {
-    let s = std::net::TcpStream::connect(addr).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let mut w = s.try_clone().unwrap();
-    let mut r = BufReader::new(s);
-    let mut l = String::new();
-    r.read_line(&mut l).unwrap();
-    assert!(l.starts_with("* OK"), "{l}");
-    write!(w, "a LOGIN \"{user}\" \"{pass}\"\r\n").unwrap();
-    loop {
-        l.clear();
-        if r.read_line(&mut l).unwrap() == 0 {
-            return "(closed)".into();
-        }
-        if l.starts_with("a ") {
-            let _ = w.write_all(b"b LOGOUT\r\n");
-            return l.trim_end().to_string();
-        }
+    let mut c = Line::connect(addr);
+    c.expect("* OK");
+    let r = c.transact("a", &format!("LOGIN \"{user}\" \"{pass}\""));
+    if r != "(closed)" {
+        let _ = c.try_send(b"b LOGOUT\r\n");
     }
-}
-
-fn count(log: &str, needle: &str) -> usize {
-    log.lines().filter(|l| l.contains(needle)).count()
+    r
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -240,13 +212,7 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broken_legacy_servers_give_temporary_failures_and_never_see_the_password() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("carol".into(), "carol-pw".into()),
-        ],
-        ..LegacyOptions::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "carol"]));
     let (fake, port) = start_fake(legacy.imap_port).await;
     let cfg = config(&legacy, port);
     let d = start_daemon(&cfg, None);
@@ -455,15 +421,6 @@ async fn serve_copy(mut s: TcpStream, fake: Arc<CopyFake>) {
             return;
         }
     }
-}
-
-fn peak_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
 }
 
 /// Every path under `dir`.

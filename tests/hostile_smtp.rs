@@ -11,50 +11,13 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use base64::Engine;
+use common::domains::{migrating, MigratingDomain};
+use common::ops::add_account;
+use common::proc::vm_rss_kib;
 use common::{Client, Daemon, TestConfig};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
 const DOMAIN: &str = "domain = \"example.test\"\n";
-
-/// Reads one reply (all its lines), joined with `\n`.
-async fn reply(c: &mut Client) -> String {
-    let mut lines = Vec::new();
-    loop {
-        let l = c
-            .line()
-            .await
-            .unwrap_or_else(|| panic!("closed; got {lines:?}"));
-        let last = l.len() < 4 || l.as_bytes()[3] == b' ';
-        lines.push(l);
-        if last {
-            return lines.join("\n");
-        }
-    }
-}
-
-async fn expect(c: &mut Client, line: &str, code: &str) -> String {
-    c.send(line).await;
-    let r = reply(c).await;
-    assert!(r.starts_with(code), "{:.80} -> {r}", line);
-    r
-}
-
-async fn greet(addr: SocketAddr) -> Client {
-    let mut c = Client::connect(addr).await;
-    let g = reply(&mut c).await;
-    assert!(g.starts_with("220 "), "{g}");
-    c
-}
-
-/// Resident memory of a process, KiB.
-fn vm_rss_kib(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap()
-}
 
 /// A daemon with an MX, submission (relaying to `relay`), and POP3 to look
 /// into pat@example.test's INBOX.
@@ -74,19 +37,8 @@ impl T {
             ),
             &[("example.test", DOMAIN)],
         );
-        let conf = cfg.path();
-        let (code, _, err) = common::run_cli(
-            &[
-                "account",
-                "add",
-                "pat@example.test",
-                "--config",
-                conf.to_str().unwrap(),
-            ],
-            "pat-pw\n",
-        );
-        assert_eq!(code, 0, "{err}");
-        let d = Daemon::start(&conf, &cfg.data_dir());
+        add_account(&cfg, "pat@example.test", "pat-pw");
+        let d = Daemon::start(&cfg.path(), &cfg.data_dir());
         T { cfg, d }
     }
 
@@ -115,33 +67,33 @@ impl T {
 #[tokio::test]
 async fn nul_in_commands_gets_501_and_the_session_goes_on() {
     let t = T::start("");
-    let mut c = greet(t.d.addr("smtp", "plain")).await;
+    let mut c = Client::greeted(t.d.addr("smtp", "plain"), "220 ").await;
     for evil in [
         &b"EH\0LO client.example\r\n"[..],
         b"EHLO client\0.example\r\n",
         b"\0\r\n",
     ] {
         c.send_raw(evil).await;
-        let r = reply(&mut c).await;
+        let r = c.smtp_reply().await;
         assert!(r.starts_with("501 "), "{evil:?} -> {r}");
     }
-    expect(&mut c, "EHLO client.example", "250").await;
+    c.expect_code("EHLO client.example", "250").await;
     for evil in [
         &b"MAIL FROM:<a\0b@example.net>\r\n"[..],
         b"MAIL FROM:<ab@example.net> SIZE=1\0\r\n",
     ] {
         c.send_raw(evil).await;
-        let r = reply(&mut c).await;
+        let r = c.smtp_reply().await;
         assert!(r.starts_with("501 "), "{evil:?} -> {r}");
     }
-    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    c.expect_code("MAIL FROM:<a@example.net>", "250").await;
     c.send_raw(b"RCPT TO:<pat@example.test\0>\r\n").await;
-    assert!(reply(&mut c).await.starts_with("501 "));
-    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
-    expect(&mut c, "DATA", "354").await;
+    assert!(c.smtp_reply().await.starts_with("501 "));
+    c.expect_code("RCPT TO:<pat@example.test>", "250").await;
+    c.expect_code("DATA", "354").await;
     c.send_raw(b"Subject: after NULs\r\n\r\nok\r\n.\r\n").await;
-    assert!(reply(&mut c).await.starts_with("250 "));
-    expect(&mut c, "QUIT", "221").await;
+    assert!(c.smtp_reply().await.starts_with("250 "));
+    c.expect_code("QUIT", "221").await;
     assert_eq!(t.inbox_count().await, 1);
     assert!(!t.d.log_text().contains("panicked"), "{}", t.d.log_text());
 }
@@ -149,48 +101,46 @@ async fn nul_in_commands_gets_501_and_the_session_goes_on() {
 #[tokio::test]
 async fn command_lines_over_1000_octets_get_500_but_auth_may_be_longer() {
     let t = T::start("[submission]\nlisten = [\"127.0.0.1:0\"]\n");
-    let mut c = greet(t.d.addr("smtp", "plain")).await;
-    expect(&mut c, "EHLO client.example", "250").await;
+    let mut c = Client::greeted(t.d.addr("smtp", "plain"), "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
     // 998 octets + CRLF is a legal line; one more octet is not.
     let ok = format!("NOOP {}", "x".repeat(993));
     assert_eq!(ok.len(), 998);
-    expect(&mut c, &ok, "250").await;
-    expect(&mut c, &format!("NOOP {}", "x".repeat(994)), "500 5.5.2").await;
-    expect(
-        &mut c,
-        &format!("NOOP {}", "x".repeat(100_000)),
-        "500 5.5.2",
-    )
-    .await;
+    c.expect_code(&ok, "250").await;
+    c.expect_code(&format!("NOOP {}", "x".repeat(994)), "500 5.5.2")
+        .await;
+    c.expect_code(&format!("NOOP {}", "x".repeat(100_000)), "500 5.5.2")
+        .await;
     let params = format!("MAIL FROM:<a@example.net> X-P={}", "p".repeat(10 * 1024));
-    expect(&mut c, &params, "500 5.5.2").await;
+    c.expect_code(&params, "500 5.5.2").await;
     // The session goes on.
-    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
-    expect(&mut c, "RSET", "250").await;
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code("MAIL FROM:<a@example.net>", "250").await;
+    c.expect_code("RSET", "250").await;
+    c.expect_code("QUIT", "221").await;
 
     // AUTH PLAIN's initial response may be longer than a command line (RFC 4954 §4).
-    let mut c = greet(t.d.addr("submission", "plain")).await;
-    expect(&mut c, "EHLO client.example", "250").await;
+    let mut c = Client::greeted(t.d.addr("submission", "plain"), "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
     let long_pw = "w".repeat(1500);
     let b64 =
         base64::engine::general_purpose::STANDARD.encode(format!("\0pat@example.test\0{long_pw}"));
     assert!(b64.len() > 1000);
-    expect(&mut c, &format!("AUTH PLAIN {b64}"), "535").await;
+    c.expect_code(&format!("AUTH PLAIN {b64}"), "535").await;
     let b64 = base64::engine::general_purpose::STANDARD.encode("\0pat@example.test\0pat-pw");
-    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code(&format!("AUTH PLAIN {b64}"), "235").await;
+    c.expect_code("QUIT", "221").await;
 }
 
 #[tokio::test]
 async fn declared_small_size_then_50_mb_gets_552_and_nothing_is_stored() {
     let t = T::start("");
     let pid = t.d.pid();
-    let mut c = greet(t.d.addr("smtp", "plain")).await;
-    expect(&mut c, "EHLO client.example", "250").await;
-    expect(&mut c, "MAIL FROM:<a@example.net> SIZE=1000", "250").await;
-    expect(&mut c, "RCPT TO:<pat@example.test>", "250").await;
-    expect(&mut c, "DATA", "354").await;
+    let mut c = Client::greeted(t.d.addr("smtp", "plain"), "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
+    c.expect_code("MAIL FROM:<a@example.net> SIZE=1000", "250")
+        .await;
+    c.expect_code("RCPT TO:<pat@example.test>", "250").await;
+    c.expect_code("DATA", "354").await;
     let rss_before = vm_rss_kib(pid);
     c.send_raw(b"Subject: liar\r\n\r\n").await;
     let line = format!("{}\r\n", "z".repeat(998));
@@ -200,7 +150,7 @@ async fn declared_small_size_then_50_mb_gets_552_and_nothing_is_stored() {
     }
     c.send_raw(b".\r\n").await;
     c.timeout = Duration::from_secs(60);
-    let r = reply(&mut c).await;
+    let r = c.smtp_reply().await;
     assert!(r.starts_with("552 5.3.4"), "{r}");
     let rss_after = vm_rss_kib(pid);
     // The message streamed through a bounded buffer: 50 MB never sat in memory.
@@ -209,8 +159,8 @@ async fn declared_small_size_then_50_mb_gets_552_and_nothing_is_stored() {
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
     // The session goes on, and nothing was stored.
-    expect(&mut c, "NOOP", "250").await;
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code("NOOP", "250").await;
+    c.expect_code("QUIT", "221").await;
     assert_eq!(t.inbox_count().await, 0);
     assert_eq!(t.spool_files(), 0);
 }
@@ -310,10 +260,10 @@ fn count(hay: &[u8], needle: &[u8]) -> usize {
 }
 
 async fn submission_login(addr: SocketAddr) -> Client {
-    let mut c = greet(addr).await;
-    expect(&mut c, "EHLO client.example", "250").await;
+    let mut c = Client::greeted(addr, "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
     let b64 = base64::engine::general_purpose::STANDARD.encode("\0pat@example.test\0pat-pw");
-    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+    c.expect_code(&format!("AUTH PLAIN {b64}"), "235").await;
     c
 }
 
@@ -324,18 +274,18 @@ async fn relayed_mail_is_crlf_only_dot_stuffed_and_one_transaction() {
         "[submission]\nlisten = [\"127.0.0.1:0\"]\nrelay_host = \"{hop}\"\n"
     ));
     let mut c = submission_login(t.d.addr("submission", "plain")).await;
-    expect(&mut c, "MAIL FROM:<pat@example.test>", "250").await;
-    expect(&mut c, "RCPT TO:<friend@remote.test>", "250").await;
-    expect(&mut c, "DATA", "354").await;
+    c.expect_code("MAIL FROM:<pat@example.test>", "250").await;
+    c.expect_code("RCPT TO:<friend@remote.test>", "250").await;
+    c.expect_code("DATA", "354").await;
     // Content lines that look like the end of data or like commands, sent
     // dot-stuffed by the client as RFC 5321 §4.5.2 requires.
     c.send_raw(
         b"Subject: relay-wire\r\n\r\nfirst\r\n..\r\n...two\r\n..MAIL FROM:<x@y>\r\nRCPT TO:<evil@remote.test>\r\nDATA\r\nlast\r\n.\r\n",
     )
     .await;
-    let r = reply(&mut c).await;
+    let r = c.smtp_reply().await;
     assert!(r.starts_with("250 "), "{r}");
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code("QUIT", "221").await;
 
     let wire = cap.wait_for(b"Subject: relay-wire").await;
     let text = String::from_utf8_lossy(&wire);
@@ -376,8 +326,8 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
     let m = marker.display().to_string();
 
     // On the MX: every form is either a syntax refusal or an unknown user.
-    let mut c = greet(t.d.addr("smtp", "plain")).await;
-    expect(&mut c, "EHLO client.example", "250").await;
+    let mut c = Client::greeted(t.d.addr("smtp", "plain"), "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
     for (line, code) in [
         (format!("MAIL FROM:<$(touch {m})@example.net>"), "5"),
         (
@@ -395,9 +345,9 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
         (format!("MAIL FROM:<a@example.net> AUTH=<;touch {m}>"), "5"),
         ("MAIL FROM:<a@example.net> SIZE=1;reboot".to_string(), "555"),
     ] {
-        expect(&mut c, &line, code).await;
+        c.expect_code(&line, code).await;
     }
-    expect(&mut c, "MAIL FROM:<a@example.net>", "250").await;
+    c.expect_code("MAIL FROM:<a@example.net>", "250").await;
     for line in [
         format!("RCPT TO:<`touch${{IFS}}{m}`@example.test>"),
         "RCPT TO:<${HOME}@example.test>".to_string(),
@@ -405,10 +355,10 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
         format!("RCPT TO:<pat@example.test> NOTIFY=$(touch${{IFS}}{m})"),
         format!("RCPT TO:<pat@example.test> X={}", "q".repeat(900)),
     ] {
-        let r = expect(&mut c, &line, "5").await;
+        let r = c.expect_code(&line, "5").await;
         assert!(!r.contains(&m) || r.starts_with("55"), "{r}");
     }
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code("QUIT", "221").await;
 
     // Through submission to another domain: valid atext characters are carried to
     // the next hop byte for byte and never interpreted.
@@ -418,11 +368,11 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
         "'q'{x}~#=?^@remote.test".to_string(),
     ];
     let mut c = submission_login(t.d.addr("submission", "plain")).await;
-    expect(&mut c, "MAIL FROM:<pat@example.test>", "250").await;
+    c.expect_code("MAIL FROM:<pat@example.test>", "250").await;
     let mut accepted = Vec::new();
     for r in &rcpts {
         c.send(&format!("RCPT TO:<{r}>")).await;
-        let reply = reply(&mut c).await;
+        let reply = c.smtp_reply().await;
         assert!(
             reply.starts_with("250") || reply.starts_with("5"),
             "{r} -> {reply}"
@@ -432,11 +382,11 @@ async fn shell_metacharacters_and_huge_parameters_are_refused_or_carried_verbati
         }
     }
     assert!(accepted.len() >= 2, "{accepted:?}");
-    expect(&mut c, "DATA", "354").await;
+    c.expect_code("DATA", "354").await;
     c.send_raw(format!("Subject: meta $(touch {m}) `id` ${{HOME}}\r\n\r\nx\r\n.\r\n").as_bytes())
         .await;
-    assert!(reply(&mut c).await.starts_with("250"));
-    expect(&mut c, "QUIT", "221").await;
+    assert!(c.smtp_reply().await.starts_with("250"));
+    c.expect_code("QUIT", "221").await;
     for r in &accepted {
         let wire = cap.wait_for(format!("RCPT TO:<{r}>\r\n").as_bytes()).await;
         let text = String::from_utf8_lossy(&wire);
@@ -464,61 +414,40 @@ async fn relayed_mail_reaches_a_real_postfix_as_one_intact_message() {
     })
     .await
     .unwrap();
-    let domain = format!(
-        "domain = \"example.org\"\n[migration]\nenabled = true\n\
-         [migration.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-         [migration.smtp]\nhost = \"127.0.0.1\"\nport = {}\n",
-        l.imap_port,
-        l.smtp_port.unwrap()
+    let domain = migrating(
+        &l,
+        MigratingDomain {
+            tls: "none",
+            postfix: true,
+            ..Default::default()
+        },
     );
     let cfg = TestConfig::new(
         "[auth]\nallow_plaintext = true\n[submission]\nlisten = [\"127.0.0.1:0\"]\n",
         &[("example.org", &domain)],
     );
-    let conf = cfg.path();
-    let (code, _, err) = common::run_cli(
-        &[
-            "account",
-            "add",
-            "carol@example.org",
-            "--config",
-            conf.to_str().unwrap(),
-        ],
-        "carol-pw\n",
-    );
-    assert_eq!(code, 0, "{err}");
-    let d = Daemon::start(&conf, &cfg.data_dir());
-    let mut c = greet(d.addr("submission", "plain")).await;
-    expect(&mut c, "EHLO client.example", "250").await;
+    add_account(&cfg, "carol@example.org", "carol-pw");
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    let mut c = Client::greeted(d.addr("submission", "plain"), "220 ").await;
+    c.expect_code("EHLO client.example", "250").await;
     let b64 = base64::engine::general_purpose::STANDARD.encode("\0carol@example.org\0carol-pw");
-    expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
-    expect(&mut c, "MAIL FROM:<carol@example.org>", "250").await;
-    expect(&mut c, "RCPT TO:<friend@example.net>", "250").await;
-    expect(&mut c, "DATA", "354").await;
+    c.expect_code(&format!("AUTH PLAIN {b64}"), "235").await;
+    c.expect_code("MAIL FROM:<carol@example.org>", "250").await;
+    c.expect_code("RCPT TO:<friend@example.net>", "250").await;
+    c.expect_code("DATA", "354").await;
     c.send_raw(
         b"Subject: wire-check\r\n\r\nbefore\r\n..\r\nMAIL FROM:<evil@example.net>\r\nRCPT TO:<victim@example.net>\r\nDATA\r\nSubject: smuggled\r\n\r\nx\r\n..\r\nafter\r\n.\r\n",
     )
     .await;
-    assert!(reply(&mut c).await.starts_with("250"));
-    expect(&mut c, "QUIT", "221").await;
+    assert!(c.smtp_reply().await.starts_with("250"));
+    c.expect_code("QUIT", "221").await;
 
     let deadline = Instant::now() + Duration::from_secs(60);
     let files = loop {
-        let files: Vec<String> = std::fs::read_dir(&l.sink_dir)
-            .map(|rd| {
-                rd.flatten()
-                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if files.iter().any(|f| f.contains("wire-check")) {
+        if l.sink_texts().iter().any(|f| f.contains("wire-check")) {
             // Give a second (wrong) copy the time to show up too.
             tokio::time::sleep(Duration::from_secs(1)).await;
-            break std::fs::read_dir(&l.sink_dir)
-                .unwrap()
-                .flatten()
-                .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-                .collect::<Vec<_>>();
+            break l.sink_texts();
         }
         assert!(
             Instant::now() < deadline,

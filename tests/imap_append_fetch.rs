@@ -5,15 +5,8 @@
 mod common;
 mod imap_support;
 
+use common::golden;
 use imap_support::*;
-
-fn golden(name: &str) -> Vec<u8> {
-    std::fs::read(format!(
-        "{}/tests/golden/message/{name}",
-        env!("CARGO_MANIFEST_DIR")
-    ))
-    .unwrap()
-}
 
 #[tokio::test]
 async fn append_with_literals_flags_and_date() {
@@ -163,13 +156,13 @@ async fn fetch_items_sections_and_implicit_seen() {
 #[tokio::test]
 async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
     let t = start(PLAIN, "", 0).await;
-    let eml = golden("mixed-attach.eml");
+    let eml = golden::file("mixed-attach.eml");
     t.deliver("INBOX", &eml, ferrymail::store::Flags::new())
         .await;
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
-    let bs = String::from_utf8(golden("mixed-attach.bodystructure")).unwrap();
-    let env = String::from_utf8(golden("mixed-attach.envelope")).unwrap();
+    let bs = String::from_utf8(golden::file("mixed-attach.bodystructure")).unwrap();
+    let env = String::from_utf8(golden::file("mixed-attach.envelope")).unwrap();
     let r = c.run_lit("FETCH 1 (BODYSTRUCTURE ENVELOPE)").await;
     assert_eq!(
         r[0].text,
@@ -179,7 +172,7 @@ async fn multipart_bodystructure_envelope_and_parts_over_the_wire() {
             env.trim_end()
         )
     );
-    let body = String::from_utf8(golden("mixed-attach.body")).unwrap();
+    let body = String::from_utf8(golden::file("mixed-attach.body")).unwrap();
     let r = c.run_lit("FETCH 1 BODY").await;
     assert_eq!(r[0].text, format!("* 1 FETCH (BODY {})", body.trim_end()));
     let r = c
@@ -246,26 +239,12 @@ async fn large_append_is_streamed_and_fetched_back() {
 #[tokio::test]
 async fn golden_structures_over_the_wire() {
     let t = start(PLAIN, "", 0).await;
-    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
-    let mut names: Vec<String> = std::fs::read_dir(&dir)
-        .unwrap()
-        .flatten()
-        .filter_map(|e| {
-            e.file_name()
-                .to_str()?
-                .strip_suffix(".eml")
-                .map(str::to_string)
-        })
-        .collect();
-    names.sort();
+    let messages = golden::messages();
+    let names: Vec<&String> = messages.iter().map(|(n, _)| n).collect();
     assert!(names.len() >= 8, "{names:?}");
-    for n in &names {
-        t.deliver(
-            "INBOX",
-            &golden(&format!("{n}.eml")),
-            ferrymail::store::Flags::new(),
-        )
-        .await;
+    for (_, eml) in &messages {
+        t.deliver("INBOX", eml, ferrymail::store::Flags::new())
+            .await;
     }
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
@@ -280,11 +259,11 @@ async fn golden_structures_over_the_wire() {
             .run_lit(&format!("FETCH {} (BODY BODYSTRUCTURE ENVELOPE)", i + 1))
             .await;
         let mut want = format!("* {} FETCH (BODY ", i + 1).into_bytes();
-        want.extend(trim(golden(&format!("{n}.body"))));
+        want.extend(trim(golden::file(&format!("{n}.body"))));
         want.extend_from_slice(b" BODYSTRUCTURE ");
-        want.extend(trim(golden(&format!("{n}.bodystructure"))));
+        want.extend(trim(golden::file(&format!("{n}.bodystructure"))));
         want.extend_from_slice(b" ENVELOPE ");
-        want.extend(trim(golden(&format!("{n}.envelope"))));
+        want.extend(trim(golden::file(&format!("{n}.envelope"))));
         want.push(b')');
         assert_eq!(
             String::from_utf8_lossy(&r[0].raw),
@@ -300,13 +279,7 @@ async fn golden_structures_over_the_wire() {
 #[test]
 fn header_sections_from_the_header_block_alone() {
     use ferrymail::message::{header_end, Message, Section, SectionKind};
-    let dir = format!("{}/tests/golden/message", env!("CARGO_MANIFEST_DIR"));
-    for e in std::fs::read_dir(&dir).unwrap().flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        if !name.ends_with(".eml") {
-            continue;
-        }
-        let raw = std::fs::read(e.path()).unwrap();
+    for (name, raw) in golden::messages() {
         let head = &raw[..header_end(&raw)];
         for kind in [
             SectionKind::Header,

@@ -6,6 +6,7 @@ mod imap_support;
 
 use std::path::Path;
 
+use common::pyclients::run_blocking;
 use ferrymail::store::Flags;
 use imap_support::*;
 
@@ -67,42 +68,42 @@ print("python ok")
     t.stop().await;
 }
 
+/// What curl (with `flags`, logged in as pat) fetches from `url`.
+async fn curl(url: &str, flags: &str) -> Vec<u8> {
+    let out = run_blocking(
+        std::process::Command::new("curl")
+            .arg(flags)
+            .arg("--max-time")
+            .arg("30")
+            .arg("-u")
+            .arg(format!("{USER}:{PASS}"))
+            .arg(url),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "curl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 #[tokio::test]
 async fn curl_fetches_one_message() {
     let t = start(PLAIN, "", 2).await;
-    let out = run_blocking(
-        std::process::Command::new("curl")
-            .arg("-sS")
-            .arg("--max-time")
-            .arg("30")
-            .arg("-u")
-            .arg(format!("{USER}:{PASS}"))
-            .arg(format!("imap://127.0.0.1:{}/INBOX;UID=2", t.plain.port())),
+    let got = curl(
+        &format!("imap://127.0.0.1:{}/INBOX;UID=2", t.plain.port()),
+        "-sS",
     )
     .await;
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, message(2));
+    assert_eq!(got, message(2));
     // Over implicit TLS too (self-signed: -k).
-    let out = run_blocking(
-        std::process::Command::new("curl")
-            .arg("-sSk")
-            .arg("--max-time")
-            .arg("30")
-            .arg("-u")
-            .arg(format!("{USER}:{PASS}"))
-            .arg(format!("imaps://localhost:{}/INBOX;UID=1", t.tls.port())),
+    let got = curl(
+        &format!("imaps://localhost:{}/INBOX;UID=1", t.tls.port()),
+        "-sSk",
     )
     .await;
-    assert!(
-        out.status.success(),
-        "curl: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(out.stdout, message(1));
+    assert_eq!(got, message(1));
     t.stop().await;
 }
 

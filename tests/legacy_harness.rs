@@ -4,45 +4,28 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpStream;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::{wait_until, Line};
 
+/// One SMTP transaction against the legacy Postfix; the last line of each reply.
 fn smtp_send(port: u16, from: &str, to: &str, body: &str) -> Vec<String> {
-    let s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    let mut replies = Vec::new();
-    let read = |r: &mut BufReader<TcpStream>| {
-        let mut all = String::new();
-        loop {
-            let mut l = String::new();
-            r.read_line(&mut l).unwrap();
-            all.push_str(&l);
-            if l.len() < 4 || l.as_bytes()[3] != b'-' {
-                return all.trim_end().to_string();
-            }
-        }
-    };
-    replies.push(read(&mut r));
+    let mut c = Line::connect_timeout(([127, 0, 0, 1], port).into(), Duration::from_secs(20));
+    let mut replies = vec![c.reply()];
     for cmd in [
         "EHLO tester.test".to_string(),
         format!("MAIL FROM:<{from}>"),
         format!("RCPT TO:<{to}>"),
     ] {
-        write!(w, "{cmd}\r\n").unwrap();
-        replies.push(read(&mut r));
+        replies.push(c.cmd(&cmd));
     }
     if replies.last().unwrap().starts_with("250") {
-        write!(w, "DATA\r\n").unwrap();
-        replies.push(read(&mut r));
-        write!(w, "{body}\r\n.\r\n").unwrap();
-        replies.push(read(&mut r));
+        replies.push(c.cmd("DATA"));
+        c.send(format!("{body}\r\n.\r\n").as_bytes());
+        replies.push(c.reply());
     }
-    write!(w, "QUIT\r\n").unwrap();
+    c.send_line("QUIT");
     replies
 }
 
@@ -76,19 +59,16 @@ fn dovecot_and_postfix_form_a_working_legacy_system() {
     );
 
     // Delivery goes through the queue and LMTP: poll.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let lines = imap.ok("STATUS INBOX (MESSAGES)");
-        if lines[0].text.contains("MESSAGES 2") {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "not delivered: {}",
-            legacy.postfix_log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        20,
+        100,
+        || {
+            imap.ok("STATUS INBOX (MESSAGES)")[0]
+                .text
+                .contains("MESSAGES 2")
+        },
+        || format!("not delivered: {}", legacy.postfix_log()),
+    );
     imap.ok("SELECT INBOX");
     let lines = imap.ok("UID FETCH 1:* (FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])");
     let all: String = lines
@@ -99,27 +79,22 @@ fn dovecot_and_postfix_form_a_working_legacy_system() {
     assert!(all.contains("seeded") && all.contains("via smtp"), "{all}");
 
     // POP3 sees the same two messages, with the configured UIDL format.
-    let s = TcpStream::connect(("127.0.0.1", legacy.pop3_port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut r = BufReader::new(s.try_clone().unwrap());
-    let mut w = s;
-    let mut line = String::new();
-    r.read_line(&mut line).unwrap();
-    assert!(line.starts_with("+OK"), "{line}");
+    let mut c = Line::connect_timeout(
+        ([127, 0, 0, 1], legacy.pop3_port).into(),
+        Duration::from_secs(10),
+    );
+    c.expect("+OK");
     for cmd in ["USER alice", "PASS alice-pw", "UIDL"] {
-        write!(w, "{cmd}\r\n").unwrap();
-        line.clear();
-        r.read_line(&mut line).unwrap();
+        let line = c.pop(cmd);
         assert!(line.starts_with("+OK"), "{cmd}: {line}");
     }
     let mut uidls = Vec::new();
     loop {
-        line.clear();
-        r.read_line(&mut line).unwrap();
-        if line.trim_end() == "." {
+        let line = c.line();
+        if line == "." {
             break;
         }
-        uidls.push(line.trim_end().to_string());
+        uidls.push(line);
     }
     assert_eq!(uidls.len(), 2, "{uidls:?}");
     assert_eq!(uidls[0].split(' ').nth(1).unwrap().len(), 16, "{uidls:?}");

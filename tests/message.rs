@@ -6,37 +6,15 @@
 //! tests/message_dovecot.rs, which checks that against a running Dovecot).
 //! Set FERRYMAIL_BLESS=1 to rewrite the golden files from the current output.
 
+mod common;
+
+use common::golden::{self, eml};
 use ferrymail::message::{Message, SearchField, Section, SectionKind};
-use std::path::{Path, PathBuf};
-
-fn golden_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/message")
-}
-
-fn golden(name: &str) -> Vec<u8> {
-    std::fs::read(golden_dir().join(format!("{name}.eml"))).unwrap()
-}
-
-fn all_golden() -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
-    v
-}
 
 #[test]
 fn golden_envelope_and_bodystructure() {
     let bless = std::env::var_os("FERRYMAIL_BLESS").is_some();
-    let msgs = all_golden();
+    let msgs = golden::messages();
     assert!(msgs.len() >= 10, "golden messages missing");
     let mut failures = Vec::new();
     for (name, raw) in &msgs {
@@ -46,7 +24,7 @@ fn golden_envelope_and_bodystructure() {
             ("body", m.body_structure(false)),
             ("bodystructure", m.body_structure(true)),
         ] {
-            let path = golden_dir().join(format!("{name}.{ext}"));
+            let path = golden::dir().join(format!("{name}.{ext}"));
             if bless {
                 std::fs::write(&path, &got).unwrap();
                 continue;
@@ -169,13 +147,13 @@ fn fields(names: &[&str]) -> Vec<String> {
 #[test]
 fn sections() {
     use SectionKind::*;
-    let rfc822 = golden("rfc822");
-    let plain = golden("plain");
-    let mixed = golden("mixed-attach");
-    let lf = golden("lf-only");
-    let nobound = golden("nobound");
-    let odd = golden("oddities");
-    let edge = golden("edge");
+    let rfc822 = eml("rfc822");
+    let plain = eml("plain");
+    let mixed = eml("mixed-attach");
+    let lf = eml("lf-only");
+    let nobound = eml("nobound");
+    let odd = eml("oddities");
+    let edge = eml("edge");
     let inner_msg_start = "From: Original Sender";
     let s = |raw: &[u8], needle: &str| {
         let t = String::from_utf8_lossy(raw);
@@ -319,12 +297,12 @@ fn sections_without_body_or_header() {
 #[test]
 fn search_matching() {
     use SearchField::*;
-    let alt = golden("alternative");
-    let mixed = golden("mixed-attach");
-    let enc = golden("encoded-headers");
-    let rfc822 = golden("rfc822");
-    let broken = golden("broken");
-    let eight = golden("eightbit");
+    let alt = eml("alternative");
+    let mixed = eml("mixed-attach");
+    let enc = eml("encoded-headers");
+    let rfc822 = eml("rfc822");
+    let broken = eml("broken");
+    let eight = eml("eightbit");
     let table: Vec<(&[u8], SearchField, &str, bool)> = vec![
         // Quoted-printable UTF-8 text part, soft line break joined.
         (&alt, Body, "café numbers", true),
@@ -488,7 +466,7 @@ fn exercise(raw: &[u8]) {
 
 #[test]
 fn no_panic_on_every_prefix() {
-    for (_, raw) in all_golden() {
+    for (_, raw) in golden::messages() {
         for n in 0..=raw.len() {
             exercise(&raw[..n]);
         }
@@ -506,7 +484,7 @@ fn no_panic_on_mangled_messages() {
         state
     };
     let interesting = b"\r\n\0\x80\xff-=?:;\"\\()<>@,. \t*'%";
-    for (_, raw) in all_golden() {
+    for (_, raw) in golden::messages() {
         for _ in 0..300 {
             let mut m = raw.clone();
             let flips = 1 + next() % 8;

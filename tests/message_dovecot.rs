@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::legacy::{Legacy, LegacyOptions, Line};
+use common::legacy::{ImapClient, Legacy, LegacyOptions, Line};
 use ferrymail::message::{Message, SearchField, Section, SectionKind};
 
 /// Rebuilds a response line with its literals (`{n}\r\n` + bytes).
@@ -103,32 +103,18 @@ fn fetch(imap: &mut common::legacy::ImapClient, seq: usize, item: &str) -> Vec<u
     full[prefix.len()..full.len() - 1].to_vec()
 }
 
-pub fn golden_dir() -> std::path::PathBuf {
-    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/message")
-}
-
 /// Golden messages whose structures must equal Dovecot's byte for byte.
 /// lf-only.eml is left out: Dovecot counts sizes as if lines ended in CRLF,
 /// ferrymail counts the stored octets (docs/quirks.md).
 fn golden_messages() -> Vec<(String, Vec<u8>)> {
-    let mut v: Vec<_> = std::fs::read_dir(golden_dir())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "eml"))
-        .filter(|p| !p.ends_with("lf-only.eml"))
-        .map(|p| {
-            (
-                p.file_stem().unwrap().to_string_lossy().into_owned(),
-                std::fs::read(&p).unwrap(),
-            )
-        })
-        .collect();
-    v.sort();
+    let mut v = common::golden::messages();
+    v.retain(|(name, _)| name != "lf-only");
     v
 }
 
-#[test]
-fn structures_match_dovecot() {
+/// A legacy Dovecot holding the golden messages in alice's INBOX, in order;
+/// alice's session with INBOX selected.
+fn golden_in_dovecot() -> (Legacy, ImapClient, Vec<(String, Vec<u8>)>) {
     let legacy = Legacy::start(LegacyOptions::default());
     let mut imap = legacy.imap("alice", "alice-pw");
     let msgs = golden_messages();
@@ -136,6 +122,12 @@ fn structures_match_dovecot() {
         imap.append("INBOX", "", "01-Jan-2020 10:00:00 +0000", raw);
     }
     imap.ok("SELECT INBOX");
+    (legacy, imap, msgs)
+}
+
+#[test]
+fn structures_match_dovecot() {
+    let (_legacy, mut imap, msgs) = golden_in_dovecot();
     let dump = std::env::var_os("FERRYMAIL_DUMP_DOVECOT").map(std::path::PathBuf::from);
     let mut failures = Vec::new();
     for (i, (name, raw)) in msgs.iter().enumerate() {
@@ -231,13 +223,7 @@ fn section_value(line: &Line) -> Vec<u8> {
 
 #[test]
 fn sections_match_dovecot() {
-    let legacy = Legacy::start(LegacyOptions::default());
-    let mut imap = legacy.imap("alice", "alice-pw");
-    let msgs = golden_messages();
-    for (_, raw) in &msgs {
-        imap.append("INBOX", "", "01-Jan-2020 10:00:00 +0000", raw);
-    }
-    imap.ok("SELECT INBOX");
+    let (_legacy, mut imap, msgs) = golden_in_dovecot();
     let mut failures = Vec::new();
     for (i, (name, raw)) in msgs.iter().enumerate() {
         let m = Message::parse(raw);
@@ -276,13 +262,7 @@ fn known_difference(name: &str, item: &str) -> bool {
 
 #[test]
 fn search_matches_dovecot() {
-    let legacy = Legacy::start(LegacyOptions::default());
-    let mut imap = legacy.imap("alice", "alice-pw");
-    let msgs = golden_messages();
-    for (_, raw) in &msgs {
-        imap.append("INBOX", "", "01-Jan-2020 10:00:00 +0000", raw);
-    }
-    imap.ok("SELECT INBOX");
+    let (_legacy, mut imap, msgs) = golden_in_dovecot();
     let searches: &[(&str, SearchField, &str)] = &[
         ("BODY", SearchField::Body, "café"),
         ("BODY", SearchField::Body, "grüße"),

@@ -6,6 +6,7 @@ mod common;
 mod migrate_support;
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::proc::peak_rss_kib;
 use migrate_support::*;
 
 fn messages() -> usize {
@@ -13,16 +14,6 @@ fn messages() -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(100_000)
-}
-
-fn peak_rss(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .unwrap()
-        * 1024
 }
 
 #[test]
@@ -65,7 +56,7 @@ fn a_100k_message_folder_is_copied_with_bounded_memory() {
         assert!(started.elapsed().as_secs() < 1800, "{}", d.log_text());
         std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    let peak = peak_rss(d.pid());
+    let peak = peak_rss_kib(d.pid()) * 1024;
     eprintln!("peak RSS {} MB", peak / (1024 * 1024));
     assert!(
         peak < 100 * 1024 * 1024,

@@ -7,6 +7,7 @@ mod common;
 mod migrate_support;
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::proc::peak_rss_kib;
 use migrate_support::*;
 
 fn seed_alice(legacy: &Legacy) -> usize {
@@ -125,8 +126,7 @@ fn first_login_copies_every_folder_keeping_uids() {
 fn courier_namespace_and_a_name_with_slash() {
     let legacy = Legacy::start(LegacyOptions {
         inbox_prefix: true,
-        users: vec![("bob".into(), "bob-pw".into())],
-        ..Default::default()
+        ..LegacyOptions::with_users(&["bob"])
     });
     let mut c = legacy.imap("bob", "bob-pw");
     c.ok("CREATE \"INBOX.Archive.2023\"");
@@ -191,21 +191,6 @@ fn legacy_down_is_a_temporary_failure_and_a_later_login_works() {
     d.terminate();
 }
 
-/// Peak resident memory of a process, in bytes (VmHWM).
-fn peak_rss(pid: i32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .unwrap()
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .unwrap();
-    kb * 1024
-}
-
 #[test]
 fn a_50_mb_message_is_streamed_with_bounded_memory() {
     let legacy = Legacy::start(LegacyOptions::default());
@@ -239,7 +224,7 @@ fn a_50_mb_message_is_streamed_with_bounded_memory() {
     assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
     p.cmd("QUIT");
     wait_state(&d, "alice@example.org", "migrated", 300);
-    let peak = peak_rss(d.pid());
+    let peak = peak_rss_kib(d.pid()) * 1024;
     eprintln!("peak RSS {} MB", peak / (1024 * 1024));
     assert!(
         peak < 100 * 1024 * 1024,

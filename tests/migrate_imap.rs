@@ -12,6 +12,7 @@ use std::path::Path;
 use std::process::Command;
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::pyclients::run_python;
 use migrate_support::*;
 
 fn mbsync_config(dir: &Path, port: u16, user: &str) -> std::path::PathBuf {
@@ -145,23 +146,6 @@ fn mbsync_finds_nothing_to_download_after_the_move() {
     d.terminate();
 }
 
-/// Runs a python3 script (imaplib) and returns its stdout.
-fn python(script: &str, args: &[&str]) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(args)
-        .output()
-        .expect("python3");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{text}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    text
-}
-
 const IMAP_SESSION: &str = r#"
 import imaplib, sys
 port = int(sys.argv[1])
@@ -208,7 +192,7 @@ fn imap_first_login_is_proxied_then_served_locally() {
 
     // The first session is the legacy server's: its capabilities in the tagged
     // OK of LOGIN (Dovecot's THREAD=), its mailbox; the switch ends it.
-    let out = python(IMAP_SESSION, &[&port, "hold"]);
+    let out = run_python(IMAP_SESSION, &[&port, "hold"], "");
     assert!(out.contains("LOGIN OK") && out.contains("THREAD="), "{out}");
     assert!(out.contains("EXISTS 25"), "{out}");
     assert!(out.contains(&format!("UIDVALIDITY {uidvalidity}")), "{out}");
@@ -216,7 +200,7 @@ fn imap_first_login_is_proxied_then_served_locally() {
     wait_state(&d, "alice@example.org", "migrated", 120);
 
     // Then ferrymail's own session: same mailbox, same UIDVALIDITY.
-    let out = python(IMAP_SESSION, &[&port, "once"]);
+    let out = run_python(IMAP_SESSION, &[&port, "once"], "");
     assert!(
         out.contains("LOGIN OK") && !out.contains("THREAD="),
         "{out}"

@@ -36,13 +36,7 @@ async fn imap_proxy_handoff_smtp_identity_and_continuous_catch_up() {
     // This binary holds this one test, so the slow-down affects nothing else.
     std::env::set_var("FERRYMAIL_TEST_COPY_DELAY_MS", "150");
     ferrymail::logging::init_test();
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob"]));
     let mut c = legacy.imap("alice", "alice-pw");
     for (flags, date, body) in sample_messages().into_iter().cycle().take(20) {
         c.append("INBOX", flags, date, &body);

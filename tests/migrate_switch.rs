@@ -10,6 +10,7 @@ mod migrate_support;
 use std::time::{Duration, Instant};
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::wait_until;
 use migrate_support::*;
 
 fn seed(legacy: &Legacy, folders: &[&str], per_folder: usize) {
@@ -137,11 +138,7 @@ fn kill_9_during_the_copy_then_login_resumes_without_duplicates() {
     assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
     p.cmd("QUIT");
     // Wait until the first folder is committed, then kill -9 mid-copy.
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while committed_messages(&d.data_dir) < 12 {
-        assert!(Instant::now() < deadline, "{}", d.log_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_committed(&d, 12, 120);
     d.kill9();
     let before = committed_messages(&d.data_dir);
     assert!(before < total, "copy finished before the kill");
@@ -235,13 +232,7 @@ fn concurrent_first_logins_start_exactly_one_copy() {
 
 #[test]
 fn reject_and_wait_modes() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob"]));
     seed(&legacy, &["INBOX"], 10);
     let mut c = legacy.imap("bob", "bob-pw");
     for (flags, date, body) in sample_messages() {
@@ -310,11 +301,12 @@ fn a_copy_interrupted_by_the_legacy_server_is_retried_with_backoff() {
     // test's own Dovecot, found by parent id) first, then Dovecot itself.
     kill_imap_children(&legacy);
     legacy.stop_dovecot();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !strip_ansi(&d.log_text()).contains("migration attempt failed") {
-        assert!(Instant::now() < deadline, "{}", d.log_text());
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_until(
+        30,
+        50,
+        || strip_ansi(&d.log_text()).contains("migration attempt failed"),
+        || d.log_text(),
+    );
     legacy.start_dovecot();
     wait_state(&d, "alice@example.org", "migrated", 120);
     d.terminate();

@@ -7,43 +7,43 @@
 
 mod common;
 
-use std::path::Path;
-use std::time::{Duration, Instant};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use common::domains::{migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{Legacy, LegacyOptions};
 use common::ops::{cli, row, state, stored, wait_state};
-use common::{Daemon, TestConfig};
+use common::{wait_until, Daemon, TestConfig};
 
 const HOOK: &str = "#!/bin/sh\nout=\"$(dirname \"$0\")/hook-out\"\nmkdir -p \"$out\"\ncat > \"$out/$1.stdin\"\ntr '\\0' ' ' < /proc/$$/cmdline > \"$out/$1.cmdline\"\n";
 
 fn config(legacy: &Legacy, hook: &Path) -> TestConfig {
-    let domain = format!(
-        r#"domain = "example.org"
-
-[migration]
-enabled = true
-timeout_secs = 20
-serve_locally_within_ms = 0
-max_bytes_per_sec = 1000000
-post_migrate_hook = "{hook}"
-
-[migration.imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "starttls"
-verify_certificate = false
-
-[migration.smtp]
-host = "127.0.0.1"
-port = 25
-"#,
-        hook = hook.display(),
-        imap = legacy.imap_port,
+    let migration = format!(
+        "timeout_secs = 20\nserve_locally_within_ms = 0\nmax_bytes_per_sec = 1000000\n\
+         post_migrate_hook = \"{}\"",
+        hook.display()
+    );
+    let domain = migrating(
+        legacy,
+        MigratingDomain {
+            migration: &migration,
+            ..Default::default()
+        },
     );
     TestConfig::new(
-        "[auth]\nallow_plaintext = true\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        &server(PLAINTEXT, &["imap", "admin"]),
         &[("example.org", &domain)],
     )
+}
+
+/// The post-migrate hook, an executable HOOK in a new temporary folder.
+fn hook() -> (tempfile::TempDir, PathBuf) {
+    use std::os::unix::fs::PermissionsExt;
+    let hookdir = tempfile::tempdir().unwrap();
+    let hook = hookdir.path().join("hook.sh");
+    std::fs::write(&hook, HOOK).unwrap();
+    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    (hookdir, hook)
 }
 
 fn seed(legacy: &Legacy, user: &str, pw: &str, n: usize) {
@@ -64,22 +64,11 @@ fn seed(legacy: &Legacy, user: &str, pw: &str, n: usize) {
 
 #[test]
 fn bulk_modes_status_finish_and_hook() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-            ("carol".into(), "carol-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob", "carol"]));
     seed(&legacy, "alice", "alice-pw", 3);
     seed(&legacy, "bob", "bob-pw", 2);
     seed(&legacy, "carol", "carol-pw", 1);
-    let hookdir = tempfile::tempdir().unwrap();
-    let hook = hookdir.path().join("hook.sh");
-    std::fs::write(&hook, HOOK).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (hookdir, hook) = hook();
     let cfg = config(&legacy, &hook);
     let d = Daemon::start(&cfg.path(), &cfg.data_dir());
 
@@ -204,15 +193,12 @@ fn bulk_modes_status_finish_and_hook() {
 
     // The hook got the password on stdin, not in its command line.
     let hook_out = hookdir.path().join("hook-out");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !hook_out.join("carol@example.org.cmdline").exists() {
-        assert!(
-            Instant::now() < deadline,
-            "hook never ran:\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        30,
+        100,
+        || hook_out.join("carol@example.org.cmdline").exists(),
+        || format!("hook never ran:\n{}", d.log_text()),
+    );
     std::thread::sleep(Duration::from_millis(200));
     let stdin = std::fs::read_to_string(hook_out.join("carol@example.org.stdin")).unwrap();
     assert_eq!(stdin.trim_end(), "carol-pw");
@@ -269,19 +255,9 @@ fn bulk_modes_status_finish_and_hook() {
 /// password in memory `migrated` and says so, `--force` finishes them.
 #[test]
 fn restart_forgets_passwords() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob"]));
     seed(&legacy, "alice", "alice-pw", 2);
-    let hookdir = tempfile::tempdir().unwrap();
-    let hook = hookdir.path().join("hook.sh");
-    std::fs::write(&hook, HOOK).unwrap();
-    use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(&hook, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let (_hookdir, hook) = hook();
     let cfg = config(&legacy, &hook);
     let mut d = Daemon::start(&cfg.path(), &cfg.data_dir());
     let (code, out, err) = cli(

@@ -9,34 +9,24 @@ mod common;
 
 use std::net::SocketAddr;
 
+use common::domains::{migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{Legacy, LegacyOptions};
 use common::ops::{cli, row, state, stored, wait_state};
+use common::pyclients::run_login_script;
 use common::{Daemon, TestConfig};
 
 fn config(legacy: &Legacy) -> TestConfig {
-    let domain = format!(
-        r#"domain = "example.org"
-
-[migration]
-enabled = true
-source = "pop3"
-timeout_secs = 20
-serve_locally_within_ms = 0
-
-[migration.pop3]
-host = "127.0.0.1"
-port = {pop3}
-tls = "starttls"
-verify_certificate = false
-
-[migration.smtp]
-host = "127.0.0.1"
-port = 25
-"#,
-        pop3 = legacy.pop3_port,
+    let domain = migrating(
+        legacy,
+        MigratingDomain {
+            migration: "source = \"pop3\"\ntimeout_secs = 20\nserve_locally_within_ms = 0",
+            imap: false,
+            pop3: true,
+            ..Default::default()
+        },
     );
     TestConfig::new(
-        "[auth]\nallow_plaintext = true\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        &server(PLAINTEXT, &["pop3", "admin"]),
         &[("example.org", &domain)],
     )
 }
@@ -62,24 +52,7 @@ _, uidl, _ = p.uidl()
 for l in uidl: print(l.decode())
 p.quit()
 "#;
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            user,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(out.status.success(), "poplib failed for {user}");
-    String::from_utf8(out.stdout)
-        .unwrap()
+    run_login_script(script, addr, user, pass)
         .lines()
         .map(str::to_string)
         .collect()
@@ -87,14 +60,7 @@ p.quit()
 
 #[test]
 fn migrate_user_bulk_messages_only_and_finish_on_a_pop3_source() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-            ("carol".into(), "carol-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob", "carol"]));
     seed(&legacy, "alice", "alice-pw", 0, 3);
     seed(&legacy, "bob", "bob-pw", 0, 2);
     let legacy_pop3: SocketAddr = ([127, 0, 0, 1], legacy.pop3_port).into();

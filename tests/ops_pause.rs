@@ -6,16 +6,22 @@ mod common;
 mod migrate_support;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
 
+use common::domains::{migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{Legacy, LegacyOptions};
-use common::{run_cli, TestConfig};
+use common::ops::cli;
+use common::proc::wait_log;
+use common::TestConfig;
 use migrate_support::*;
 
 fn domain_text(legacy: &Legacy, enabled: bool) -> String {
-    format!(
-        "domain = \"example.org\"\n\n[migration]\nenabled = {enabled}\ntimeout_secs = 20\nserve_locally_within_ms = 0\n\n[migration.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"starttls\"\nverify_certificate = false\n\n[migration.smtp]\nhost = \"127.0.0.1\"\nport = 25\n",
-        legacy.imap_port
+    migrating(
+        legacy,
+        MigratingDomain {
+            enabled,
+            migration: "timeout_secs = 20\nserve_locally_within_ms = 0",
+            ..Default::default()
+        },
     )
 }
 
@@ -27,37 +33,12 @@ fn hup(pid: u32) {
         .success());
 }
 
-fn cli(cfg: &TestConfig, args: &[&str], stdin: &str) -> (i32, String, String) {
-    let path = cfg.path();
-    let mut all: Vec<&str> = args.to_vec();
-    all.extend(["--config", path.to_str().unwrap()]);
-    run_cli(&all, stdin)
-}
-
-fn wait_log(d: &common::Daemon, needle: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !d.log_text().contains(needle) {
-        assert!(
-            Instant::now() < deadline,
-            "no `{needle}` in:\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn pause_and_resume_a_domain() {
-    let legacy = Legacy::start(LegacyOptions {
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-        ],
-        ..Default::default()
-    });
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice", "bob"]));
     seed_maildir(&legacy, "alice", "alice-pw", 60);
     let cfg = TestConfig::new(
-        "[auth]\nallow_plaintext = true\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        &server(PLAINTEXT, &["imap", "admin"]),
         &[("example.org", &domain_text(&legacy, true))],
     );
     let domain_file = cfg.dir.path().join("domains/example.org.toml");
@@ -75,7 +56,9 @@ fn pause_and_resume_a_domain() {
     // Pause: the running copy stops; new requests are refused.
     std::fs::write(&domain_file, domain_text(&legacy, false)).unwrap();
     hup(pid);
-    wait_log(&d, "copy stopped: the domain's migration is paused");
+    let needle = "copy stopped: the domain's migration is paused";
+    let log = wait_log(&d, needle, 1, 30);
+    assert!(log.contains(needle), "no `{needle}` in:\n{log}");
     let (code, _, err) = cli(
         &cfg,
         &["migrate", "user", "bob@example.org", "--password-stdin"],

@@ -13,6 +13,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::legacy::{Legacy, LegacyOptions};
+use common::pyclients::{run_login_script, run_python};
 use common::TestConfig;
 use migrate_support::*;
 
@@ -58,28 +59,7 @@ for l in lst:
     print("R " + hashlib.sha256(b"".join(x + b"\r\n" for x in lines)).hexdigest())
 p.quit()
 "#;
-    let mut child = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            user,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("python3");
-    use std::io::Write;
-    writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "poplib against {addr}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = run_login_script(script, addr, user, pass);
     let pick = |p: &str| -> Vec<String> {
         text.lines()
             .filter_map(|l| l.strip_prefix(p))
@@ -182,11 +162,7 @@ fn pop3_source_full_copy_then_delta_without_dele() {
     let mut p = Pop::connect(d.addr("pop3", "plain"));
     assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
     p.cmd("QUIT");
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while committed_messages(&d.data_dir) < 41 {
-        assert!(Instant::now() < deadline, "{}", d.log_text());
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_committed(&d, 41, 60);
     // Once more: nothing new.
     let mut p = Pop::connect(d.addr("pop3", "plain"));
     assert!(p.login("alice@example.org", "alice-pw").starts_with("+OK"));
@@ -313,16 +289,11 @@ s = smtplib.SMTP(sys.argv[1], int(sys.argv[2]), timeout=60)
 s.sendmail("bob@example.net", ["alice@example.org"], b"From: bob@example.net\r\nTo: alice@example.org\r\nSubject: new\r\n\r\nhello\r\n")
 s.quit()
 "#;
-    let st = Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &smtp.ip().to_string(),
-            &smtp.port().to_string(),
-        ])
-        .status()
-        .unwrap();
-    assert!(st.success());
+    run_python(
+        script,
+        &[&smtp.ip().to_string(), &smtp.port().to_string()],
+        "",
+    );
     assert_eq!(fetchmail(client.path(), port, "alice"), 1);
     assert_eq!(fetchmail(client.path(), port, "alice"), 0);
 

@@ -6,9 +6,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
+use common::inproc;
+use common::pyclients::run_blocking;
 use common::{Client, TestConfig};
-use ferrymail::app::App;
-use ferrymail::auth::hash_password;
 use ferrymail::config::Protocol;
 use ferrymail::daemon;
 use ferrymail::store::{AccountState, Flags, IngestSource, Mailstore, NewMessage};
@@ -32,26 +32,12 @@ fn message(i: usize) -> Vec<u8> {
 }
 
 async fn start(extra: &str, messages: usize) -> Pop3Test {
-    ferrymail::logging::init_test();
     let cfg = TestConfig::new(
         &format!("{extra}\n[pop3]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n"),
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let app = App::new(cfg.load()).unwrap();
-    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
-        .await
-        .unwrap();
-    let account = app
-        .store
-        .create_account(
-            "pat@example.test",
-            &hash_password(&ferrymail::auth::Password::new("pat-pw")),
-            AccountState::Local,
-            true,
-        )
-        .await
-        .unwrap();
-    let ms = app.store.mailstore(account.id).await.unwrap();
+    let (app, running) = inproc::start(&cfg).await;
+    let ms = inproc::mailstore(&app, "pat@example.test", "pat-pw", AccountState::Local).await;
     let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
     let mut bodies = Vec::new();
     for i in 1..=messages {
@@ -99,14 +85,6 @@ impl Pop3Test {
     async fn inbox_count(&self) -> u32 {
         self.ms.mailbox("INBOX").await.unwrap().unwrap().exists
     }
-}
-
-/// Runs a client program off the runtime that serves it.
-async fn run_blocking(cmd: &mut std::process::Command) -> std::process::Output {
-    let mut cmd = std::mem::replace(cmd, std::process::Command::new("true"));
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
 }
 
 async fn multiline(c: &mut Client) -> Vec<String> {

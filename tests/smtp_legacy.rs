@@ -11,32 +11,32 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use common::domains::{migrating, MigratingDomain};
+use common::inproc::{self, inbox_bodies};
 use common::legacy::{Legacy, LegacyOptions};
-use common::{Client, Daemon, TestConfig};
+use common::{wait_until, Client, Daemon, TestConfig};
 use ferrymail::app::App;
-use ferrymail::auth::{hash_password, Password};
+use ferrymail::auth::Password;
 use ferrymail::config::Protocol;
 use ferrymail::daemon;
-use ferrymail::store::{AccountState, Mailstore};
+use ferrymail::store::AccountState::Migrated;
+use ferrymail::store::Mailstore;
 
 fn legacy() -> Legacy {
     Legacy::start(LegacyOptions {
         postfix: true,
-        users: vec![
-            ("alice".into(), "alice-pw".into()),
-            ("bob".into(), "bob-pw".into()),
-        ],
-        ..Default::default()
+        ..LegacyOptions::with_users(&["alice", "bob"])
     })
 }
 
 fn domain_file(l: &Legacy) -> String {
-    format!(
-        "domain = \"example.org\"\n[migration]\nenabled = true\n\
-         [migration.imap]\nhost = \"127.0.0.1\"\nport = {}\ntls = \"none\"\n\
-         [migration.smtp]\nhost = \"127.0.0.1\"\nport = {}\n",
-        l.imap_port,
-        l.smtp_port.unwrap()
+    migrating(
+        l,
+        MigratingDomain {
+            tls: "none",
+            postfix: true,
+            ..Default::default()
+        },
     )
 }
 
@@ -46,25 +46,6 @@ fn server_file(extra: &str) -> String {
          [smtp]\nlisten = [\"127.0.0.1:0\"]\nretry_secs = 1\n{extra}\n\
          [submission]\nlisten = [\"127.0.0.1:0\"]\n"
     )
-}
-
-async fn reply(c: &mut Client) -> String {
-    let mut all = String::new();
-    loop {
-        let l = c.line().await.expect("connection closed");
-        let last = l.len() < 4 || l.as_bytes()[3] == b' ';
-        all.push_str(&l);
-        all.push('\n');
-        if last {
-            return all;
-        }
-    }
-}
-
-async fn expect(c: &mut Client, line: &str, code: &str) {
-    c.send(line).await;
-    let r = reply(c).await;
-    assert!(r.starts_with(code), "{line} -> {r}");
 }
 
 /// One SMTP transaction; `auth` logs in first (PLAIN).
@@ -77,26 +58,26 @@ async fn send(
 ) {
     let mut c = Client::connect(addr).await;
     c.timeout = Duration::from_secs(60);
-    assert!(reply(&mut c).await.starts_with("220"));
-    expect(&mut c, "EHLO client.example", "250").await;
+    assert!(c.smtp_reply().await.starts_with("220"));
+    c.expect_code("EHLO client.example", "250").await;
     if let Some((u, p)) = auth {
         let b64 = base64_plain(u, p);
-        expect(&mut c, &format!("AUTH PLAIN {b64}"), "235").await;
+        c.expect_code(&format!("AUTH PLAIN {b64}"), "235").await;
     }
-    expect(&mut c, &format!("MAIL FROM:<{from}>"), "250").await;
+    c.expect_code(&format!("MAIL FROM:<{from}>"), "250").await;
     let mut any = false;
     for (r, code) in rcpts {
-        expect(&mut c, &format!("RCPT TO:<{r}>"), code).await;
+        c.expect_code(&format!("RCPT TO:<{r}>"), code).await;
         any |= code.starts_with('2');
     }
     if any {
-        expect(&mut c, "DATA", "354").await;
+        c.expect_code("DATA", "354").await;
         c.send_raw(body.as_bytes()).await;
         c.send_raw(b".\r\n").await;
-        let r = reply(&mut c).await;
+        let r = c.smtp_reply().await;
         assert!(r.starts_with("250"), "DATA -> {r}");
     }
-    expect(&mut c, "QUIT", "221").await;
+    c.expect_code("QUIT", "221").await;
 }
 
 fn base64_plain(u: &str, p: &str) -> String {
@@ -118,31 +99,30 @@ fn legacy_count(l: &Legacy, user: &str, subject: &str) -> usize {
 
 /// Waits until the legacy INBOX has `n` such messages (Postfix delivers async).
 fn wait_legacy(l: &Legacy, user: &str, subject: &str, n: usize) {
-    let deadline = Instant::now() + Duration::from_secs(90);
-    loop {
-        let got = legacy_count(l, user, subject);
-        if got >= n {
-            assert_eq!(got, n, "{subject}: too many copies");
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{subject} not delivered to {user}; postfix log:\n{}",
-            l.postfix_log()
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut got = 0;
+    wait_until(
+        90,
+        200,
+        || {
+            got = legacy_count(l, user, subject);
+            got >= n
+        },
+        || {
+            format!(
+                "{subject} not delivered to {user}; postfix log:\n{}",
+                l.postfix_log()
+            )
+        },
+    );
+    assert_eq!(got, n, "{subject}: too many copies");
 }
 
 async fn inbox(ms: &Mailstore) -> Vec<String> {
-    let inbox = ms.mailbox("INBOX").await.unwrap().unwrap();
-    let mut out = Vec::new();
-    for m in ms.messages(inbox.id).await.unwrap() {
-        out.push(
-            String::from_utf8_lossy(&std::fs::read(ms.blob_path(&m.blob)).unwrap()).into_owned(),
-        );
-    }
-    out
+    inbox_bodies(ms)
+        .await
+        .iter()
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect()
 }
 
 fn queue_len(data_dir: &std::path::Path) -> usize {
@@ -166,12 +146,8 @@ impl Drop for InProcess {
 }
 
 async fn start(l: &Legacy, extra: &str) -> InProcess {
-    ferrymail::logging::init_test();
     let cfg = TestConfig::new(&server_file(extra), &[("example.org", &domain_file(l))]);
-    let app = App::new(cfg.load()).unwrap();
-    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
-        .await
-        .unwrap();
+    let (app, running) = inproc::start(&cfg).await;
     InProcess {
         mx: running.addr(Protocol::Smtp, false).unwrap(),
         sub: running.addr(Protocol::Submission, false).unwrap(),
@@ -181,25 +157,11 @@ async fn start(l: &Legacy, extra: &str) -> InProcess {
     }
 }
 
-async fn migrated_account(app: &App, address: &str, password: &str) -> Arc<Mailstore> {
-    let a = app
-        .store
-        .create_account(
-            address,
-            &hash_password(&Password::new(password)),
-            AccountState::Migrated,
-            true,
-        )
-        .await
-        .unwrap();
-    app.store.mailstore(a.id).await.unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn mail_is_routed_between_ferrymail_and_the_legacy_server() {
     let l = tokio::task::spawn_blocking(legacy).await.unwrap();
     let t = start(&l, "").await;
-    let carol = migrated_account(&t.app, "carol@example.org", "carol-pw").await;
+    let carol = inproc::mailstore(&t.app, "carol@example.org", "carol-pw", Migrated).await;
 
     // Not yet migrated: verified on the legacy server, relayed, in the legacy mailbox.
     // Unknown to both: 550 at RCPT. Migrated: local. Elsewhere: 554 on port 25.
@@ -232,9 +194,9 @@ async fn mail_is_routed_between_ferrymail_and_the_legacy_server() {
     // Submission: refused without AUTH; with AUTH, mail for other domains goes out
     // through the legacy MTA (default relay), whose "outside world" is a file sink.
     let mut c = Client::connect(t.sub).await;
-    reply(&mut c).await;
-    expect(&mut c, "EHLO client.example", "250").await;
-    expect(&mut c, "MAIL FROM:<carol@example.org>", "530").await;
+    c.smtp_reply().await;
+    c.expect_code("EHLO client.example", "250").await;
+    c.expect_code("MAIL FROM:<carol@example.org>", "530").await;
     drop(c);
     send(
         t.sub,
@@ -250,14 +212,12 @@ async fn mail_is_routed_between_ferrymail_and_the_legacy_server() {
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
     let sunk = loop {
-        let files: Vec<_> = std::fs::read_dir(&l.sink_dir)
-            .unwrap()
-            .flatten()
-            .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
-            .filter(|t| t.contains("outbound two"))
-            .collect();
-        if let Some(f) = files.first() {
-            break f.clone();
+        if let Some(f) = l
+            .sink_texts()
+            .into_iter()
+            .find(|t| t.contains("outbound two"))
+        {
+            break f;
         }
         assert!(
             Instant::now() < deadline,
@@ -301,7 +261,7 @@ async fn mail_is_routed_between_ferrymail_and_the_legacy_server() {
 async fn undeliverable_mail_comes_back_as_a_dsn_after_the_queue_lifetime() {
     let l = tokio::task::spawn_blocking(legacy).await.unwrap();
     let t = start(&l, "queue_lifetime_secs = 3").await;
-    let carol = migrated_account(&t.app, "carol@example.org", "carol-pw").await;
+    let carol = inproc::mailstore(&t.app, "carol@example.org", "carol-pw", Migrated).await;
     l.stop_postfix();
     send(
         t.sub,

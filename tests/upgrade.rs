@@ -10,7 +10,9 @@ mod common;
 
 use std::path::Path;
 
+use common::domains::{server, PLAINTEXT};
 use common::ops::cli;
+use common::pyclients::run_login_script;
 use common::{Daemon, TestConfig};
 
 fn restore(sql: &Path, db: &Path) {
@@ -66,34 +68,13 @@ for l in data:
     print("LIST", l.decode())
 c.logout()
 "#;
-    use std::io::Write;
-    let mut child = std::process::Command::new("python3")
-        .args([
-            "-c",
-            script,
-            &addr.ip().to_string(),
-            &addr.port().to_string(),
-            user,
-        ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    writeln!(child.stdin.take().unwrap(), "{pass}").unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "imaplib failed for {user}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    run_login_script(script, addr, user, pass)
 }
 
 #[test]
 fn a_data_dir_of_the_previous_release_opens_and_goes_on() {
     let cfg = TestConfig::new(
-        "[auth]\nallow_plaintext = true\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        &server(PLAINTEXT, &["imap", "admin"]),
         &[("example.org", "domain = \"example.org\"\n")],
     );
     lay_out(&cfg.data_dir());

@@ -124,6 +124,19 @@ impl Default for LegacyOptions {
     }
 }
 
+impl LegacyOptions {
+    /// The default options with `users`, each with the password `USER-pw`.
+    pub fn with_users(users: &[&str]) -> LegacyOptions {
+        LegacyOptions {
+            users: users
+                .iter()
+                .map(|u| (u.to_string(), format!("{u}-pw")))
+                .collect(),
+            ..LegacyOptions::default()
+        }
+    }
+}
+
 pub struct Legacy {
     pub dir: tempfile::TempDir,
     pub opts: LegacyOptions,
@@ -456,6 +469,17 @@ setgid_group = postdrop
         self.smtp_port = Some(port);
     }
 
+    /// The text of every message the Postfix sink holds (mail for the outside world).
+    pub fn sink_texts(&self) -> Vec<String> {
+        std::fs::read_dir(&self.sink_dir)
+            .map(|rd| {
+                rd.flatten()
+                    .map(|e| std::fs::read_to_string(e.path()).unwrap_or_default())
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     pub fn postfix_log(&self) -> String {
         std::fs::read_to_string(self.pf().join("log/postfix.log")).unwrap_or_default()
     }
@@ -463,18 +487,23 @@ setgid_group = postdrop
     /// Stops Postfix (for "legacy SMTP down" tests); `start_postfix_again` restarts it.
     pub fn stop_postfix(&self) {
         if let Some(port) = self.smtp_port {
-            let _ = Command::new("/usr/sbin/postfix")
-                .arg("-c")
-                .arg(self.pf())
-                .arg("stop")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            self.postfix_stop();
             let deadline = Instant::now() + Duration::from_secs(10);
             while TcpStream::connect(("127.0.0.1", port)).is_ok() && Instant::now() < deadline {
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
+    }
+
+    /// `postfix stop`, its outcome and output ignored.
+    fn postfix_stop(&self) {
+        let _ = Command::new("/usr/sbin/postfix")
+            .arg("-c")
+            .arg(self.pf())
+            .arg("stop")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status();
     }
 
     pub fn start_postfix_again(&self) {
@@ -524,13 +553,7 @@ setgid_group = postdrop
 impl Drop for Legacy {
     fn drop(&mut self) {
         if self.smtp_port.is_some() {
-            let _ = Command::new("/usr/sbin/postfix")
-                .arg("-c")
-                .arg(self.pf())
-                .arg("stop")
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .status();
+            self.postfix_stop();
         }
         self.stop_dovecot();
     }

@@ -1,18 +1,27 @@
-//! Helpers shared by the integration tests: temporary configurations, the daemon
-//! as a child process, and a line-oriented client (plain or TLS).
+//! Helpers shared by the integration tests: temporary configurations and the
+//! daemon as a child process here; in the submodules the transcript clients,
+//! domain files, the daemon in process, /proc and the log, tmpfs mounts, real
+//! client programs, the legacy server and the admin command line.
 
 #![allow(dead_code)]
 
+pub mod domains;
+pub mod golden;
+pub mod inproc;
 pub mod legacy;
 pub mod ops;
+pub mod proc;
+pub mod pyclients;
+pub mod tmpfs;
+pub mod transcript;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
+// Not every test file uses each of them.
+#[allow(unused_imports)]
+pub use transcript::{Client, Line};
 
 /// A temporary folder with a server file and a domains folder.
 pub struct TestConfig {
@@ -59,29 +68,52 @@ pub fn bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_ferrymail"))
 }
 
-/// Runs `ferrymail ARGS` with `stdin` and returns (status, stdout, stderr).
-pub fn run_cli(args: &[&str], stdin: &str) -> (i32, String, String) {
+/// Runs `cmd` with `stdin` on its standard input, collecting its output.
+pub fn output_with_stdin(cmd: &mut Command, stdin: &str) -> std::process::Output {
     use std::io::Write;
-    let mut child = Command::new(bin())
-        .args(args)
-        .env_remove("FERRYMAIL_CONFIG")
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("spawn ferrymail");
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
     child
         .stdin
         .take()
         .unwrap()
         .write_all(stdin.as_bytes())
         .unwrap();
-    let out = child.wait_with_output().unwrap();
+    child.wait_with_output().unwrap()
+}
+
+/// Runs `ferrymail ARGS` with `stdin` and returns (status, stdout, stderr).
+pub fn run_cli(args: &[&str], stdin: &str) -> (i32, String, String) {
+    let out = output_with_stdin(
+        Command::new(bin())
+            .args(args)
+            .env_remove("FERRYMAIL_CONFIG"),
+        stdin,
+    );
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Checks `done` every `poll_ms` until it holds; panics with `why()` once `secs`
+/// have passed without.
+pub fn wait_until(
+    secs: u64,
+    poll_ms: u64,
+    mut done: impl FnMut() -> bool,
+    why: impl Fn() -> String,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "{}", why());
+        std::thread::sleep(Duration::from_millis(poll_ms));
+    }
 }
 
 /// The daemon running as a child process.
@@ -94,6 +126,12 @@ pub struct Daemon {
 impl Daemon {
     /// Starts `ferrymail serve` and waits until its listeners file appears.
     pub fn start(config: &Path, data_dir: &Path) -> Daemon {
+        Daemon::start_with(config, data_dir, |_| {})
+    }
+
+    /// Like [`Daemon::start`], with `setup` adjusting the command (its
+    /// environment) before it is spawned.
+    pub fn start_with(config: &Path, data_dir: &Path, setup: impl FnOnce(&mut Command)) -> Daemon {
         let _ = std::fs::remove_file(data_dir.join("listeners"));
         std::fs::create_dir_all(data_dir).unwrap();
         let log = data_dir.with_extension("log");
@@ -102,15 +140,15 @@ impl Daemon {
             .append(true)
             .open(&log)
             .unwrap();
-        let child = Command::new(bin())
-            .args(["serve", "--config"])
+        let mut cmd = Command::new(bin());
+        cmd.args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info,ferrymail=debug")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(logfile)
-            .spawn()
-            .expect("spawn ferrymail serve");
+            .stderr(logfile);
+        setup(&mut cmd);
+        let child = cmd.spawn().expect("spawn ferrymail serve");
         let mut d = Daemon {
             child,
             data_dir: data_dir.to_path_buf(),
@@ -178,117 +216,5 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// A line-oriented test client over plain TCP or TLS.
-pub struct Client {
-    io: BufReader<Box<dyn Io>>,
-    pub timeout: Duration,
-}
-
-pub fn tls_client_config() -> Arc<rustls::ClientConfig> {
-    ferrymail::server::tls::client_config(false, None).unwrap()
-}
-
-impl Client {
-    pub async fn connect(addr: std::net::SocketAddr) -> Client {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        Client {
-            io: BufReader::new(Box::new(tcp)),
-            timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// Connects with implicit TLS.
-    pub async fn connect_tls(addr: std::net::SocketAddr) -> Client {
-        let tcp = TcpStream::connect(addr).await.expect("connect");
-        let tls = tokio_rustls::TlsConnector::from(tls_client_config())
-            .connect("localhost".try_into().unwrap(), tcp)
-            .await
-            .expect("TLS handshake");
-        Client {
-            io: BufReader::new(Box::new(tls)),
-            timeout: Duration::from_secs(10),
-        }
-    }
-
-    /// Upgrades this plain connection to TLS (after the server said go ahead).
-    pub async fn starttls(self) -> Client {
-        let inner = self.io.into_inner();
-        let tls = tokio_rustls::TlsConnector::from(tls_client_config())
-            .connect("localhost".try_into().unwrap(), inner)
-            .await
-            .expect("TLS handshake");
-        Client {
-            io: BufReader::new(Box::new(tls)),
-            timeout: Duration::from_secs(10),
-        }
-    }
-
-    pub async fn send_raw(&mut self, data: &[u8]) {
-        self.io.get_mut().write_all(data).await.expect("write");
-        self.io.get_mut().flush().await.expect("flush");
-    }
-
-    /// Sends `line` followed by CRLF.
-    pub async fn send(&mut self, line: &str) {
-        self.send_raw(format!("{line}\r\n").as_bytes()).await;
-    }
-
-    /// Reads one line (without CRLF); `None` at end of stream.
-    pub async fn line(&mut self) -> Option<String> {
-        let mut buf = Vec::new();
-        let n = tokio::time::timeout(self.timeout, self.io.read_until(b'\n', &mut buf))
-            .await
-            .expect("timed out waiting for a line")
-            .ok()?;
-        if n == 0 {
-            return None;
-        }
-        Some(
-            String::from_utf8_lossy(&buf)
-                .trim_end_matches(['\r', '\n'])
-                .to_string(),
-        )
-    }
-
-    /// Reads lines up to and including the first that starts with `prefix`.
-    pub async fn until(&mut self, prefix: &str) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let l = self.line().await.unwrap_or_else(|| {
-                panic!("connection closed waiting for {prefix:?}; got {lines:?}")
-            });
-            let done = l.starts_with(prefix);
-            lines.push(l);
-            if done {
-                return lines;
-            }
-        }
-    }
-
-    /// Reads exactly `n` bytes.
-    pub async fn bytes(&mut self, n: usize) -> Vec<u8> {
-        use tokio::io::AsyncReadExt;
-        let mut buf = vec![0; n];
-        tokio::time::timeout(self.timeout, self.io.read_exact(&mut buf))
-            .await
-            .expect("timed out")
-            .expect("read");
-        buf
-    }
-
-    /// True when the server closed the connection (EOF or reset) within the timeout.
-    pub async fn closed(&mut self) -> bool {
-        let mut buf = Vec::new();
-        match tokio::time::timeout(self.timeout, self.io.read_until(b'\n', &mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => true,
-            Ok(Ok(_)) => false,
-            Err(_) => false,
-        }
     }
 }

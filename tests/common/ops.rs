@@ -1,11 +1,9 @@
 //! The admin's side in tests: the `ferrymail` command line against a test
 //! configuration, and what the store says of an account.
 
-use std::time::{Duration, Instant};
-
 use ferrymail::store::Store;
 
-use super::{run_cli, Daemon, TestConfig};
+use super::{run_cli, wait_until, Daemon, TestConfig};
 
 /// Runs `ferrymail ARGS --config <cfg>` with `stdin`: (exit code, stdout, stderr).
 pub fn cli(cfg: &TestConfig, args: &[&str], stdin: &str) -> (i32, String, String) {
@@ -49,19 +47,18 @@ pub fn stored(cfg: &TestConfig, address: &str) -> u64 {
 }
 
 pub fn wait_state(cfg: &TestConfig, d: &Daemon, address: &str, want: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = state(cfg, address);
-        if s.as_deref() == Some(want) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{address} never reached {want} (now {s:?}):\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        60,
+        100,
+        || state(cfg, address).as_deref() == Some(want),
+        || {
+            let s = state(cfg, address);
+            format!(
+                "{address} never reached {want} (now {s:?}):\n{}",
+                d.log_text()
+            )
+        },
+    );
 }
 
 /// The line of the result table for `line`.
@@ -70,4 +67,10 @@ pub fn row(out: &str, line: usize) -> String {
         .find(|l| l.trim_start().starts_with(&format!("{line} ")))
         .unwrap_or_else(|| panic!("no row for line {line} in:\n{out}"))
         .to_string()
+}
+
+/// `ferrymail account add ADDRESS` with `password`; it must succeed.
+pub fn add_account(cfg: &TestConfig, address: &str, password: &str) {
+    let (code, _, err) = cli(cfg, &["account", "add", address], &format!("{password}\n"));
+    assert_eq!(code, 0, "{err}");
 }

@@ -5,9 +5,8 @@
 
 use std::sync::Arc;
 
-use crate::common::{Client, TestConfig};
+use crate::common::{inproc, Client, TestConfig};
 use ferrymail::app::App;
-use ferrymail::auth::hash_password;
 use ferrymail::config::Protocol;
 use ferrymail::daemon;
 use ferrymail::store::{AccountState, Flags, IngestSource, Mailstore, NewMessage};
@@ -38,26 +37,12 @@ pub fn message(i: usize) -> Vec<u8> {
 /// Starts a daemon with `[imap]` on port 0 (plus `extra` server config) and an
 /// account `pat@example.test` with the default folders and `messages` in INBOX.
 pub async fn start(extra: &str, imap_extra: &str, messages: usize) -> ImapTest {
-    ferrymail::logging::init_test();
     let cfg = TestConfig::new(
         &format!("{extra}\n[imap]\nlisten = [\"127.0.0.1:0\"]\nlisten_tls = [\"127.0.0.1:0\"]\n{imap_extra}\n"),
         &[("example.test", "domain = \"example.test\"\n")],
     );
-    let app = App::new(cfg.load()).unwrap();
-    let running = daemon::start(app.clone(), &ferrymail::daemon::services)
-        .await
-        .unwrap();
-    let account = app
-        .store
-        .create_account(
-            USER,
-            &hash_password(&ferrymail::auth::Password::new(PASS)),
-            AccountState::Local,
-            true,
-        )
-        .await
-        .unwrap();
-    let ms = app.store.mailstore(account.id).await.unwrap();
+    let (app, running) = inproc::start(&cfg).await;
+    let ms = inproc::mailstore(&app, USER, PASS, AccountState::Local).await;
     let t = ImapTest {
         plain: running.addr(Protocol::Imap, false).unwrap(),
         tls: running.addr(Protocol::Imap, true).unwrap(),
@@ -187,14 +172,6 @@ impl Imap {
     pub async fn line(&mut self) -> String {
         self.c.line().await.expect("connection closed")
     }
-}
-
-/// Runs a client program off the runtime that serves it.
-pub async fn run_blocking(cmd: &mut std::process::Command) -> std::process::Output {
-    let mut cmd = std::mem::replace(cmd, std::process::Command::new("true"));
-    tokio::task::spawn_blocking(move || cmd.output().unwrap())
-        .await
-        .unwrap()
 }
 
 /// True when some line contains `needle`.

@@ -4,122 +4,67 @@
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader, Write};
-use std::net::{SocketAddr, TcpStream};
+use std::net::SocketAddr;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
+use crate::common::domains::{migrating, server, MigratingDomain};
 use crate::common::legacy::{quote, Legacy};
-use crate::common::{bin, Daemon, TestConfig};
+use crate::common::{wait_until, Daemon, Line, TestConfig};
 
-/// A domain file migrating `example.org` from `legacy`.
+/// A server with POP3 and IMAP, and a domain file migrating `example.org` from
+/// `legacy` (IMAP and POP3).
 pub fn config(legacy: &Legacy, migration_extra: &str) -> TestConfig {
-    let domain = format!(
-        r#"domain = "example.org"
-
-[migration]
-enabled = true
-timeout_secs = 20
-{migration_extra}
-
-[migration.imap]
-host = "127.0.0.1"
-port = {imap}
-tls = "starttls"
-verify_certificate = false
-
-[migration.pop3]
-host = "127.0.0.1"
-port = {pop3}
-tls = "starttls"
-verify_certificate = false
-
-[migration.smtp]
-host = "127.0.0.1"
-port = 25
-"#,
-        imap = legacy.imap_port,
-        pop3 = legacy.pop3_port,
+    let domain = migrating(
+        legacy,
+        MigratingDomain {
+            migration: &format!("timeout_secs = 20\n{migration_extra}"),
+            pop3: true,
+            ..Default::default()
+        },
     );
     TestConfig::new(
-        "[auth]\nallow_plaintext = true\nfailure_delay_ms = 10\nmax_failure_delay_ms = 20\n[pop3]\nlisten = [\"127.0.0.1:0\"]\n[imap]\nlisten = [\"127.0.0.1:0\"]\n",
+        &server(
+            "allow_plaintext = true\nfailure_delay_ms = 10\nmax_failure_delay_ms = 20",
+            &["pop3", "imap"],
+        ),
         &[("example.org", &domain)],
     )
 }
 
 /// Starts `ferrymail serve`, with the test-only copy slow-down when asked.
 pub fn start_daemon(cfg: &TestConfig, copy_delay_ms: Option<u64>) -> Daemon {
-    let data_dir = cfg.data_dir();
-    let _ = std::fs::remove_file(data_dir.join("listeners"));
-    std::fs::create_dir_all(&data_dir).unwrap();
-    let log = data_dir.with_extension("log");
-    let logfile = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(&log)
-        .unwrap();
-    let mut cmd = Command::new(bin());
-    cmd.args(["serve", "--config"])
-        .arg(cfg.path())
-        .env("RUST_LOG", "info,ferrymail=debug")
-        .env_remove("FERRYMAIL_TEST_COPY_DELAY_MS")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(logfile);
-    if let Some(ms) = copy_delay_ms {
-        cmd.env("FERRYMAIL_TEST_COPY_DELAY_MS", ms.to_string());
-    }
-    let child = cmd.spawn().expect("spawn ferrymail serve");
-    let mut d = Daemon {
-        child,
-        data_dir: data_dir.clone(),
-        log,
-    };
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !data_dir.join("listeners").exists() {
-        if let Ok(Some(status)) = d.child.try_wait() {
-            panic!("daemon exited with {status}:\n{}", d.log_text());
+    Daemon::start_with(&cfg.path(), &cfg.data_dir(), |cmd| {
+        cmd.env_remove("FERRYMAIL_TEST_COPY_DELAY_MS");
+        if let Some(ms) = copy_delay_ms {
+            cmd.env("FERRYMAIL_TEST_COPY_DELAY_MS", ms.to_string());
         }
-        assert!(Instant::now() < deadline, "daemon did not start");
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    d
+    })
 }
 
 /// A blocking POP3 client (the way a mail client talks to ferrymail).
 pub struct Pop {
-    r: BufReader<TcpStream>,
-    w: TcpStream,
+    c: Line,
     pub greeting: String,
 }
 
 impl Pop {
     pub fn connect(addr: SocketAddr) -> Pop {
-        let s = TcpStream::connect(addr).unwrap();
-        s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-        let mut p = Pop {
-            r: BufReader::new(s.try_clone().unwrap()),
-            w: s,
-            greeting: String::new(),
-        };
-        p.greeting = p.line().expect("POP3 greeting");
-        p
+        let mut c = Line::connect(addr);
+        let greeting = c.try_line().expect("POP3 greeting");
+        Pop { c, greeting }
     }
 
     /// One line, `None` once the server closed the connection.
     pub fn line(&mut self) -> Option<String> {
-        let mut l = String::new();
-        match self.r.read_line(&mut l) {
-            Ok(0) | Err(_) => None,
-            Ok(_) => Some(l.trim_end().to_string()),
-        }
+        self.c.try_line()
     }
 
     pub fn cmd(&mut self, line: &str) -> String {
-        write!(self.w, "{line}\r\n").unwrap();
+        self.c.send_line(line);
         self.line().unwrap_or_default()
     }
 
@@ -170,20 +115,30 @@ pub fn committed_messages(data_dir: &Path) -> i64 {
         .unwrap_or(0)
 }
 
+/// Waits up to `secs` until at least `n` messages are committed for the
+/// account with id 1.
+pub fn wait_committed(d: &Daemon, n: i64, secs: u64) {
+    wait_until(
+        secs,
+        50,
+        || committed_messages(&d.data_dir) >= n,
+        || d.log_text(),
+    );
+}
+
 pub fn wait_state(d: &Daemon, address: &str, state: &str, secs: u64) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        let s = account_state(&d.data_dir, address);
-        if s.as_deref() == Some(state) {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{address} never reached {state} (now {s:?}):\n{}",
-            d.log_text()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    wait_until(
+        secs,
+        100,
+        || account_state(&d.data_dir, address).as_deref() == Some(state),
+        || {
+            let s = account_state(&d.data_dir, address);
+            format!(
+                "{address} never reached {state} (now {s:?}):\n{}",
+                d.log_text()
+            )
+        },
+    );
 }
 
 /// One message as both sides must agree on it.
