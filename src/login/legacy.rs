@@ -91,10 +91,10 @@ pub async fn first_login(
                 Ok(Ok(small)) => (hash, Some(small)),
                 // Slower than the wait a small mailbox would get: do not wait.
                 // The session's state is unknown: not reused for proxying.
+                // Dropped, not logged out: a logout could wait for the
+                // command still in flight.
                 _ => {
-                    if let Some(s) = sess.take() {
-                        s.close().await;
-                    }
+                    sess = None;
                     (hash, Some(false))
                 }
             }
