@@ -2,7 +2,8 @@
 //! temporary data dir): NUL in commands, over-long command lines, a SIZE that lies,
 //! shell metacharacters and huge ESMTP parameters, and what a relayed message looks
 //! like on the wire at the next hop (CRLF only, dot-stuffed, one transaction).
-//! The bare CR/LF smuggling refusals themselves are in tests/smtp_protocol.rs.
+//! The bare CR/LF smuggling refusals themselves are in tests/smtp_protocol.rs;
+//! smuggling after an over-long DATA line is here.
 
 mod common;
 
@@ -472,4 +473,53 @@ async fn relayed_mail_reaches_a_real_postfix_as_one_intact_message() {
         1,
         "{log}"
     );
+}
+
+/// SMTP smuggling through an over-long line: a line over 1,000 octets that ends
+/// in a bare LF, then `.` CRLF and a second transaction, sent as one stream on
+/// the MX and on submission. The `.` after a bare LF is data, so everything up
+/// to the real `CRLF . CRLF` is one refused message: one refusal, no reply to
+/// the smuggled commands, nothing stored.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_over_long_line_ending_in_a_bare_lf_never_ends_data() {
+    let t = T::start("[submission]\nlisten = [\"127.0.0.1:0\"]\n");
+    for port in ["smtp", "submission"] {
+        for len in [1001, 1200, 40_000] {
+            let mut c = if port == "smtp" {
+                let mut c = Client::greeted(t.d.addr("smtp", "plain"), "220 ").await;
+                c.expect_code("EHLO relay.example", "250").await;
+                c
+            } else {
+                submission_login(t.d.addr("submission", "plain")).await
+            };
+            // Submission: the sender must be the authenticated user.
+            let from = if port == "smtp" {
+                "outer@relay.example"
+            } else {
+                "pat@example.test"
+            };
+            let mut stream = format!(
+                "MAIL FROM:<{from}>\r\nRCPT TO:<pat@example.test>\r\nDATA\r\nSubject: outer\r\n\r\n"
+            )
+            .into_bytes();
+            stream.extend(std::iter::repeat_n(b'A', len));
+            stream.extend_from_slice(
+                b"\n.\r\nMAIL FROM:<ceo@bank.example>\r\nRCPT TO:<pat@example.test>\r\nDATA\r\n\
+                  From: ceo@bank.example\r\nSubject: SMUGGLED\r\n\r\nwire the money\r\n.\r\n",
+            );
+            c.send_raw(&stream).await;
+            for want in ["250", "250", "354"] {
+                let r = c.smtp_reply().await;
+                assert!(r.starts_with(want), "{port} {len}: {r}");
+            }
+            let r = c.smtp_reply().await;
+            assert!(
+                r.starts_with('5'),
+                "{port} {len}: the message was taken: {r}"
+            );
+            // The next reply answers QUIT: the smuggled commands were data.
+            c.expect_code("QUIT", "221").await;
+        }
+    }
+    assert_eq!(t.inbox_count().await, 0);
 }

@@ -22,6 +22,16 @@ use tokio_util::sync::CancellationToken;
 /// no longer than the connection's read timeout (see [`Conn::handshake_timeout`]).
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// A line read by [`Conn::read_whole_line`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WholeLine {
+    /// The line with its line end.
+    Line(Vec<u8>),
+    /// A line over the limit, consumed and dropped; `crlf` tells whether it
+    /// ended with CRLF rather than a bare LF.
+    TooLong { crlf: bool },
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConnError {
     #[error("timed out")]
@@ -254,6 +264,46 @@ impl Conn {
                     self.skipping = true;
                     return Err(ConnError::TooLong);
                 }
+            }
+            self.fill().await?;
+        }
+    }
+
+    /// Like [`Self::read_line`], but a line over `max` bytes is consumed whole,
+    /// up to and including its LF, and reported once as
+    /// [`WholeLine::TooLong`] with how it ended: a caller that must tell `CRLF`
+    /// from a bare `LF` after any line (SMTP DATA) never loses that.
+    pub async fn read_whole_line(&mut self, max: usize) -> Result<WholeLine, ConnError> {
+        let mut scanned = 0;
+        // The line is over `max`: its bytes so far were dropped.
+        let mut over = std::mem::take(&mut self.skipping);
+        // Whether the last dropped byte was CR.
+        let mut last_cr = false;
+        loop {
+            let avail = &self.buf[self.pos..];
+            if let Some(i) = avail[scanned..].iter().position(|&b| b == b'\n') {
+                let end = scanned + i + 1;
+                if over || end > max {
+                    let crlf = if end >= 2 {
+                        avail[end - 2] == b'\r'
+                    } else {
+                        last_cr
+                    };
+                    self.pos += end;
+                    return Ok(WholeLine::TooLong { crlf });
+                }
+                let line = avail[..end].to_vec();
+                self.pos += end;
+                return Ok(WholeLine::Line(line));
+            }
+            scanned = avail.len();
+            if over || scanned > max {
+                if let Some(&b) = avail.last() {
+                    last_cr = b == b'\r';
+                }
+                self.pos = self.buf.len();
+                scanned = 0;
+                over = true;
             }
             self.fill().await?;
         }

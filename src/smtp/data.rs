@@ -9,6 +9,7 @@
 
 use tokio::io::AsyncWriteExt;
 
+use crate::server::conn::WholeLine;
 use crate::server::{Conn, ConnError};
 
 /// Longest text line in DATA including CRLF (RFC 5321 §4.5.3.1.6).
@@ -130,10 +131,16 @@ impl DataParser {
         Step::Write(line)
     }
 
-    /// A line over the limit was skipped; it is assumed to end with CRLF.
-    pub fn too_long(&mut self) {
+    /// A line over the limit was skipped; `crlf` tells how it ended. The end of
+    /// data still needs a CRLF before its `.`: after an over-long line ended by
+    /// a bare LF, `.` CRLF is data, never the end (no smuggling through long
+    /// lines).
+    pub fn too_long(&mut self, crlf: bool) {
         self.refuse(Verdict::LineTooLong);
-        self.prev_crlf = true;
+        if !crlf {
+            self.refuse(Verdict::BareLineEnd);
+        }
+        self.prev_crlf = crlf;
         self.in_header = false;
     }
 }
@@ -161,13 +168,12 @@ pub async fn receive(
         spool_error = Some(e);
     }
     loop {
-        let line = match conn.read_line(MAX_DATA_LINE).await {
-            Ok(l) => l,
-            Err(ConnError::TooLong) => {
-                parser.too_long();
+        let line = match conn.read_whole_line(MAX_DATA_LINE).await? {
+            WholeLine::Line(l) => l,
+            WholeLine::TooLong { crlf } => {
+                parser.too_long(crlf);
                 continue;
             }
-            Err(e) => return Err(e.into()),
         };
         match parser.line(&line) {
             Step::End => break,
@@ -241,6 +247,59 @@ mod tests {
         let (end, _, v) = run(b"a\r\n\n.\nMAIL\r\n.\r\n", 1000);
         assert!(end);
         assert_eq!(v, Verdict::BareLineEnd);
+    }
+
+    /// Feeds `input` as `Conn::read_whole_line` would with a line limit of
+    /// `max_line`.
+    fn run_limited(input: &[u8], max_line: usize) -> (bool, Verdict) {
+        let mut p = DataParser::new(1 << 30, 3);
+        let mut rest = input;
+        while let Some(n) = rest.iter().position(|&b| b == b'\n').map(|i| i + 1) {
+            let (line, r) = rest.split_at(n);
+            rest = r;
+            if line.len() > max_line {
+                p.too_long(line.ends_with(b"\r\n"));
+                continue;
+            }
+            if p.line(line) == Step::End {
+                return (true, p.verdict);
+            }
+        }
+        (false, p.verdict)
+    }
+
+    #[test]
+    fn smuggling_after_an_over_long_line_never_ends_data() {
+        for len in [10, 1001, 1200, 40_000] {
+            let long = vec![b'A'; len];
+            for (lf, dot) in [
+                (&b"\n"[..], &b".\r\n"[..]),
+                (b"\n", b".\n"),
+                (b"\r", b".\r\n"),
+                (b"\r\n", b".\n"),
+            ] {
+                let mut evil = b"Subject: outer\r\n\r\n".to_vec();
+                evil.extend_from_slice(&long);
+                evil.extend_from_slice(lf);
+                evil.extend_from_slice(dot);
+                evil.extend_from_slice(b"MAIL FROM:<ceo@bank.example>\r\n");
+                let (end, v) = run_limited(&evil, MAX_DATA_LINE);
+                assert!(!end, "{len} {lf:?} {dot:?} ended data");
+                assert_ne!(v, Verdict::Ok, "{len} {lf:?} {dot:?}");
+            }
+            // An over-long line ended by CRLF: the real end still ends data,
+            // and the message is refused.
+            let mut ok = long.clone();
+            ok.extend_from_slice(b"\r\n.\r\n");
+            let (end, v) = run_limited(&ok, MAX_DATA_LINE);
+            assert!(end, "{len}");
+            let want = if len + 2 > MAX_DATA_LINE {
+                Verdict::LineTooLong
+            } else {
+                Verdict::Ok
+            };
+            assert_eq!(v, want, "{len}");
+        }
     }
 
     #[test]
