@@ -17,6 +17,19 @@ use crate::server::listener::{self, Accept, Service};
 /// How long sessions get to finish after SIGTERM before the daemon exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
+/// Warns when the data dir can be read by others than its owner: it holds
+/// password hashes and everyone's mail (ferrymail creates it 0700, and its
+/// files owner-only, but a dir made beforehand keeps its mode).
+fn warn_if_open(data_dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(data_dir) {
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(data_dir = %data_dir.display(), mode = format!("{mode:o}"), "the data dir is open to other users; chmod 700 it");
+        }
+    }
+}
+
 /// The protocol services of this build.
 pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> {
     match protocol {
@@ -127,10 +140,19 @@ fn write_listeners_file(
     }
     let path = data_dir.join("listeners");
     let tmp = data_dir.join("listeners.tmp");
-    if std::fs::write(&tmp, text)
-        .and_then(|_| std::fs::rename(&tmp, &path))
-        .is_err()
-    {
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(&tmp)?
+            .write_all(text.as_bytes())?;
+        std::fs::rename(&tmp, &path)
+    };
+    if write().is_err() {
         tracing::warn!(path = %path.display(), "cannot write the listeners file");
     }
 }
@@ -169,6 +191,7 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     }
     let config_path = config.file.clone();
     tracing::info!("{}", config.summary());
+    warn_if_open(&config.data_dir);
     let app = App::new(config)?;
     let running = start(app.clone(), services).await?;
     wait_for_signal(|| match crate::config::load(&config_path) {

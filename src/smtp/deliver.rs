@@ -22,6 +22,7 @@ impl Spool {
         let f = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
+            .mode(0o600)
             .open(&path)
             .await?;
         Ok((Spool { path }, f))

@@ -25,11 +25,37 @@ impl std::fmt::Debug for Db {
     }
 }
 
+/// Makes the database (it holds password hashes and mail metadata) readable by
+/// its owner only, whatever the umask or the mode of a data dir created
+/// beforehand. SQLite gives its `-wal` and `-shm` files the database's mode
+/// when it creates them; ones left by an earlier release are fixed here too.
+fn owner_only(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mut paths = vec![path.to_path_buf()];
+    for suffix in ["-wal", "-shm"] {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        paths.push(p.into());
+    }
+    for p in paths {
+        match std::fs::metadata(&p) {
+            Ok(m) if m.permissions().mode() & 0o077 != 0 => {
+                std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o600))?;
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
 impl Db {
     /// Opens (creating if needed) the database at `path` and brings its schema up to
     /// date with `migrations`.
     pub fn open(path: &Path, migrations: &[Migration]) -> Result<Db, StoreError> {
         let conn = Connection::open(path)?;
+        owner_only(path)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
