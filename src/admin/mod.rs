@@ -116,23 +116,57 @@ async fn serve(app: &Arc<App>, token: &str, conn: &mut Conn) {
     let _ = http::write_response(conn, &resp).await;
 }
 
-fn authorized(req: &Request, token: &str) -> bool {
+/// How a request proved that it knows the admin token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Auth {
+    /// `Authorization: Bearer` (the command line, scripts).
+    Bearer,
+    /// The dashboard's cookie: a browser, which other sites can make send it.
+    Cookie,
+    /// `?token=`, accepted only to open the dashboard (it then sets the cookie).
+    Query,
+}
+
+fn authorized(req: &Request, token: &str) -> Option<Auth> {
     let bearer = req
         .header("authorization")
         .and_then(|h| h.strip_prefix("Bearer "))
         .map(str::trim);
+    let query = (req.method == "GET" && req.path == "/")
+        .then(|| req.query.get("token").map(String::as_str))
+        .flatten();
     [
-        bearer,
-        req.cookie("ferrymail_token"),
-        req.query.get("token").map(String::as_str),
+        (bearer, Auth::Bearer),
+        (req.cookie("ferrymail_token"), Auth::Cookie),
+        (query, Auth::Query),
     ]
     .into_iter()
-    .flatten()
-    .any(|t| token_matches(t, token))
+    .find(|(t, _)| t.is_some_and(|t| token_matches(t, token)))
+    .map(|(_, a)| a)
+}
+
+/// A state-changing request made with the browser's cookie must come from the
+/// dashboard itself: JSON (an HTML form on another site can only send
+/// `text/plain`, form or multipart bodies) and an `Origin` equal to this
+/// listener's (SameSite cookies are sent across ports of one host).
+fn same_origin_json(req: &Request) -> Result<(), &'static str> {
+    let json = req.header("content-type").is_some_and(|c| {
+        c.split(';')
+            .next()
+            .is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json"))
+    });
+    if !json {
+        return Err("state-changing requests need Content-Type: application/json");
+    }
+    let ours = req.header("host").map(|h| format!("http://{h}"));
+    match (req.header("origin"), ours) {
+        (Some(o), Some(ours)) if o.eq_ignore_ascii_case(&ours) => Ok(()),
+        _ => Err("cross-origin request refused"),
+    }
 }
 
 async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
-    if !authorized(req, token) {
+    let Some(auth) = authorized(req, token) else {
         if req.path == "/" {
             return Response::new(401, "text/html; charset=utf-8", LOGIN_PAGE);
         }
@@ -141,6 +175,12 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             "missing or wrong admin token (see data_dir/admin-token)",
         )
         .with_header("WWW-Authenticate", "Bearer");
+    };
+    if req.method != "GET" && auth == Auth::Cookie {
+        if let Err(why) = same_origin_json(req) {
+            tracing::warn!(path = %req.path, origin = req.header("origin").unwrap_or(""), "admin API: {why}");
+            return Response::error(403, why);
+        }
     }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => {
