@@ -189,15 +189,11 @@ impl Engine {
         !self.config().domain(domain).is_some_and(|d| d.migrating()) || self.api_paused(domain)
     }
 
-    /// The password a running migration holds in memory, if any.
-    pub fn password_of(&self, account_id: i64) -> Option<Password> {
-        self.get(account_id).and_then(|um| um.password())
-    }
-
     /// The password in memory for later passes: the running migration's, else
     /// the one an admin handed over.
     pub fn any_password(&self, account_id: i64) -> Option<Password> {
-        self.password_of(account_id)
+        self.get(account_id)
+            .and_then(|um| um.password())
             .or_else(|| self.vault.get(account_id))
     }
 
