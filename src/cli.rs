@@ -72,12 +72,31 @@ pub enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The known population of a domain (`users import`).
+    Users {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: UsersAction,
+    },
     /// Manage local accounts (passwords are read from standard input).
     Account {
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
         action: AccountAction,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersAction {
+    /// Import the users of a domain as `pending` accounts (known, not moved):
+    /// FILE has one address per line, optionally `address:{SCHEME}hash` with a
+    /// password hash exported from the legacy server.
+    Import {
+        #[arg(long)]
+        domain: String,
+        file: PathBuf,
     },
 }
 
@@ -208,6 +227,36 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Account { config, action } => {
             let cfg = load_config(&config)?;
             runtime()?.block_on(account(&cfg, action))
+        }
+        Command::Users {
+            config,
+            action: UsersAction::Import { domain, file },
+        } => {
+            let cfg = load_config(&config)?;
+            let d = cfg
+                .domain(&domain)
+                .ok_or_else(|| format!("domain {domain} is not hosted here"))?
+                .name
+                .clone();
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+            let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
+            let r = runtime()?.block_on(crate::admin::import::import(&store, &d, &text));
+            for e in &r.errors {
+                eprintln!("{e}");
+            }
+            println!(
+                "{d}: {} users imported as pending ({} with a password hash), {} already known, {} lines rejected",
+                r.imported,
+                r.with_hash,
+                r.existing,
+                r.errors.len()
+            );
+            if r.errors.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{} lines rejected", r.errors.len()))
+            }
         }
         Command::Migrate { config, action } => {
             let cfg = load_config(&config)?;

@@ -120,6 +120,9 @@ pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, 
         admin = Some(crate::admin::start(app.clone(), addr).await?);
     }
     write_listeners_file(&config.data_dir, &bound, admin);
+    // Copies a restart interrupted go on (with the admin credential) once the
+    // listeners are up.
+    crate::migrate::queue::resume_at_startup(&app.migrations).await;
     Ok(Running { app, bound, admin })
 }
 

@@ -5,6 +5,7 @@
 
 pub mod client;
 pub mod http;
+pub mod import;
 pub mod ops_cli;
 pub mod status;
 
@@ -249,6 +250,21 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 Err(_) => Response::error(400, "expected {\"domain\", \"force\"}"),
             }
         }
+        ("POST", "/api/migrate-domain") => {
+            #[derive(serde::Deserialize)]
+            struct MigrateDomain {
+                domain: String,
+            }
+            match serde_json::from_slice::<MigrateDomain>(&req.body) {
+                Ok(m) => {
+                    match crate::migrate::ops::migrate_domain(&app.migrations, &m.domain).await {
+                        Ok(r) => Response::json(200, &r),
+                        Err(e) => Response::error(400, &e),
+                    }
+                }
+                Err(_) => Response::error(400, "expected {\"domain\"}"),
+            }
+        }
         ("POST", p) if p.starts_with("/api/domains/") => {
             let rest = &p["/api/domains/".len()..];
             let Some((domain, action)) = rest.rsplit_once('/') else {
@@ -270,9 +286,15 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 &serde_json::json!({ "domain": d, "paused": pause, "changed": changed }),
             )
         }
-        (_, "/" | "/api/status" | "/metrics" | "/api/migrate" | "/api/finish") => {
-            Response::error(405, "method not allowed")
-        }
+        (
+            _,
+            "/"
+            | "/api/status"
+            | "/metrics"
+            | "/api/migrate"
+            | "/api/migrate-domain"
+            | "/api/finish",
+        ) => Response::error(405, "method not allowed"),
         _ => Response::error(404, "no such endpoint"),
     }
 }

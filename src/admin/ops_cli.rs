@@ -29,7 +29,11 @@ pub enum MigrateAction {
         #[arg(long)]
         messages_only: bool,
     },
-    /// Migrate every user of FILE (lines user:password or user:password:domain).
+    /// Queue the copy of every pending/failed user of DOMAIN with the domain's
+    /// [migration.admin] credential (no passwords needed).
+    Domain { domain: String },
+    /// Migrate every user of FILE (lines user:password, user:password:domain,
+    /// or a bare address when the domain has a [migration.admin] credential).
     Bulk {
         file: PathBuf,
         /// Copy into existing accounts only.
@@ -87,6 +91,22 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
                 Err(format!("{}: {}", r.address, r.detail))
             }
         }
+        MigrateAction::Domain { domain } => {
+            let r: FinishReport = client.post_json(
+                "/api/migrate-domain",
+                &serde_json::json!({ "domain": domain }),
+            )?;
+            for u in &r.users {
+                println!("  {:<40} {:<8}  {}", u.address, u.result, u.detail);
+            }
+            println!(
+                "{}: {} users queued (watch with `ferrymail status --domain {}`)",
+                r.domain,
+                r.users.len(),
+                r.domain
+            );
+            Ok(())
+        }
         MigrateAction::Bulk {
             file,
             messages_only,
@@ -142,7 +162,7 @@ fn run_bulk(client: &AdminClient, text: &str, mode: MigrateMode) -> Result<(), S
                 ok: false,
             },
             Ok(entry) => {
-                let r = request(client, &entry.address, Some(&entry.password), mode);
+                let r = request(client, &entry.address, entry.password.as_ref(), mode);
                 drop(entry.password);
                 Row {
                     line: entry.line,

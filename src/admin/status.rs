@@ -10,6 +10,13 @@ use crate::store::{AccountState, StoreError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StateCounts {
+    /// The known population of the legacy server: every account that is not
+    /// `local` (imported, copying, moved, failed). Progress is against it.
+    #[serde(default)]
+    pub known: u64,
+    /// Imported (`users import`), not moved yet.
+    #[serde(default)]
+    pub pending: u64,
     pub local: u64,
     pub copying: u64,
     pub migrated: u64,
@@ -19,7 +26,11 @@ pub struct StateCounts {
 
 impl StateCounts {
     fn add(&mut self, s: AccountState) {
+        if s != AccountState::Local {
+            self.known += 1;
+        }
         match s {
+            AccountState::Pending => self.pending += 1,
             AccountState::Local => self.local += 1,
             AccountState::Copying => self.copying += 1,
             AccountState::Migrated => self.migrated += 1,
@@ -29,12 +40,12 @@ impl StateCounts {
     }
 
     pub fn total(&self) -> u64 {
-        self.local + self.copying + self.migrated + self.finished + self.failed
+        self.local + self.known
     }
 
-    /// Accounts that came from the legacy server.
+    /// Accounts that came (or are to come) from the legacy server.
     pub fn from_legacy(&self) -> u64 {
-        self.copying + self.migrated + self.finished + self.failed
+        self.known
     }
 }
 
@@ -208,6 +219,7 @@ pub fn metrics_lines(report: &StatusReport) -> String {
     for d in &report.domains {
         let u = &d.users;
         for (state, n) in [
+            ("pending", u.pending),
             ("local", u.local),
             ("copying", u.copying),
             ("migrated", u.migrated),
@@ -250,10 +262,14 @@ pub fn render_text(r: &StatusReport) -> String {
     for d in &r.domains {
         let u = &d.users;
         s.push_str(&format!(
-            "{}{}{}\n  users: {} copying, {} migrated, {} finished, {} failed, {} local\n",
+            "{}{}{}\n  users: {} known: {} moved ({}%), {} pending, {} copying, {} migrated, {} finished, {} failed; {} local\n",
             d.domain,
             if d.migrating { " (migrating)" } else { "" },
             if d.paused { " (paused)" } else { "" },
+            u.known,
+            u.migrated + u.finished,
+            (u.migrated + u.finished) * 100 / u.known.max(1),
+            u.pending,
             u.copying,
             u.migrated,
             u.finished,

@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::auth::password::Password;
+
 /// How a connection to a legacy server is protected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TlsMode {
@@ -43,6 +45,26 @@ pub struct Endpoint {
     pub ca_file: Option<PathBuf>,
 }
 
+/// How the admin credential acts as a user on the legacy server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminMethod {
+    /// `LOGIN "alice<separator>migrator"` (Dovecot, Courier master users).
+    Master { separator: String },
+    /// `AUTHENTICATE PLAIN` with authzid = the user (Cyrus, Zimbra, Dovecot).
+    Authzid,
+}
+
+/// `[migration.admin]`: the legacy server's master/admin account, for copies
+/// without the user's password. Never for checking a user's own login.
+#[derive(Debug, Clone)]
+pub struct AdminCredential {
+    pub user: String,
+    /// Read from `password_file` when the configuration is loaded.
+    pub password: Password,
+    pub password_file: PathBuf,
+    pub method: AdminMethod,
+}
+
 /// `[migration]` of one domain, typed.
 #[derive(Debug, Clone)]
 pub struct Migration {
@@ -63,6 +85,7 @@ pub struct Migration {
     pub imap: Option<Endpoint>,
     pub pop3: Option<Endpoint>,
     pub smtp: Option<Endpoint>,
+    pub admin: Option<AdminCredential>,
 }
 
 /// One hosted domain.

@@ -262,6 +262,33 @@ pub struct MigrationSection {
     pub imap: Option<LegacyEndpoint>,
     pub pop3: Option<LegacyEndpoint>,
     pub smtp: Option<LegacyEndpoint>,
+    /// `[migration.admin]`: the legacy server's master/admin credential, for
+    /// copies without the user's password.
+    pub admin: Option<MigrationAdminSection>,
+}
+
+/// `[migration.admin]`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MigrationAdminSection {
+    /// The legacy server's master/admin account.
+    pub user: String,
+    /// File holding its password (first line), relative to the domain file.
+    pub password_file: PathBuf,
+    /// `master` (LOGIN "user<separator>admin") or `authzid` (AUTHENTICATE PLAIN
+    /// with the user as authorization identity).
+    #[serde(default = "master")]
+    pub method: String,
+    /// For `method = "master"`.
+    #[serde(default = "star")]
+    pub separator: String,
+}
+
+fn master() -> String {
+    "master".into()
+}
+
+fn star() -> String {
+    "*".into()
 }
 
 impl Default for MigrationSection {
@@ -283,6 +310,7 @@ impl Default for MigrationSection {
             imap: None,
             pop3: None,
             smtp: None,
+            admin: None,
         }
     }
 }

@@ -17,7 +17,10 @@ mod validate;
 
 use std::path::Path;
 
-pub use domain::{Domain, Endpoint, LegacyLogin, Migration, Source, TlsMode, WhileCopying};
+pub use domain::{
+    AdminCredential, AdminMethod, Domain, Endpoint, LegacyLogin, Migration, Source, TlsMode,
+    WhileCopying,
+};
 pub use file::{AuthSection, ImapSection, LogSection, Pop3Section, SmtpSection, SubmissionSection};
 pub use types::{Config, ListenerSpec, Protocol, TlsFiles};
 pub use validate::{parse_host_port, valid_domain, Problem};

@@ -9,8 +9,12 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::domain::{Endpoint, LegacyLogin, Migration, Source, TlsMode, WhileCopying};
-use super::file::{AuthSection, LegacyEndpoint, LogSection, MigrationSection, ServerFile};
+use super::domain::{
+    AdminCredential, AdminMethod, Endpoint, LegacyLogin, Migration, Source, TlsMode, WhileCopying,
+};
+use super::file::{
+    AuthSection, LegacyEndpoint, LogSection, MigrationAdminSection, MigrationSection, ServerFile,
+};
 
 /// One problem found in the configuration, tied to the file it is in.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -255,6 +259,7 @@ pub(super) fn check_migration(
             Err(e) => ck.problem(format!("migration.post_migrate_hook {}: {e}", h.display())),
         }
     }
+    let admin = m.admin.as_ref().and_then(|a| admin_credential(ck, base, a));
     Migration {
         enabled: m.enabled,
         source,
@@ -272,7 +277,85 @@ pub(super) fn check_migration(
         imap,
         pop3,
         smtp,
+        admin,
     }
+}
+
+/// `[migration.admin]`: the method, and the password file (present, owner-only,
+/// one non-empty line). The password is read here and never printed.
+fn admin_credential(
+    ck: &mut Checker,
+    base: &Path,
+    a: &MigrationAdminSection,
+) -> Option<AdminCredential> {
+    let bad_name = |s: &str| s.is_empty() || s.chars().any(|c| c.is_control() || c.is_whitespace());
+    if bad_name(&a.user) {
+        ck.problem("migration.admin.user must be a non-empty name without spaces");
+    }
+    let method = match a.method.as_str() {
+        "master" => {
+            if a.separator.is_empty() || bad_name(&a.separator) {
+                ck.problem("migration.admin.separator must be non-empty, without spaces (method = \"master\")");
+            }
+            AdminMethod::Master {
+                separator: a.separator.clone(),
+            }
+        }
+        "authzid" => AdminMethod::Authzid,
+        other => {
+            ck.problem(format!(
+                "migration.admin.method `{other}` is not one of: master, authzid"
+            ));
+            return None;
+        }
+    };
+    let file = resolve(base, &a.password_file);
+    let password = match read_secret(&file) {
+        Ok(p) => p,
+        Err(e) => {
+            ck.problem(format!(
+                "migration.admin.password_file {}: {e}",
+                file.display()
+            ));
+            return None;
+        }
+    };
+    Some(AdminCredential {
+        user: a.user.clone(),
+        password,
+        password_file: file,
+        method,
+    })
+}
+
+/// The first line of a secret file that only its owner may read.
+fn read_secret(file: &Path) -> Result<crate::auth::password::Password, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let md = std::fs::metadata(file).map_err(|e| e.to_string())?;
+    if !md.is_file() {
+        return Err("not a file".into());
+    }
+    let mode = md.permissions().mode();
+    if mode & 0o077 != 0 {
+        return Err(format!(
+            "mode {:o} lets others read it; chmod 600 (owner only)",
+            mode & 0o777
+        ));
+    }
+    if md.len() > 4096 {
+        return Err("too large for a password file".into());
+    }
+    let bytes = std::fs::read(file).map_err(|e| e.to_string())?;
+    let text = String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())?;
+    let line = text.lines().next().unwrap_or("");
+    let line = line.strip_suffix('\r').unwrap_or(line);
+    if line.is_empty() {
+        return Err("empty: the first line must be the password".into());
+    }
+    if line.contains('\0') {
+        return Err("the password contains a NUL byte".into());
+    }
+    Ok(crate::auth::password::Password::new(line))
 }
 
 fn endpoint(

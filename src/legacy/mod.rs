@@ -11,7 +11,8 @@ pub mod relay;
 
 use std::time::Duration;
 
-use crate::config::{Endpoint, TlsMode};
+use crate::auth::Password;
+use crate::config::{AdminCredential, AdminMethod, Endpoint, TlsMode};
 use crate::server::{Conn, ConnError};
 
 /// Why talking to the legacy server failed.
@@ -37,6 +38,70 @@ impl From<ConnError> for LegacyError {
 }
 
 pub type Result<T> = std::result::Result<T, LegacyError>;
+
+/// Who logs in to a legacy server: the user with their own password, or the
+/// domain's admin credential acting for the user (`[migration.admin]`).
+#[derive(Clone)]
+pub struct Login {
+    /// The name that authenticates: `alice`, `alice*migrator` (master
+    /// method) or `migrator` (authzid method).
+    pub authcid: String,
+    /// The user acted for, sent as the SASL PLAIN authorization identity
+    /// (authzid method); a login with one needs AUTHENTICATE PLAIN / AUTH PLAIN.
+    pub authzid: Option<String>,
+    pub password: Password,
+}
+
+impl Login {
+    /// The user's own login.
+    pub fn user(user: &str, password: &Password) -> Login {
+        Login {
+            authcid: user.to_string(),
+            authzid: None,
+            password: password.clone(),
+        }
+    }
+
+    /// The admin credential acting for `user` (the legacy login name).
+    pub fn admin(user: &str, admin: &AdminCredential) -> Login {
+        match &admin.method {
+            AdminMethod::Master { separator } => Login {
+                authcid: format!("{user}{separator}{}", admin.user),
+                authzid: None,
+                password: admin.password.clone(),
+            },
+            AdminMethod::Authzid => Login {
+                authcid: admin.user.clone(),
+                authzid: Some(user.to_string()),
+                password: admin.password.clone(),
+            },
+        }
+    }
+
+    /// The SASL PLAIN message (RFC 4616), base64-encoded, itself a secret.
+    pub fn plain_b64(&self) -> Password {
+        use base64::Engine;
+        let mut raw = Vec::new();
+        raw.extend_from_slice(self.authzid.as_deref().unwrap_or("").as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(self.authcid.as_bytes());
+        raw.push(0);
+        raw.extend_from_slice(self.password.expose().as_bytes());
+        let b64 = Password::new(base64::engine::general_purpose::STANDARD.encode(&raw));
+        raw.iter_mut().for_each(|b| *b = 0);
+        b64
+    }
+}
+
+impl std::fmt::Debug for Login {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Login")
+            .field("authcid", &self.authcid)
+            .field("authzid", &self.authzid)
+            .field("password", &"***")
+            .finish()
+    }
+}
 
 /// Opens a TCP connection to `ep`, with TLS right away for `tls = "implicit"`.
 /// STARTTLS is the protocol client's job (it must read the capabilities first).

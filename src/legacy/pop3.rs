@@ -3,8 +3,7 @@
 
 use std::time::Duration;
 
-use super::{connect, start_tls, LegacyError, Result};
-use crate::auth::Password;
+use super::{connect, start_tls, LegacyError, Login, Result};
 use crate::config::{Endpoint, TlsMode};
 use crate::server::conn::trim_eol;
 use crate::server::Conn;
@@ -25,12 +24,8 @@ fn temporary(text: &str) -> bool {
 
 /// Logs in to the legacy POP3 server; the connection is ready for TRANSACTION
 /// commands (the `+OK` to PASS has been read).
-pub async fn login(
-    ep: &Endpoint,
-    timeout: Duration,
-    user: &str,
-    password: &Password,
-) -> Result<Conn> {
+pub async fn login(ep: &Endpoint, timeout: Duration, login: &Login) -> Result<Conn> {
+    let (user, password) = (login.authcid.as_str(), &login.password);
     let mut conn = connect(ep, timeout).await?;
     let (ok, text) = reply(&mut conn).await?;
     if !ok {
@@ -48,7 +43,7 @@ pub async fn login(
         }
         start_tls(&mut conn, ep).await?;
     }
-    if user.bytes().any(|b| b < b' ' || b == 0x7f) {
+    if user.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(LegacyError::Refused);
     }
     if password
@@ -60,8 +55,8 @@ pub async fn login(
     }
     // USER/PASS unless the server offers only SASL PLAIN (RFC 5034).
     let (user_ok, sasl_plain) = capabilities(&mut conn).await?;
-    if !user_ok && sasl_plain {
-        return auth_plain(conn, user, password).await;
+    if (!user_ok && sasl_plain) || login.authzid.is_some() {
+        return auth_plain(conn, login).await;
     }
     conn.send(format!("USER {user}\r\n").as_bytes()).await?;
     let (ok, text) = reply(&mut conn).await?;
@@ -113,15 +108,8 @@ async fn capabilities(conn: &mut Conn) -> Result<(bool, bool)> {
 }
 
 /// `AUTH PLAIN` with an initial response (RFC 5034).
-async fn auth_plain(mut conn: Conn, user: &str, password: &Password) -> Result<Conn> {
-    use base64::Engine;
-    let mut raw = format!("\0{user}\0{}", password.expose()).into_bytes();
-    let mut line = format!(
-        "AUTH PLAIN {}\r\n",
-        base64::engine::general_purpose::STANDARD.encode(&raw)
-    )
-    .into_bytes();
-    raw.iter_mut().for_each(|b| *b = 0);
+async fn auth_plain(mut conn: Conn, login: &Login) -> Result<Conn> {
+    let mut line = format!("AUTH PLAIN {}\r\n", login.plain_b64().expose()).into_bytes();
     let sent = conn.send(&line).await;
     line.iter_mut().for_each(|b| *b = 0);
     sent?;

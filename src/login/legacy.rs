@@ -10,14 +10,14 @@ use crate::app::App;
 use crate::auth::password::hash_password_async;
 use crate::config::{Domain, WhileCopying};
 use crate::legacy::imap::Session;
-use crate::legacy::{self, LegacyError};
+use crate::legacy::{self, LegacyError, Login};
 use crate::migrate::engine::SMALL_MAILBOX;
 use crate::migrate::error::MigrateError;
 use crate::migrate::sequence::legacy_user;
 use crate::migrate::source::SourceSession;
 use crate::migrate::sources;
 use crate::migrate::user::{Phase, UserMigration};
-use crate::store::{Account, StoreError};
+use crate::store::{Account, AccountState, StoreError};
 
 const UNREACHABLE: &str = "your mail server cannot be reached right now; try again later";
 const MOVING: &str = "your mailbox is being moved to a new server; try again in a few minutes";
@@ -44,9 +44,10 @@ pub async fn first_login(
     {
         return refuse(app, req, "legacy-throttled").await;
     }
-    let user = legacy_user(address, m.legacy_login);
+    // Always the user's own password: the admin credential only copies.
+    let login = Login::user(&legacy_user(address, m.legacy_login), &req.password);
     let started = std::time::Instant::now();
-    let check = tokio::time::timeout(m.timeout, source.login(&user, &req.password, None))
+    let check = tokio::time::timeout(m.timeout, source.login(&login, None))
         .await
         .unwrap_or_else(|_| Err(MigrateError::Unavailable("timed out".into())));
     let sess: Box<dyn SourceSession> = match check {
@@ -114,8 +115,22 @@ pub async fn first_login(
             tracing::info!(user = %address, from = "none", to = "copying", "account state changed");
             a
         }
-        // A concurrent first login created it: carry on with that account.
+        // Imported (`pending`), or a concurrent first login created it: carry
+        // on with that account (a pending one starts its move now).
         Err(StoreError::AlreadyExists(_)) => match app.store.account(address).await {
+            Ok(Some(a)) if a.state == AccountState::Pending => {
+                match app.store.start_pending_account(a.id, Some(&hash)).await {
+                    Ok(a) => {
+                        tracing::info!(user = %address, from = "pending", to = "copying", "account state changed");
+                        a
+                    }
+                    Err(e) => {
+                        tracing::error!(user = %address, error = %e, "cannot start the pending account's move");
+                        logout(sess).await;
+                        return LoginOutcome::Unavailable(UNREACHABLE.into());
+                    }
+                }
+            }
             Ok(Some(a)) => a,
             _ => {
                 logout(sess).await;
@@ -161,7 +176,7 @@ pub async fn copying_login(app: &Arc<App>, req: &LoginRequest, account: Account)
     let Some(domain) = config.domain(&account.domain) else {
         return LoginOutcome::Unavailable(MOVING.into());
     };
-    let um = app.migrations.ensure(&account, &req.password);
+    let um = app.migrations.ensure(&account, Some(&req.password));
     while_copying(app, req, account, &um, domain, None).await
 }
 
@@ -244,7 +259,10 @@ async fn proxy(
 ) -> LoginOutcome {
     let _ = app;
     let m = &domain.migration;
-    let user = legacy_user(&account.address, m.legacy_login);
+    let login = Login::user(
+        &legacy_user(&account.address, m.legacy_login),
+        &req.password,
+    );
     let opened = match req.protocol {
         Proto::Imap => {
             // The checking session, when it is an IMAP one, is taken over.
@@ -253,12 +271,10 @@ async fn proxy(
             match handed {
                 Some((conn, caps)) => Ok((conn, Some(caps))),
                 None => match m.imap.as_ref() {
-                    Some(ep) => Session::login(ep, m.timeout, &user, &req.password)
-                        .await
-                        .map(|s| {
-                            let caps = s.capability_line.clone();
-                            (s.into_conn(), Some(caps))
-                        }),
+                    Some(ep) => Session::login(ep, m.timeout, &login).await.map(|s| {
+                        let caps = s.capability_line.clone();
+                        (s.into_conn(), Some(caps))
+                    }),
                     None => Err(LegacyError::Unavailable("no [migration.imap] host".into())),
                 },
             }
@@ -266,7 +282,7 @@ async fn proxy(
         Proto::Pop3 | Proto::Smtp => {
             logout(sess).await;
             match m.pop3.as_ref() {
-                Some(ep) => legacy::pop3::login(ep, m.timeout, &user, &req.password)
+                Some(ep) => legacy::pop3::login(ep, m.timeout, &login)
                     .await
                     .map(|c| (c, None)),
                 None => Err(LegacyError::Unavailable(

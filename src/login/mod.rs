@@ -201,6 +201,14 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
         }
     };
     match account {
+        // Imported, not moved: checked with the legacy server like a user
+        // without an account; the login starts the move.
+        Some(account) if account.state == AccountState::Pending => {
+            match config.domain(&account.domain).filter(|d| d.migrating()) {
+                Some(d) => legacy::first_login(app, &req, &address, d).await,
+                None => refuse(app, &req, "unknown-user").await,
+            }
+        }
         Some(account) => {
             if !verify_password_async(&account.password_hash, &req.password).await {
                 return refuse(app, &req, "password").await;
@@ -223,7 +231,7 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
                 // Still copying (or given up on): the copy runs (or is restarted)
                 // with this password, and the session is proxied, held or refused
                 // per `while_copying`; SMTP AUTH gets Local.
-                AccountState::Copying | AccountState::Failed => {
+                AccountState::Pending | AccountState::Copying | AccountState::Failed => {
                     legacy::copying_login(app, &req, account).await
                 }
             }

@@ -1,5 +1,6 @@
 //! The `ferrymail migrate bulk` file: one user per line, `user:password` (the
-//! user a full address) or `user:password:domain`; `#` starts a comment line;
+//! user a full address), `user:password:domain`, or a bare address (the copy
+//! then uses the domain's `[migration.admin]` credential); `#` starts a comment line;
 //! blank lines are skipped. A password may contain `:` when the user is a full
 //! address (everything after the first `:` is the password); with a bare user
 //! name the domain is what follows the last `:`. Errors name the line, never its
@@ -12,7 +13,8 @@ use crate::auth::Password;
 pub struct BulkEntry {
     pub line: usize,
     pub address: String,
-    pub password: Password,
+    /// `None` for a bare address.
+    pub password: Option<Password>,
 }
 
 /// One malformed line.
@@ -44,9 +46,13 @@ pub fn parse(text: &str) -> Vec<Result<BulkEntry, BulkError>> {
     out
 }
 
-fn parse_line(l: &str) -> Result<(String, Password), &'static str> {
+fn parse_line(l: &str) -> Result<(String, Option<Password>), &'static str> {
     let Some((user, rest)) = l.split_once(':') else {
-        return Err("malformed: expected user:password or user:password:domain");
+        let address = l.trim();
+        if address.contains('@') && !address.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Ok((address.to_lowercase(), None));
+        }
+        return Err("malformed: expected an address, user:password or user:password:domain");
     };
     let user = user.trim();
     if user.is_empty() || user.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -70,7 +76,7 @@ fn parse_line(l: &str) -> Result<(String, Password), &'static str> {
     if password.chars().any(|c| c.is_control()) {
         return Err("malformed: control character in the password");
     }
-    Ok((address.to_lowercase(), Password::new(password)))
+    Ok((address.to_lowercase(), Some(Password::new(password))))
 }
 
 #[cfg(test)]
@@ -79,18 +85,22 @@ mod tests {
 
     #[test]
     fn lines() {
-        let text = "# users\n\nann@a.test:pw1\nbob:p:w:b.test\nnocolon\ncal:pw\n:pw:a.test\ndan@a.test:\n  # indented comment\neve:secret:\n";
+        let text = "# users\n\nann@a.test:pw1\nbob:p:w:b.test\nnocolon\ncal:pw\n:pw:a.test\ndan@a.test:\n  # indented comment\neve:secret:\nZoe@A.test\n";
         let r = parse(text);
         let ok: Vec<(usize, String, String)> = r
             .iter()
             .filter_map(|e| e.as_ref().ok())
-            .map(|e| (e.line, e.address.clone(), e.password.expose().to_string()))
+            .map(|e| {
+                let pw = e.password.as_ref().map(|p| p.expose().to_string());
+                (e.line, e.address.clone(), pw.unwrap_or_default())
+            })
             .collect();
         assert_eq!(
             ok,
             vec![
                 (3, "ann@a.test".into(), "pw1".into()),
                 (4, "bob@b.test".into(), "p:w".into()),
+                (11, "zoe@a.test".into(), String::new()),
             ]
         );
         let bad: Vec<usize> = r

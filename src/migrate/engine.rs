@@ -87,11 +87,16 @@ impl Engine {
             .cloned()
     }
 
-    /// The running migration of `account`, started now with `password` when none
-    /// runs (first login, or the first login after a restart). Exactly one per
-    /// account, however logins race.
-    pub fn ensure(self: &Arc<Self>, account: &Account, password: &Password) -> Arc<UserMigration> {
-        self.ensure_sized(account, password, None)
+    /// The running migration of `account`, started now when none runs (first
+    /// login, the first login after a restart, an admin's queue). Exactly one
+    /// per account, however logins race. Without `password` the copy logs in
+    /// with the domain's admin credential.
+    pub fn ensure(
+        self: &Arc<Self>,
+        account: &Account,
+        password: Option<&Password>,
+    ) -> Arc<UserMigration> {
+        self.start(account, password, None)
     }
 
     /// [`Self::ensure`], when the login already knows whether the mailbox is
@@ -102,10 +107,21 @@ impl Engine {
         password: &Password,
         small: Option<bool>,
     ) -> Arc<UserMigration> {
+        self.start(account, Some(password), small)
+    }
+
+    fn start(
+        self: &Arc<Self>,
+        account: &Account,
+        password: Option<&Password>,
+        small: Option<bool>,
+    ) -> Arc<UserMigration> {
         let mut users = self.users.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(um) = users.get(&account.id) {
             if matches!(um.phase(), Phase::Copying | Phase::Switching) {
-                um.set_password(Some(password.clone()));
+                if let Some(p) = password {
+                    um.set_password(Some(p.clone()));
+                }
                 um.learn_small(small);
                 return um.clone();
             }
@@ -148,7 +164,7 @@ impl Engine {
             async move {
                 let started = Instant::now();
                 let result = tokio::select! {
-                    r = sequence::catch_up_once(&engine, &account, &password) => r,
+                    r = sequence::catch_up_once(&engine, &account, Some(&password)) => r,
                     _ = engine.shutdown.cancelled() => Err(super::error::MigrateError::Shutdown),
                 };
                 drop(password);

@@ -11,10 +11,10 @@ use super::copy::{self, Mode, PassReport};
 use super::error::Result;
 use super::pop3copy;
 use super::source::{Source, SourceSession};
-use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::bandwidth::Bandwidth;
 use crate::legacy::imap::Session;
+use crate::legacy::Login;
 use crate::server::Conn;
 use crate::store::Mailstore;
 
@@ -43,19 +43,17 @@ impl Source for ImapSource {
 
     fn login<'a>(
         &'a self,
-        user: &'a str,
-        password: &'a Password,
+        login: &'a Login,
         bandwidth: Option<Arc<Bandwidth>>,
     ) -> BoxFuture<'a, Result<Box<dyn SourceSession>>> {
         Box::pin(async move {
-            let mut sess = Session::login(&self.ep, self.timeout, user, password).await?;
+            let mut sess = Session::login(&self.ep, self.timeout, login).await?;
             sess.set_bandwidth(bandwidth);
             let s: Box<dyn SourceSession> = Box::new(ImapSourceSession {
                 sess: Some(sess),
                 pop3: self.pop3.clone(),
                 timeout: self.timeout,
-                user: user.to_string(),
-                password: password.clone(),
+                login: login.clone(),
             });
             Ok(s)
         })
@@ -67,9 +65,8 @@ struct ImapSourceSession {
     sess: Option<Session>,
     pop3: Option<Endpoint>,
     timeout: Duration,
-    user: String,
     /// For the POP3 login that carries the UIDLs over.
-    password: Password,
+    login: Login,
 }
 
 impl ImapSourceSession {
@@ -100,7 +97,7 @@ impl SourceSession for ImapSourceSession {
     ) -> BoxFuture<'a, Option<String>> {
         Box::pin(async move {
             let pop3 = self.pop3.as_ref()?;
-            pop3copy::carry_uidls(pop3, self.timeout, &self.user, &self.password, ms, address).await
+            pop3copy::carry_uidls(pop3, self.timeout, &self.login, ms, address).await
         })
     }
 

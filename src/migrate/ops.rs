@@ -12,8 +12,8 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use super::engine::Engine;
+use super::queue;
 use super::sequence::{self, log_state};
-use super::user::Phase;
 use crate::auth::password::hash_password_async;
 use crate::auth::Password;
 use crate::config::Domain;
@@ -162,7 +162,40 @@ async fn migrate_user_inner(
         Ok(a) => a,
         Err(e) => return UserResult::err(address, format!("store: {e}")),
     };
+    let admin = domain.migration.admin.is_some();
     match mode {
+        MigrateMode::Full
+            if existing
+                .as_ref()
+                .is_some_and(|a| a.state == AccountState::Pending) =>
+        {
+            let Some(account) = existing else {
+                return UserResult::err(address, "no such account");
+            };
+            queue_pending(app, &domain, account, password).await
+        }
+        MigrateMode::Full if password.is_none() && admin => {
+            if existing.is_some() {
+                return UserResult::err(address, "already exists; nothing touched");
+            }
+            if let Err(e) = sequence::check_admin(&domain.migration, address).await {
+                return UserResult::err(address, e.to_string());
+            }
+            let account = match app.store.create_pending_account(address, "").await {
+                Ok(a) => a,
+                Err(StoreError::AlreadyExists(_)) => {
+                    return UserResult::err(address, "already exists; nothing touched")
+                }
+                Err(e) => return UserResult::err(address, format!("cannot create: {e}")),
+            };
+            tracing::info!(user = %address, from = "none", to = "pending", reason = "admin", "account state changed");
+            queue::enqueue(app, &domain, account, None);
+            UserResult::ok(
+                address,
+                "queued",
+                "account created (no local password until the user logs in once); copy queued with the admin credential",
+            )
+        }
         MigrateMode::Full | MigrateMode::PasswordsOnly => {
             if existing.is_some() {
                 return UserResult::err(address, "already exists; nothing touched");
@@ -170,7 +203,7 @@ async fn migrate_user_inner(
             let Some(password) = password else {
                 return UserResult::err(
                     address,
-                    "a password is needed to create the account (--password-stdin)",
+                    "a password is needed to create the account (--password-stdin), or a [migration.admin] credential",
                 );
             };
             if let Err(e) = verify_legacy(address, &domain, &password).await {
@@ -193,7 +226,7 @@ async fn migrate_user_inner(
                     "account created from verified legacy credentials; mail is copied on the first login",
                 );
             }
-            enqueue(app, &domain, account, password);
+            queue::enqueue(app, &domain, account, Some(password));
             UserResult::ok(address, "queued", "account created; copy queued")
         }
         MigrateMode::MessagesOnly => {
@@ -214,90 +247,35 @@ async fn migrate_user_inner(
                     }
                     None => match app.any_password(account.id) {
                         Some(p) => p,
+                        None if admin => return copy_into(app, &account, None).await,
                         None => return UserResult::err(
                             address,
-                            "no password for this user in memory; give one with --password-stdin",
+                            "no password for this user in memory; give one with --password-stdin (or set [migration.admin])",
                         ),
                     },
                 };
-            copy_into(app, &account, &password).await
+            copy_into(app, &account, Some(password)).await
         }
     }
-}
-
-/// Admin-queued copies run one at a time per legacy host (first logins do not
-/// wait for this queue; they share only the host's `max_connections` cap with it).
-fn admin_queue(app: &Engine, host: &str) -> Arc<tokio::sync::Semaphore> {
-    app.hosts.cap(&format!("admin-queue {host}"), 1)
-}
-
-/// Queues the copy of `account`: it starts when the host's admin queue is free
-/// (or at once when the user logs in meanwhile) and holds the queue until it ends.
-fn enqueue(app: &Arc<Engine>, domain: &Domain, account: Account, password: Password) {
-    let host = super::sources::open(&domain.migration)
-        .map(|s| s.host_key())
-        .unwrap_or_default();
-    let queue = admin_queue(app, &host);
-    let app2 = app.clone();
-    app.vault.set_queued(account.id, true);
-    app.tasks.spawn_on(
-        async move {
-            let permit = tokio::select! {
-                p = queue.acquire_owned() => p,
-                _ = app2.shutdown.cancelled() => return,
-            };
-            app2.vault.set_queued(account.id, false);
-            let Ok(_permit) = permit else { return };
-            let um = app2.ensure(&account, &password);
-            drop(password);
-            loop {
-                let p = tokio::select! {
-                    p = um.wait(std::time::Duration::from_secs(5), false) => p,
-                    _ = app2.shutdown.cancelled() => return,
-                };
-                let current = app2.get(account.id).is_some_and(|x| Arc::ptr_eq(&x, &um));
-                if matches!(p, Phase::Migrated | Phase::Failed) || !current {
-                    return;
-                }
-            }
-        },
-        &super::runtime::copies(),
-    );
 }
 
 /// `--messages-only`: a `copying`/`failed` account gets its full migration
 /// (copy, switch); any other account a catch-up pass that imports what the legacy
 /// server holds and the account lacks.
-async fn copy_into(app: &Arc<Engine>, account: &Account, password: &Password) -> UserResult {
+async fn copy_into(app: &Arc<Engine>, account: &Account, password: Option<Password>) -> UserResult {
     let address = account.address.as_str();
     match account.state {
-        AccountState::Copying | AccountState::Failed => {
-            if account.state == AccountState::Failed {
-                if let Err(e) = app
-                    .store
-                    .set_state(account.id, AccountState::Copying, None)
-                    .await
-                {
-                    return UserResult::err(address, format!("store: {e}"));
-                }
-                log_state(
-                    address,
-                    AccountState::Failed,
-                    AccountState::Copying,
-                    Some("admin retry"),
-                );
-            }
-            let mut a = account.clone();
-            a.state = AccountState::Copying;
-            let Some(domain) = app.config().domain(&a.domain).cloned() else {
+        AccountState::Pending | AccountState::Copying | AccountState::Failed => {
+            let Some(domain) = app.config().domain(&account.domain).cloned() else {
                 return UserResult::err(address, "domain no longer hosted");
             };
-            enqueue(app, &domain, a, password.clone());
+            // The queue moves `pending` and `failed` to `copying` when it starts.
+            queue::enqueue(app, &domain, account.clone(), password);
             UserResult::ok(address, "queued", "copy queued")
         }
         AccountState::Local | AccountState::Migrated | AccountState::Finished => {
             let started = Instant::now();
-            let r = sequence::catch_up_once(app, account, password).await;
+            let r = sequence::catch_up_once(app, account, password.as_ref()).await;
             sequence::record_extra_pass(app, account, "admin", &r, started).await;
             match r {
                 Ok(r) => UserResult::ok(
@@ -314,9 +292,94 @@ async fn copy_into(app: &Arc<Engine>, account: &Account, password: &Password) ->
     }
 }
 
-/// `ferrymail finish`: a final delta sweep of every migrated user of the domain
-/// whose password is in memory, then `finished`. Users without a password in
-/// memory stay `migrated` unless `force` (then finished without a sweep).
+/// `migrate user` of an imported (`pending`) account: with a password, it is
+/// checked with the legacy server and becomes the local one; without, the
+/// domain's admin credential copies.
+async fn queue_pending(
+    app: &Arc<Engine>,
+    domain: &Domain,
+    account: Account,
+    password: Option<Password>,
+) -> UserResult {
+    let address = account.address.clone();
+    match &password {
+        Some(p) => {
+            if let Err(e) = verify_legacy(&address, domain, p).await {
+                return UserResult::err(&address, e);
+            }
+            let hash = hash_password_async(p).await;
+            if let Err(e) = app.store.set_password_hash(account.id, &hash).await {
+                return UserResult::err(&address, format!("store: {e}"));
+            }
+            app.vault.put(account.id, p.clone());
+        }
+        None if domain.migration.admin.is_none() => {
+            return UserResult::err(
+                &address,
+                "a password is needed (--password-stdin): the domain has no [migration.admin] credential",
+            )
+        }
+        None => {}
+    }
+    queue::enqueue(app, domain, account, password);
+    UserResult::ok(&address, "queued", "copy queued")
+}
+
+/// `ferrymail migrate domain D`: queues the copy of every `pending` and
+/// `failed` user of the domain (and every `copying` one whose copy does not
+/// run), with the domain's admin credential.
+pub async fn migrate_domain(app: &Arc<Engine>, domain: &str) -> Result<FinishReport, String> {
+    let d = app
+        .config()
+        .domain(domain)
+        .ok_or_else(|| format!("domain {domain} is not hosted here"))?
+        .clone();
+    if !d.migrating() || app.api_paused(&d.name) {
+        return Err(format!(
+            "domain {} is not migrating (or paused): nothing queued",
+            d.name
+        ));
+    }
+    if d.migration.admin.is_none() {
+        return Err(format!(
+            "domain {} has no [migration.admin] credential: a whole domain moves only with one (see docs/migration.md); users can still be moved with their passwords (migrate bulk) or on their first login",
+            d.name
+        ));
+    }
+    let accounts = app
+        .store
+        .accounts(Some(&d.name))
+        .await
+        .map_err(|e| format!("store: {e}"))?;
+    let mut users = Vec::new();
+    for a in accounts {
+        let idle = app.get(a.id).is_none() && !app.vault.is_queued(a.id);
+        let queue = match a.state {
+            AccountState::Pending | AccountState::Failed => idle,
+            AccountState::Copying => idle,
+            _ => false,
+        };
+        if queue {
+            let detail = format!("was {}; copy queued", a.state);
+            let address = a.address.clone();
+            queue::enqueue(app, &d, a, None);
+            users.push(UserResult::ok(&address, "queued", detail));
+        }
+    }
+    tracing::info!(domain = %d.name, queued = users.len(), "migrate domain ran");
+    Ok(FinishReport {
+        domain: d.name,
+        users,
+    })
+}
+
+/// `ferrymail finish`: a final delta sweep of every migrated user of the
+/// domain (with the password in memory, else the domain's admin credential),
+/// then `finished`. Reported as not done (`ok: false`), unless `force`:
+/// users not moved yet; users nothing can sweep (no password in memory, no
+/// admin credential); users without a local password (they could not log in
+/// once the legacy server is gone). With `force` the last two are finished
+/// anyway.
 pub async fn finish(app: &Arc<Engine>, domain: &str, force: bool) -> Result<FinishReport, String> {
     let d = app
         .config()
@@ -328,53 +391,67 @@ pub async fn finish(app: &Arc<Engine>, domain: &str, force: bool) -> Result<Fini
         .accounts(Some(&d.name))
         .await
         .map_err(|e| format!("store: {e}"))?;
+    let admin = d.migration.admin.is_some();
     let mut users = Vec::new();
     for a in accounts {
         let address = a.address.as_str();
         match a.state {
             AccountState::Local | AccountState::Finished => continue,
-            AccountState::Copying | AccountState::Failed => {
+            AccountState::Pending | AccountState::Copying | AccountState::Failed => {
                 users.push(UserResult {
                     address: address.to_string(),
-                    ok: true,
-                    result: "skipped".into(),
-                    detail: format!("still {}; not finished", a.state.as_str()),
+                    ok: force,
+                    result: "not-moved".into(),
+                    detail: format!(
+                        "still {}: not moved, not finished (its mail is on the legacy server)",
+                        a.state.as_str()
+                    ),
                 });
                 continue;
             }
             AccountState::Migrated => {}
         }
         let password = app.any_password(a.id);
-        let detail = match password {
-            Some(pw) => {
-                let started = Instant::now();
-                let r = sequence::catch_up_once(app, &a, &pw).await;
-                sequence::record_extra_pass(app, &a, "final", &r, started).await;
-                match r {
-                    Ok(r) => format!(
-                        "final sweep: {} new messages ({} bytes)",
-                        r.messages, r.bytes
-                    ),
-                    Err(e) => {
-                        users.push(UserResult::err(
-                            address,
-                            format!("final sweep failed, left migrated: {e}"),
-                        ));
-                        continue;
-                    }
+        let mut detail = if password.is_some() || admin {
+            let started = Instant::now();
+            let r = sequence::catch_up_once(app, &a, password.as_ref()).await;
+            sequence::record_extra_pass(app, &a, "final", &r, started).await;
+            match r {
+                Ok(r) => format!(
+                    "final sweep: {} new messages ({} bytes)",
+                    r.messages, r.bytes
+                ),
+                Err(e) => {
+                    users.push(UserResult::err(
+                        address,
+                        format!("final sweep failed, left migrated: {e}"),
+                    ));
+                    continue;
                 }
             }
-            None if force => "finished without a final sweep (no password in memory)".into(),
-            None => {
+        } else if force {
+            "finished without a final sweep (no password in memory, no [migration.admin])".into()
+        } else {
+            users.push(UserResult {
+                address: address.to_string(),
+                ok: false,
+                result: "not-swept".into(),
+                detail: "no password in memory and no [migration.admin] credential: left migrated (mail that reached the legacy server after the switch is not brought over; --force finishes it without a sweep)".into(),
+            });
+            continue;
+        };
+        if a.password_hash.is_empty() {
+            if !force {
                 users.push(UserResult {
                     address: address.to_string(),
-                    ok: true,
-                    result: "skipped".into(),
-                    detail: "no password in memory: left migrated (its next login catches up with continuous = true; --force finishes it without a sweep)".into(),
+                    ok: false,
+                    result: "no-password".into(),
+                    detail: format!("{detail}; left migrated: no local password (never logged in, no imported hash), so the user cannot log in once the legacy server is gone: set one with `ferrymail account passwd`, or --force"),
                 });
                 continue;
             }
-        };
+            detail.push_str("; warning: no local password, the user cannot log in");
+        }
         if let Err(e) = app
             .store
             .set_state(a.id, AccountState::Finished, None)

@@ -11,10 +11,10 @@ use super::copy::{Mode, PassReport};
 use super::error::{MigrateError, Result};
 use super::pop3copy;
 use super::source::{Source, SourceSession};
-use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::bandwidth::Bandwidth;
 use crate::legacy::pop3;
+use crate::legacy::Login;
 use crate::server::Conn;
 use crate::store::Mailstore;
 
@@ -48,18 +48,16 @@ impl Source for Pop3Source {
     /// POP3 passes are not charged to the bandwidth budget.
     fn login<'a>(
         &'a self,
-        user: &'a str,
-        password: &'a Password,
+        login: &'a Login,
         _bandwidth: Option<Arc<Bandwidth>>,
     ) -> BoxFuture<'a, Result<Box<dyn SourceSession>>> {
         Box::pin(async move {
-            let conn = pop3::login(&self.ep, self.timeout, user, password).await?;
+            let conn = pop3::login(&self.ep, self.timeout, login).await?;
             let s: Box<dyn SourceSession> = Box::new(Pop3SourceSession {
                 ep: self.ep.clone(),
                 timeout: self.timeout,
                 mark_seen: self.mark_seen,
-                user: user.to_string(),
-                password: password.clone(),
+                login: login.clone(),
                 conn: Some(conn),
                 passes: 0,
             });
@@ -72,9 +70,8 @@ struct Pop3SourceSession {
     ep: Endpoint,
     timeout: Duration,
     mark_seen: bool,
-    user: String,
     /// For the new session each later pass opens.
-    password: Password,
+    login: Login,
     conn: Option<Conn>,
     passes: u32,
 }
@@ -91,7 +88,7 @@ impl Pop3SourceSession {
         if let Some(c) = self.conn.take() {
             pop3::quit(c).await;
         }
-        self.conn = Some(pop3::login(&self.ep, self.timeout, &self.user, &self.password).await?);
+        self.conn = Some(pop3::login(&self.ep, self.timeout, &self.login).await?);
         Ok(())
     }
 }

@@ -19,10 +19,9 @@ use sha2::{Digest, Sha256};
 
 use super::copy::{self, Committer, Mode, PassReport};
 use super::error::MigrateError;
-use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
-use crate::legacy::{LegacyError, Result};
+use crate::legacy::{LegacyError, Login, Result};
 use crate::server::Conn;
 use crate::store::blob::Durability;
 use crate::store::mailstore::LegacyRef;
@@ -446,8 +445,7 @@ async fn match_uidls(conn: &mut Conn, ms: &Mailstore, inbox: &MailboxInfo) -> Re
 pub(super) async fn carry_uidls(
     ep: &Endpoint,
     timeout: Duration,
-    user: &str,
-    password: &Password,
+    login: &Login,
     ms: &Mailstore,
     address: &str,
 ) -> Option<String> {
@@ -456,7 +454,7 @@ pub(super) async fn carry_uidls(
             .mailbox("INBOX")
             .await?
             .ok_or_else(|| LegacyError::Protocol("no local INBOX".into()))?;
-        let mut conn = pop3::login(ep, timeout, user, password).await?;
+        let mut conn = pop3::login(ep, timeout, login).await?;
         let r = match_uidls(&mut conn, ms, &inbox).await;
         pop3::quit(conn).await;
         let r = r?;

@@ -18,6 +18,7 @@ use super::sources;
 use super::user::{Phase, UserMigration};
 use crate::auth::Password;
 use crate::config::{LegacyLogin, Migration};
+use crate::legacy::Login;
 use crate::store::{Account, AccountState, Mailstore, NewMailbox};
 
 /// First pause between attempts; doubled each time, up to [`MAX_BACKOFF`].
@@ -35,6 +36,26 @@ pub fn legacy_user(address: &str, how: LegacyLogin) -> String {
             .map(|(l, _)| l.to_string())
             .unwrap_or_else(|| address.to_string()),
     }
+}
+
+/// The login a copy uses: the user's own password when one is held (it was
+/// just checked), else the domain's admin credential (`[migration.admin]`);
+/// `None` when neither is there.
+pub fn copy_login(m: &Migration, address: &str, password: Option<&Password>) -> Option<Login> {
+    let user = legacy_user(address, m.legacy_login);
+    match (password, &m.admin) {
+        (Some(p), _) => Some(Login::user(&user, p)),
+        (None, Some(admin)) => Some(Login::admin(&user, admin)),
+        (None, None) => None,
+    }
+}
+
+/// Why a copy cannot log in to the legacy server.
+fn no_credential() -> MigrateError {
+    MigrateError::Setup(
+        "no password for the legacy server: waits for the user's next login (or set [migration.admin])"
+            .into(),
+    )
 }
 
 /// The domain's migration settings, or why there are none.
@@ -187,13 +208,10 @@ async fn attempt(
         }
     };
     let ms = engine.store.mailstore_or_create(um.account_id).await?;
-    let user = legacy_user(&um.address, m.legacy_login);
-    let password = um
-        .password()
-        .ok_or_else(|| MigrateError::Setup("no password to log in to the legacy server".into()))?;
+    let login = copy_login(m, &um.address, um.password().as_ref()).ok_or_else(no_credential)?;
     let bandwidth = engine.hosts.bandwidth(key, m.max_bytes_per_sec);
-    let mut sess = source.login(&user, &password, bandwidth).await?;
-    drop(password);
+    let mut sess = source.login(&login, bandwidth).await?;
+    drop(login);
     if !um.small_known() {
         let small = sess.at_most(SMALL_MAILBOX).await.unwrap_or(false);
         um.set_small(small);
@@ -285,7 +303,9 @@ async fn after_flip(
         record_pass(engine, um.account_id, &um.address, r, started).await;
     }
     if let Some(hook) = &m.post_migrate_hook {
-        if let Some(password) = um.password() {
+        {
+            // Moved with the admin credential: the hook's standard input is empty.
+            let password = um.password().unwrap_or_else(|| Password::new(""));
             let outcome = super::hook::run(hook, &um.address, &password, m.hook_timeout).await;
             tracing::info!(user = %um.address, hook = %hook.display(), result = %outcome.summary(), "post-migrate hook ran");
             if let Err(e) =
@@ -303,9 +323,10 @@ async fn after_flip(
 pub async fn catch_up_once(
     engine: &Engine,
     account: &Account,
-    password: &Password,
+    password: Option<&Password>,
 ) -> Result<PassReport> {
     let m = migration_of(engine, &account.domain)?;
+    let login = copy_login(&m, &account.address, password).ok_or_else(no_credential)?;
     let source = sources::open(&m)?;
     let key = source.host_key();
     let _permit = engine
@@ -315,9 +336,8 @@ pub async fn catch_up_once(
         .await
         .map_err(|_| MigrateError::Shutdown)?;
     let ms = engine.store.mailstore(account.id).await?;
-    let user = legacy_user(&account.address, m.legacy_login);
     let bandwidth = engine.hosts.bandwidth(&key, m.max_bytes_per_sec);
-    let mut sess = source.login(&user, password, bandwidth).await?;
+    let mut sess = source.login(&login, bandwidth).await?;
     let r = sess.pass(&ms, Mode::CatchUp).await;
     sess.close().await;
     r
@@ -327,10 +347,28 @@ pub async fn catch_up_once(
 /// within the domain's timeout.
 pub async fn check_credentials(m: &Migration, address: &str, password: &Password) -> Result<()> {
     let source = sources::open(m)?;
-    let user = legacy_user(address, m.legacy_login);
-    let sess = tokio::time::timeout(m.timeout, source.login(&user, password, None))
+    let login = Login::user(&legacy_user(address, m.legacy_login), password);
+    let sess = tokio::time::timeout(m.timeout, source.login(&login, None))
         .await
         .map_err(|_| MigrateError::Unavailable("timed out".into()))??;
+    sess.close().await;
+    Ok(())
+}
+
+/// Checks that the domain's admin credential opens `address`'s mailbox on the
+/// legacy server, within the domain's timeout.
+pub async fn check_admin(m: &Migration, address: &str) -> Result<()> {
+    let source = sources::open(m)?;
+    let login = copy_login(m, address, None).ok_or_else(no_credential)?;
+    let sess = tokio::time::timeout(m.timeout, source.login(&login, None))
+        .await
+        .map_err(|_| MigrateError::Unavailable("timed out".into()))?
+        .map_err(|e| match e {
+            MigrateError::Refused => MigrateError::Setup(
+                "the legacy server refused the admin credential for this user (no such mailbox, or a wrong [migration.admin])".into(),
+            ),
+            e => e,
+        })?;
     sess.close().await;
     Ok(())
 }

@@ -10,8 +10,8 @@ use futures::future::BoxFuture;
 
 use super::copy::{Mode, PassReport};
 use super::error::Result;
-use crate::auth::Password;
 use crate::legacy::bandwidth::Bandwidth;
+use crate::legacy::Login;
 use crate::server::Conn;
 use crate::store::Mailstore;
 
@@ -24,13 +24,13 @@ pub trait Source: Send + Sync {
     /// cap, its backoff and its bandwidth budget.
     fn host_key(&self) -> String;
 
-    /// Logs in as `user`. [`super::error::MigrateError::Refused`] when the
-    /// server says no to the password. Message bodies fetched through the
-    /// session are charged to `bandwidth` where the source supports it.
+    /// Logs in (as the user, or as the admin acting for the user).
+    /// [`super::error::MigrateError::Refused`] when the server says no to the
+    /// credentials. Message bodies fetched through the session are charged to
+    /// `bandwidth` where the source supports it.
     fn login<'a>(
         &'a self,
-        user: &'a str,
-        password: &'a Password,
+        login: &'a Login,
         bandwidth: Option<Arc<Bandwidth>>,
     ) -> BoxFuture<'a, Result<Box<dyn SourceSession>>>;
 }

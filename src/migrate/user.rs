@@ -29,7 +29,8 @@ pub struct UserMigration {
     pub account_id: i64,
     pub address: String,
     pub domain: String,
-    /// The password the user last logged in with: held only while the copy runs.
+    /// The password the user last logged in with: held only while the copy
+    /// runs. `None`: the copy uses the domain's admin credential.
     password: Mutex<Option<Password>>,
     phase: watch::Sender<Phase>,
     /// Parent of the `end` tokens of this user's proxied sessions.
@@ -43,14 +44,14 @@ impl UserMigration {
     /// A migration starting in `Copying`, with what the login knew of the size.
     pub(super) fn new(
         account: &crate::store::Account,
-        password: &Password,
+        password: Option<&Password>,
         small: Option<bool>,
     ) -> UserMigration {
         UserMigration {
             account_id: account.id,
             address: account.address.clone(),
             domain: account.domain.clone(),
-            password: Mutex::new(Some(password.clone())),
+            password: Mutex::new(password.cloned()),
             phase: watch::channel(Phase::Copying).0,
             end: Mutex::new(CancellationToken::new()),
             small: watch::channel(small).0,

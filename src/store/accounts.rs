@@ -14,6 +14,9 @@ use super::Store;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum AccountState {
+    /// Known (imported with `users import`), not moved yet: mail is relayed to
+    /// the legacy server, a login checks the legacy password and starts the move.
+    Pending,
     Local,
     Copying,
     Migrated,
@@ -22,7 +25,8 @@ pub enum AccountState {
 }
 
 impl AccountState {
-    pub const ALL: [AccountState; 5] = [
+    pub const ALL: [AccountState; 6] = [
+        AccountState::Pending,
         AccountState::Local,
         AccountState::Copying,
         AccountState::Migrated,
@@ -32,6 +36,7 @@ impl AccountState {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            AccountState::Pending => "pending",
             AccountState::Local => "local",
             AccountState::Copying => "copying",
             AccountState::Migrated => "migrated",
@@ -171,6 +176,46 @@ impl Store {
         password_hash: &str,
     ) -> Result<Account> {
         self.create_account_row(address, password_hash, AccountState::Copying)
+            .await
+    }
+
+    /// Creates a `pending` account (known from `users import`, not moved):
+    /// `password_hash` is an imported legacy hash, or empty (no local login
+    /// until the user logs in once through the legacy server).
+    pub async fn create_pending_account(
+        &self,
+        address: &str,
+        password_hash: &str,
+    ) -> Result<Account> {
+        self.create_account_row(address, password_hash, AccountState::Pending)
+            .await
+    }
+
+    /// Starts the move of a `pending` account: it becomes `copying`, with
+    /// `password_hash` when the user's login gave one. Returns the account as
+    /// it is then (already started by someone else: unchanged).
+    pub async fn start_pending_account(
+        &self,
+        id: i64,
+        password_hash: Option<&str>,
+    ) -> Result<Account> {
+        let hash = password_hash.map(str::to_string);
+        self.db
+            .call(move |c| {
+                c.execute(
+                    "UPDATE accounts SET state = 'copying', state_reason = NULL,
+                         password_hash = COALESCE(?2, password_hash), updated_at = ?3
+                     WHERE id = ?1 AND state = 'pending'",
+                    params![id, hash, now()],
+                )?;
+                c.query_row(
+                    &format!("SELECT {COLUMNS} FROM accounts WHERE id = ?1"),
+                    [id],
+                    from_row,
+                )
+                .optional()?
+                .ok_or_else(|| StoreError::NotFound(format!("account {id}")))
+            })
             .await
     }
 

@@ -6,15 +6,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-
 use super::command::{quoted, Arg};
 use super::reader::Reader;
 use super::response::{caps_from_code, temporary_code, Response, Status, Value};
 use crate::auth::Password;
 use crate::config::{Endpoint, TlsMode};
 use crate::legacy::bandwidth::Bandwidth;
-use crate::legacy::{connect, start_tls, LegacyError, Result};
+use crate::legacy::{connect, start_tls, LegacyError, Login, Result};
 use crate::server::Conn;
 use crate::store::{Mailstore, StagedBlob};
 
@@ -35,12 +33,7 @@ impl Session {
     /// refused password gives [`LegacyError::Refused`]; anything else that stops
     /// us (no STARTTLS, PREAUTH, bad certificate, timeout) a temporary error, and
     /// the password is then not sent.
-    pub async fn login(
-        ep: &Endpoint,
-        timeout: Duration,
-        user: &str,
-        password: &Password,
-    ) -> Result<Session> {
+    pub async fn login(ep: &Endpoint, timeout: Duration, login: &Login) -> Result<Session> {
         let mut conn = connect(ep, timeout).await?;
         let mut r = Reader { conn: &mut conn };
         let (greeting, _) = r.read(None).await?;
@@ -89,25 +82,21 @@ impl Session {
             let c = s.capability().await?;
             s.set_caps(c);
         }
-        let (status, text) = if s.has("LOGINDISABLED") {
+        // AUTHENTICATE PLAIN when LOGIN is disabled or an authzid must be sent.
+        let (status, text) = if s.has("LOGINDISABLED") || login.authzid.is_some() {
             if !s.has("AUTH=PLAIN") {
-                return Err(LegacyError::Unavailable(
-                    "the legacy server allows neither LOGIN nor AUTHENTICATE PLAIN".into(),
-                ));
+                return Err(LegacyError::Unavailable(if login.authzid.is_some() {
+                    "the legacy server does not offer AUTHENTICATE PLAIN, needed for migration.admin.method = \"authzid\"".into()
+                } else {
+                    "the legacy server allows neither LOGIN nor AUTHENTICATE PLAIN".into()
+                }));
             }
-            let mut plain = Vec::new();
-            plain.push(0);
-            plain.extend_from_slice(user.as_bytes());
-            plain.push(0);
-            plain.extend_from_slice(password.expose().as_bytes());
-            let b64 = Password::new(base64::engine::general_purpose::STANDARD.encode(&plain));
-            plain.iter_mut().for_each(|b| *b = 0);
-            s.authenticate_plain(&b64).await?
+            s.authenticate_plain(&login.plain_b64()).await?
         } else {
             s.simple(&[
                 Arg::Raw("LOGIN"),
-                Arg::Str(user.as_bytes()),
-                Arg::Str(password.expose().as_bytes()),
+                Arg::Str(login.authcid.as_bytes()),
+                Arg::Str(login.password.expose().as_bytes()),
             ])
             .await?
         };
