@@ -90,3 +90,18 @@ pub fn migrating(legacy: &Legacy, d: MigratingDomain) -> String {
     ));
     s
 }
+
+/// A `[migration.admin]` section for the legacy Dovecot's master user, its
+/// password written to an owner-only file in `dir`. `method`: `master` or
+/// `authzid`.
+pub fn admin_section(dir: &std::path::Path, method: &str) -> String {
+    use std::os::unix::fs::PermissionsExt;
+    let file = dir.join("legacy-admin");
+    std::fs::write(&file, format!("{}\n", super::legacy::MASTER_PASSWORD)).unwrap();
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+    format!(
+        "\n[migration.admin]\nuser = \"{}\"\npassword_file = \"{}\"\nmethod = \"{method}\"\nseparator = \"*\"\n",
+        super::legacy::MASTER_USER,
+        file.display()
+    )
+}

@@ -100,6 +100,11 @@ fn require(binary: &str, package: &str) {
     }
 }
 
+/// Every legacy Dovecot has this master user (`alice*migrator` logs in as
+/// alice with the master password; SASL PLAIN with authzid works too).
+pub const MASTER_USER: &str = "migrator";
+pub const MASTER_PASSWORD: &str = "master-secret-pw";
+
 /// How the legacy server is set up.
 #[derive(Clone)]
 pub struct LegacyOptions {
@@ -233,6 +238,13 @@ first_valid_uid = 1
 mail_location = maildir:{d}/mail/%u
 pop3_uidl_format = %08Xu%08Xv
 mail_max_userip_connections = 200
+auth_master_user_separator = *
+passdb {{
+  driver = passwd-file
+  args = scheme=PLAIN {d}/masters
+  master = yes
+  result_success = continue
+}}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN {d}/users
@@ -300,6 +312,11 @@ namespace inbox {{
         );
         std::fs::write(d.join("dovecot.conf"), conf).unwrap();
         std::fs::write(d.join("users"), "").unwrap();
+        std::fs::write(
+            d.join("masters"),
+            format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}::::::\n"),
+        )
+        .unwrap();
     }
 
     /// Adds (or replaces) a legacy user; Dovecot re-reads the file on change.
