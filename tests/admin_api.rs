@@ -209,7 +209,7 @@ async fn token_status_metrics_and_cli() {
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("legacy.test (migrating)"), "{out}");
     assert!(
-        out.contains("1 copying, 2 migrated, 1 finished, 1 failed, 0 local"),
+        out.contains("5 known: 3 moved (60%), 0 pending, 1 copying, 2 migrated, 1 finished, 1 failed; 0 local"),
         "{out}"
     );
     assert!(

@@ -301,16 +301,22 @@ fn restart_forgets_passwords() {
     assert_ne!(code, 0);
     assert!(err.contains("no password for this user in memory"), "{err}");
 
+    // Nothing can sweep alice (no password, no [migration.admin]) and bob is
+    // not moved: finish says so and fails.
     let (code, out, err) = cli(&cfg, &["finish", "--domain", "example.org"], "");
-    assert_eq!(code, 0, "{out}{err}");
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(err.contains("2 users could not be finished"), "{err}");
     assert!(out.contains("0 users finished"), "{out}");
     let alice = out.lines().find(|l| l.contains("alice@")).unwrap();
     assert!(
-        alice.contains("skipped") && alice.contains("no password in memory"),
+        alice.contains("not-swept") && alice.contains("no password in memory"),
         "{out}"
     );
     let bob = out.lines().find(|l| l.contains("bob@")).unwrap();
-    assert!(bob.contains("still copying"), "{out}");
+    assert!(
+        bob.contains("not-moved") && bob.contains("still copying"),
+        "{out}"
+    );
     assert_eq!(
         state(&cfg, "alice@example.org").as_deref(),
         Some("migrated")

@@ -155,15 +155,8 @@ pub async fn resume_at_startup(engine: &Arc<Engine>) {
             resumed += 1;
             enqueue(engine, domain, a, None);
         } else if a.state == AccountState::Copying {
+            // `status` shows it as waiting for the user's next login.
             waiting += 1;
-            let reason = WAITS_FOR_LOGIN;
-            if let Err(e) = engine
-                .store
-                .set_state(a.id, AccountState::Copying, Some(reason))
-                .await
-            {
-                tracing::error!(user = %a.address, error = %e, "cannot record the account's state");
-            }
             tracing::info!(user = %a.address, "copy interrupted by a restart waits for the user's next login (no [migration.admin] credential)");
         }
     }
@@ -175,7 +168,3 @@ pub async fn resume_at_startup(engine: &Arc<Engine>) {
         );
     }
 }
-
-/// The state reason of a copy that cannot go on without the user.
-pub const WAITS_FOR_LOGIN: &str =
-    "waits for the user's next login: no password in memory and no [migration.admin] credential";
