@@ -160,3 +160,51 @@ fn the_shipped_example_files_document_valid_keys() {
     );
     assert_eq!(code, 0, "{out}{err}");
 }
+
+/// `[migration.admin]`: the password file must exist and be owner-only, the
+/// method known; the password itself is never printed.
+#[test]
+fn the_admin_credential_is_checked_and_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let secrets = tempfile::tempdir().unwrap();
+    let open = secrets.path().join("open");
+    std::fs::write(&open, "s3cret-admin-pw\n").unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let good = secrets.path().join("good");
+    std::fs::write(&good, "s3cret-admin-pw\n").unwrap();
+    std::fs::set_permissions(&good, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let domain = |name: &str, file: &std::path::Path, method: &str| {
+        format!(
+            "domain = \"{name}\"\n[migration]\nenabled = true\n[migration.imap]\nhost = \"127.0.0.1\"\n[migration.smtp]\nhost = \"127.0.0.1\"\n[migration.admin]\nuser = \"migrator\"\npassword_file = \"{}\"\nmethod = \"{method}\"\n",
+            file.display()
+        )
+    };
+    let cfg = TestConfig::new(
+        "",
+        &[
+            ("a.test", &domain("a.test", &open, "master")),
+            (
+                "b.test",
+                &domain("b.test", &secrets.path().join("missing"), "master"),
+            ),
+            ("c.test", &domain("c.test", &good, "sudo")),
+        ],
+    );
+    let (code, out) = check(&cfg);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("lets others read it; chmod 600"), "{out}");
+    assert!(
+        out.contains("migration.admin.password_file") && out.contains("missing"),
+        "{out}"
+    );
+    assert!(
+        out.contains("migration.admin.method `sudo` is not one of: master, authzid"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret-admin-pw"), "{out}");
+
+    let cfg = TestConfig::new("", &[("a.test", &domain("a.test", &good, "authzid"))]);
+    let (code, out) = check(&cfg);
+    assert_eq!(code, 0, "{out}");
+    assert!(!out.contains("s3cret-admin-pw"), "{out}");
+}
