@@ -368,3 +368,175 @@ fn migrate_domain_of_200_users_stays_within_max_connections() {
         "{max} legacy IMAP connections at once with max_connections = 3"
     );
 }
+
+/// Messages in the legacy INBOX of `user`.
+fn legacy_inbox(legacy: &Legacy, user: &str, pw: &str) -> usize {
+    let mut c = legacy.imap(user, pw);
+    let lines = c.ok("EXAMINE INBOX");
+    c.logout();
+    lines
+        .iter()
+        .find_map(|l| {
+            l.text
+                .strip_suffix(" EXISTS")?
+                .strip_prefix("* ")?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// An imported user not moved yet: mail to them is relayed to the legacy
+/// server (swaks through ferrymail's MX); a wrong password is refused and
+/// leaves them pending; their own login (legacy password) starts their move.
+/// `migrate bulk` with bare addresses moves the others with the admin
+/// credential.
+#[test]
+fn a_pending_user_is_relayed_to_and_moves_on_login_and_bulk_takes_bare_addresses() {
+    let legacy = Legacy::start(LegacyOptions {
+        postfix: true,
+        ..LegacyOptions::with_users(&["dave", "erin", "fred"])
+    });
+    seed_folders(&legacy, "dave", "dave-pw");
+    seed_folders(&legacy, "erin", "erin-pw");
+    let secrets = tempfile::tempdir().unwrap();
+    let migration = format!(
+        "timeout_secs = 20\nserve_locally_within_ms = 0\n{}",
+        admin_section(secrets.path(), "master")
+    );
+    let domain = migrating(
+        &legacy,
+        MigratingDomain {
+            migration: &migration,
+            tls: "none",
+            postfix: true,
+            ..Default::default()
+        },
+    );
+    let cfg = TestConfig::new(
+        &format!(
+            "{}[smtp]\nlisten = [\"127.0.0.1:0\"]\nretry_secs = 1\n",
+            server(PLAINTEXT, &["imap", "admin"])
+        ),
+        &[("example.org", &domain)],
+    );
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    let list = cfg.dir.path().join("users.txt");
+    std::fs::write(&list, "dave\nerin\nfred\n").unwrap();
+    let (code, out, err) = cli(
+        &cfg,
+        &[
+            "users",
+            "import",
+            "--domain",
+            "example.org",
+            list.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+
+    // SMTP to a pending user reaches the legacy mailbox.
+    let before = legacy_inbox(&legacy, "dave", "dave-pw");
+    let mx = d.addr("smtp", "plain");
+    let out = std::process::Command::new("swaks")
+        .args([
+            "--server",
+            &mx.to_string(),
+            "--from",
+            "x@example.net",
+            "--to",
+            "dave@example.org",
+        ])
+        .args([
+            "--helo",
+            "client.example",
+            "--header",
+            "Subject: for a pending user",
+        ])
+        .output()
+        .expect("swaks");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    wait_until(
+        60,
+        200,
+        || legacy_inbox(&legacy, "dave", "dave-pw") == before + 1,
+        || format!("{}\n{}", d.log_text(), legacy.postfix_log()),
+    );
+    assert_eq!(state(&cfg, "dave@example.org").as_deref(), Some("pending"));
+
+    // A wrong password: refused, still pending. The right one: the move starts.
+    let mut c = common::Line::connect(d.addr("imap", "plain"));
+    c.line();
+    let r = c.transact("a", "LOGIN dave@example.org wrong-pw");
+    assert!(r.starts_with("a NO"), "{r}");
+    assert_eq!(state(&cfg, "dave@example.org").as_deref(), Some("pending"));
+    let r = c.transact("b", "LOGIN dave@example.org dave-pw");
+    assert!(r.starts_with("b OK"), "{r}");
+    c.transact("c", "LOGOUT");
+    wait_state(&cfg, &d, "dave@example.org", "migrated");
+
+    // Bare addresses in a bulk file: the admin credential copies.
+    let bulk = cfg.dir.path().join("bulk.txt");
+    std::fs::write(&bulk, "erin@example.org\nfred@example.org\n").unwrap();
+    let (code, out, err) = cli(&cfg, &["migrate", "bulk", bulk.to_str().unwrap()], "");
+    assert_eq!(code, 0, "{out}{err}");
+    wait_state(&cfg, &d, "erin@example.org", "migrated");
+    wait_state(&cfg, &d, "fred@example.org", "migrated");
+    assert!(stored(&cfg, "erin@example.org") >= 4);
+    // erin was moved without a local password: her first login is checked
+    // with the legacy server and sets it; a wrong one is refused.
+    let mut c = common::Line::connect(d.addr("imap", "plain"));
+    c.line();
+    let r = c.transact("a", "LOGIN erin@example.org not-erins");
+    assert!(r.starts_with("a NO"), "{r}");
+    let r = c.transact("b", "LOGIN erin@example.org erin-pw");
+    assert!(r.starts_with("b OK"), "{r}");
+    c.transact("c", "LOGOUT");
+    assert!(d
+        .log_text()
+        .contains("local password set from the legacy server's check"));
+    // ... so it works with the legacy server gone, as dave's does.
+    drop(legacy);
+    for (u, pw) in [("dave", "dave-pw"), ("erin", "erin-pw")] {
+        let mut c = common::Line::connect(d.addr("imap", "plain"));
+        c.line();
+        let r = c.transact("a", &format!("LOGIN {u}@example.org {pw}"));
+        assert!(r.starts_with("a OK"), "{u}: {r}");
+    }
+}
+
+/// A POP3-source domain: the admin credential (`USER alice*migrator`) moves a
+/// user with the legacy UIDLs.
+#[test]
+fn a_pop3_source_moves_with_the_admin_credential() {
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice"]));
+    seed_maildir(&legacy, "alice", "alice-pw", 25);
+    let secrets = tempfile::tempdir().unwrap();
+    let migration = format!(
+        "source = \"pop3\"\ntimeout_secs = 20\nserve_locally_within_ms = 0\n{}",
+        admin_section(secrets.path(), "master")
+    );
+    let domain = migrating(
+        &legacy,
+        MigratingDomain {
+            migration: &migration,
+            imap: false,
+            pop3: true,
+            ..Default::default()
+        },
+    );
+    let cfg = TestConfig::new(
+        &server(PLAINTEXT, &["pop3", "admin"]),
+        &[("example.org", &domain)],
+    );
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    let (code, out, err) = cli(&cfg, &["migrate", "user", "alice@example.org"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    wait_state(&cfg, &d, "alice@example.org", "migrated");
+    assert_eq!(stored(&cfg, "alice@example.org"), 25);
+}

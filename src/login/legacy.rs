@@ -13,7 +13,7 @@ use crate::legacy::imap::Session;
 use crate::legacy::{self, LegacyError, Login};
 use crate::migrate::engine::SMALL_MAILBOX;
 use crate::migrate::error::MigrateError;
-use crate::migrate::sequence::legacy_user;
+use crate::migrate::sequence::{check_credentials, legacy_user};
 use crate::migrate::source::SourceSession;
 use crate::migrate::sources;
 use crate::migrate::user::{Phase, UserMigration};
@@ -21,6 +21,50 @@ use crate::store::{Account, AccountState, StoreError};
 
 const UNREACHABLE: &str = "your mail server cannot be reached right now; try again later";
 const MOVING: &str = "your mailbox is being moved to a new server; try again in a few minutes";
+
+/// An account without a local password (moved with the admin credential, no
+/// imported hash): the legacy server checks the password; accepted, its hash
+/// becomes the local one. `Err` is the answer to give instead.
+pub async fn adopt_password(
+    app: &Arc<App>,
+    req: &LoginRequest,
+    account: &Account,
+) -> Result<(), LoginOutcome> {
+    let config = app.config();
+    let Some(d) = config.domain(&account.domain).filter(|d| d.migrating()) else {
+        return Err(refuse(app, req, "no-local-password").await);
+    };
+    if !app
+        .throttle
+        .legacy_allowed(&account.address, req.password.expose(), req.client)
+    {
+        return Err(refuse(app, req, "legacy-throttled").await);
+    }
+    match check_credentials(&d.migration, &account.address, &req.password).await {
+        Ok(()) => {}
+        Err(MigrateError::Refused) => {
+            app.throttle
+                .legacy_refused(&account.address, req.password.expose(), req.client);
+            return Err(refuse(app, req, "legacy-password").await);
+        }
+        Err(e) => {
+            tracing::warn!(user = %account.address, error = %e, "legacy check failed; login answered with a temporary failure");
+            return Err(LoginOutcome::Unavailable(UNREACHABLE.into()));
+        }
+    }
+    app.throttle.legacy_accepted(&account.address);
+    let hash = hash_password_async(&req.password).await;
+    match app.store.set_password_hash(account.id, &hash).await {
+        Ok(()) => {
+            tracing::info!(user = %account.address, "local password set from the legacy server's check");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(user = %account.address, error = %e, "cannot store the password hash");
+            Err(LoginOutcome::Unavailable(UNREACHABLE.into()))
+        }
+    }
+}
 
 /// A user without a local account logs in to a migrating domain.
 pub async fn first_login(

@@ -210,10 +210,17 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
             }
         }
         Some(account) => {
-            if !verify_password_async(&account.password_hash, &req.password).await {
+            if account.password_hash.is_empty() {
+                // Moved by the admin, no local password yet: the legacy server
+                // checks this one, which becomes the local password.
+                if let Err(outcome) = legacy::adopt_password(app, &req, &account).await {
+                    return outcome;
+                }
+            } else if !verify_password_async(&account.password_hash, &req.password).await {
                 return refuse(app, &req, "password").await;
+            } else {
+                upgrade_hash(app, &account, &req.password).await;
             }
-            upgrade_hash(app, &account, &req.password).await;
             app.throttle.success(req.client);
             match account.state {
                 AccountState::Migrated => {

@@ -8,7 +8,7 @@ use super::address::parse_address;
 use super::hop::Hop;
 use super::queue::{self, Entry};
 use crate::app::App;
-use crate::store::StoreError;
+use crate::store::{AccountState, StoreError};
 
 /// Most of the original header block quoted in the DSN.
 const MAX_QUOTED_HEADER: u64 = 32 * 1024;
@@ -37,7 +37,10 @@ pub async fn send(app: &Arc<App>, e: &Entry, reason: &str, status: &str) -> Resu
     if let Some(s) = &sender {
         if let Some(domain) = config.domain(&s.domain) {
             match app.store.account(&s.key()).await? {
-                Some(a) if a.state.serves_locally() || !domain.migrating() => {
+                Some(a)
+                    if a.state.serves_locally()
+                        || (!domain.migrating() && a.state != AccountState::Pending) =>
+                {
                     super::deliver::deliver_local(app, a.id, &spool.path).await?;
                     tracing::info!(id = %e.id, to = %e.from, "DSN delivered locally");
                     return Ok(());

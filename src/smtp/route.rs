@@ -89,9 +89,16 @@ pub async fn route(
             return Err("451 4.3.0 Temporary lookup failure, try again later");
         }
     };
+    // An imported (`pending`) user's mail is on the legacy server: relayed
+    // there even while the domain's migration is paused.
+    let pending = account
+        .as_ref()
+        .is_some_and(|a| a.state == crate::store::AccountState::Pending);
     match account {
-        Some(a) if a.state.serves_locally() || !domain.migrating() => Ok(Route::Local(a)),
-        _ if domain.migrating() => {
+        Some(a) if a.state.serves_locally() || (!domain.migrating() && !pending) => {
+            Ok(Route::Local(a))
+        }
+        _ if domain.migrating() || pending => {
             let Some(endpoint) = &domain.migration.smtp else {
                 return Err("451 4.3.5 No legacy SMTP server configured for this domain");
             };
