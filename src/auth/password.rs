@@ -62,6 +62,24 @@ pub fn hash_password(password: &Password) -> String {
         .unwrap_or_default()
 }
 
+/// A hash of a random password with the parameters of [`hash_password`],
+/// made once per process.
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        let random = SaltString::generate(&mut OsRng);
+        hash_password(&Password::new(random.as_str()))
+    })
+}
+
+/// Verifies `password` against a hash no password matches: a login for a
+/// name without an account (or without a local password) costs what a wrong
+/// password costs, so response times do not tell which names exist.
+pub async fn verify_nothing(password: &Password) {
+    let p = password.clone();
+    let _ = tokio::task::spawn_blocking(move || verify_password(dummy_hash(), &p)).await;
+}
+
 /// The kinds of stored hash ferrymail can verify.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scheme {

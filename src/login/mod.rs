@@ -152,8 +152,21 @@ pub fn log_failure(protocol: Proto, client: IpAddr, user: &str, reason: &str) {
     );
 }
 
-/// Answers a failed attempt: logs it and waits out the growing delay.
+/// Answers a failed attempt: logs it and waits out the growing delay. A name
+/// that was not checked against a password hash (unknown user or domain) is
+/// checked against a dummy one first: every refusal costs one verification.
 pub async fn refuse(app: &App, req: &LoginRequest, reason: &str) -> LoginOutcome {
+    if matches!(
+        reason,
+        "unknown-user"
+            | "unknown-domain"
+            | "no-domain"
+            | "bad-name"
+            | "no-local-password"
+            | "legacy-throttled"
+    ) {
+        crate::auth::password::verify_nothing(&req.password).await;
+    }
     log_failure(req.protocol, req.client, &req.username, reason);
     app.metrics
         .login_failures
