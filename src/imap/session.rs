@@ -83,8 +83,11 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
     if s.conn.flush().await.is_err() {
         return;
     }
+    let login_by = crate::server::conn::login_deadline(s.conn.timeout());
     loop {
         let cfg = s.app.config();
+        let pre_login = matches!(s.state, State::NotAuthenticated);
+        s.conn.set_deadline(pre_login.then_some(login_by));
         // Before login an APPEND literal is bounded like any other literal.
         let sink = s.user().map(|u| u.ms.clone());
         let limits = Limits {
@@ -145,6 +148,11 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                     .write(b"* BYE [UNAVAILABLE] Server shutting down\r\n");
                 Flow::Close
             }
+            Input::Conn(ConnError::Timeout) if pre_login => {
+                s.conn
+                    .write(b"* BYE Login timeout: log in within a few minutes of connecting\r\n");
+                Flow::Close
+            }
             Input::Conn(ConnError::Timeout) => {
                 s.conn.write(b"* BYE Autologout; idle for too long\r\n");
                 Flow::Close
@@ -159,6 +167,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             }
             Flow::Close => break,
             Flow::Proxy(legacy) => {
+                s.conn.set_deadline(None);
                 let idle = std::time::Duration::from_secs(cfg.imap.timeout_secs.max(1));
                 let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;

@@ -61,7 +61,10 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
     if s.conn.flush().await.is_err() {
         return;
     }
+    let login_by = crate::server::conn::login_deadline(s.conn.timeout());
     loop {
+        let pre_login = matches!(s.state, State::Authorization { .. });
+        s.conn.set_deadline(pre_login.then_some(login_by));
         let line = match s.conn.read_line(MAX_LINE).await {
             Ok(l) => l,
             Err(ConnError::TooLong) => {
@@ -93,6 +96,7 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
             }
             Next::Close => break,
             Next::Proxy(legacy) => {
+                s.conn.set_deadline(None);
                 let idle = s.conn.timeout();
                 let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
                 return;

@@ -117,10 +117,25 @@ pub struct Conn {
     pub peer: SocketAddr,
     pub local: SocketAddr,
     timeout: Duration,
+    /// No read may end after this instant, however steadily bytes trickle in
+    /// (a per-command or pre-login deadline, on top of the idle `timeout`).
+    deadline: Option<tokio::time::Instant>,
     shutdown: Option<CancellationToken>,
 }
 
 const READ_CHUNK: usize = 16 * 1024;
+
+/// How long a client may take to log in after connecting (IMAP, POP3), at
+/// most: however it spends the time (commands that never fail, bytes trickled
+/// in before each idle timeout), the connection ends then. Dovecot's login
+/// processes use the same three minutes.
+pub const LOGIN_DEADLINE: Duration = Duration::from_secs(180);
+
+/// The pre-login deadline of a connection accepted now whose idle timeout is
+/// `timeout`: [`LOGIN_DEADLINE`], or `timeout` when shorter.
+pub fn login_deadline(timeout: Duration) -> tokio::time::Instant {
+    tokio::time::Instant::now() + LOGIN_DEADLINE.min(timeout)
+}
 
 /// One read within `timeout`, ended early by `shutdown`; 0 bytes is `Closed`.
 async fn bounded_read(
@@ -161,6 +176,7 @@ impl Conn {
             peer,
             local,
             timeout,
+            deadline: None,
             shutdown: None,
         })
     }
@@ -184,6 +200,23 @@ impl Conn {
 
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// Sets (or clears) the instant after which every read fails with
+    /// [`ConnError::Timeout`].
+    pub fn set_deadline(&mut self, deadline: Option<tokio::time::Instant>) {
+        self.deadline = deadline;
+    }
+
+    /// The bound of the next read: the idle timeout, or what is left before
+    /// the deadline when that is shorter.
+    fn read_timeout(&self) -> Duration {
+        match self.deadline {
+            Some(d) => self
+                .timeout
+                .min(d.saturating_duration_since(tokio::time::Instant::now())),
+            None => self.timeout,
+        }
     }
 
     /// The server-side TLS handshake bound: [`HANDSHAKE_TIMEOUT`], or the read
@@ -211,8 +244,9 @@ impl Conn {
             self.pos = 0;
         }
         self.buf.reserve(READ_CHUNK);
+        let timeout = self.read_timeout();
         let (stream, buf) = (&mut self.stream, &mut self.buf);
-        let n = bounded_read(self.timeout, self.shutdown.clone(), stream.read_buf(buf)).await?;
+        let n = bounded_read(timeout, self.shutdown.clone(), stream.read_buf(buf)).await?;
         Ok(n)
     }
 
@@ -226,8 +260,9 @@ impl Conn {
         v.extend_from_slice(&self.buf[self.pos..self.pos + take]);
         self.pos += take;
         while v.len() < n {
+            let timeout = self.read_timeout();
             let mut rest = (&mut self.stream).take((n - v.len()) as u64);
-            bounded_read(self.timeout, self.shutdown.clone(), rest.read_buf(&mut v)).await?;
+            bounded_read(timeout, self.shutdown.clone(), rest.read_buf(&mut v)).await?;
         }
         Ok(v)
     }

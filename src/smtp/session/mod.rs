@@ -28,6 +28,9 @@ const MAX_LINE: usize = 1000;
 /// Longest line of an AUTH exchange (RFC 4954 §4: 12288 octets).
 const MAX_AUTH_LINE: usize = 12288;
 const MAX_ERRORS: u32 = 20;
+/// The longest session, whatever the client sends: a client trickling bytes
+/// in time for every idle timeout still leaves by then.
+const SESSION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
 
 /// A mail transaction (between MAIL and the end of DATA or RSET).
 struct Tx {
@@ -46,6 +49,8 @@ struct Session {
     tx: Option<Tx>,
     auth_failures: u32,
     errors: u32,
+    /// [`SESSION_DEADLINE`] after the connection.
+    ends: tokio::time::Instant,
 }
 
 enum Next {
@@ -65,6 +70,7 @@ pub async fn run(svc: Arc<SmtpService>, conn: Conn, _listener: ListenerSpec) {
         tx: None,
         auth_failures: 0,
         errors: 0,
+        ends: tokio::time::Instant::now() + SESSION_DEADLINE,
     };
     s.conn
         .write(format!("220 {hostname} ESMTP ferrymail\r\n").as_bytes());
@@ -72,6 +78,9 @@ pub async fn run(svc: Arc<SmtpService>, conn: Conn, _listener: ListenerSpec) {
         return;
     }
     loop {
+        // A whole command line within the idle timeout, not one byte per timeout.
+        let command_end = tokio::time::Instant::now() + s.conn.timeout();
+        s.conn.set_deadline(Some(command_end.min(s.ends)));
         let line = match s.conn.read_line(MAX_AUTH_LINE).await {
             Ok(l) if l.len() > MAX_LINE && !is_auth(&l) => {
                 s.reply("500 5.5.2 Line too long");
@@ -516,6 +525,8 @@ impl Session {
             .map(|n| n.to_string_lossy()[..16].to_string())
             .unwrap_or_default();
         self.reply("354 End data with <CR><LF>.<CR><LF>");
+        // The message may take longer than a command, up to the session's end.
+        self.conn.set_deadline(Some(self.ends));
         if self.conn.flush().await.is_err() {
             return Next::Close;
         }
