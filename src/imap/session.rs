@@ -12,6 +12,7 @@ use super::selected::Selected;
 use super::{ImapService, UserSlot};
 use crate::app::App;
 use crate::config::ListenerSpec;
+use crate::legacy::relay::Goodbye;
 use crate::login::LegacySession;
 use crate::server::{Conn, ConnError};
 use crate::store::{Account, Change, Mailstore, StoreError};
@@ -169,7 +170,14 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             Flow::Proxy(legacy) => {
                 s.conn.set_deadline(None);
                 let idle = std::time::Duration::from_secs(cfg.imap.timeout_secs.max(1));
-                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(
+                    s.conn,
+                    legacy.conn,
+                    idle,
+                    legacy.end,
+                    Goodbye::Imap,
+                )
+                .await;
                 return;
             }
         }

@@ -1,10 +1,12 @@
 //! Clients of the legacy server: IMAP (login check, proxied sessions, the copy)
 //! and POP3 (login check, proxied sessions, the copy), the per-host bandwidth
 //! limiter of the copies ([`bandwidth`]) and the byte relay of proxied sessions
-//! ([`relay`]). TLS modes `none | starttls | implicit`; the password is never
+//! ([`relay`], which ends them with a goodbye at a response boundary:
+//! [`framing`]). TLS modes `none | starttls | implicit`; the password is never
 //! sent in clear when TLS was asked for.
 
 pub mod bandwidth;
+pub mod framing;
 pub mod imap;
 pub mod pop3;
 pub mod relay;

@@ -7,6 +7,7 @@ use super::{MaildropLock, Pop3Service};
 use crate::auth::sasl::{self, SaslError};
 use crate::auth::Password;
 use crate::config::ListenerSpec;
+use crate::legacy::relay::Goodbye;
 use crate::login::{login, LoginOutcome, LoginRequest, Proto};
 use crate::server::conn::trim_eol;
 use crate::server::{Conn, ConnError};
@@ -98,7 +99,14 @@ pub async fn run(svc: Arc<Pop3Service>, conn: Conn, _listener: ListenerSpec) {
             Next::Proxy(legacy) => {
                 s.conn.set_deadline(None);
                 let idle = s.conn.timeout();
-                let _ = crate::legacy::relay::relay(s.conn, legacy.conn, idle, legacy.end).await;
+                let _ = crate::legacy::relay::relay(
+                    s.conn,
+                    legacy.conn,
+                    idle,
+                    legacy.end,
+                    Goodbye::Pop3,
+                )
+                .await;
                 return;
             }
         }
