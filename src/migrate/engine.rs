@@ -39,8 +39,9 @@ pub struct Engine {
     users: Mutex<HashMap<i64, Arc<UserMigration>>>,
     /// Connection caps, backoff and bandwidth per legacy host.
     pub hosts: Hosts,
-    /// Accounts with a `continuous` catch-up pass running.
-    catching_up: Mutex<HashSet<i64>>,
+    /// Accounts with a `continuous` catch-up pass running, and whether a login
+    /// asked for another one meanwhile (it runs when the current one ends).
+    catching_up: Mutex<HashMap<i64, bool>>,
     /// Passwords an admin handed over through the admin API (`migrate user`,
     /// `migrate bulk`), kept in memory only, for `finish` and later passes.
     pub vault: Vault,
@@ -67,7 +68,7 @@ impl Engine {
             tasks,
             users: Mutex::new(HashMap::new()),
             hosts: Hosts::default(),
-            catching_up: Mutex::new(HashSet::new()),
+            catching_up: Mutex::new(HashMap::new()),
             vault: Vault::default(),
             paused: Mutex::new(HashSet::new()),
         }))
@@ -149,32 +150,40 @@ impl Engine {
 
     /// `continuous = true`: a migrated user logged in; import in the background
     /// what reached the legacy server since (with fresh local UIDs). At most one
-    /// such pass per account at a time; failures are logged only.
+    /// such pass per account at a time; a login during a pass gets one more
+    /// pass after it (what arrived meanwhile may have been listed too early).
+    /// Failures are logged only.
     pub fn catch_up(self: &Arc<Self>, account: &Account, password: &Password) {
-        if !self
-            .catching_up
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(account.id)
         {
-            return;
+            let mut running = self.catching_up.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(again) = running.get_mut(&account.id) {
+                *again = true;
+                return;
+            }
+            running.insert(account.id, false);
         }
         let (engine, account, password) = (self.clone(), account.clone(), password.clone());
         self.tasks.spawn_on(
             async move {
-                let started = Instant::now();
-                let result = tokio::select! {
-                    r = sequence::catch_up_once(&engine, &account, Some(&password)) => r,
-                    _ = engine.shutdown.cancelled() => Err(super::error::MigrateError::Shutdown),
-                };
-                drop(password);
-                sequence::record_extra_pass(&engine, &account, "continuous", &result, started)
-                    .await;
-                engine
-                    .catching_up
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .remove(&account.id);
+                loop {
+                    let started = Instant::now();
+                    let result = tokio::select! {
+                        r = sequence::catch_up_once(&engine, &account, Some(&password)) => r,
+                        _ = engine.shutdown.cancelled() => Err(super::error::MigrateError::Shutdown),
+                    };
+                    sequence::record_extra_pass(&engine, &account, "continuous", &result, started)
+                        .await;
+                    let mut running = engine
+                        .catching_up
+                        .lock()
+                        .unwrap_or_else(|p| p.into_inner());
+                    let again = running.get(&account.id).copied().unwrap_or(false);
+                    if !again || result.is_err() || engine.shutdown.is_cancelled() {
+                        running.remove(&account.id);
+                        return;
+                    }
+                    running.insert(account.id, false);
+                }
             },
             &super::runtime::copies(),
         );
