@@ -52,6 +52,11 @@ pub struct Login {
     /// (authzid method); a login with one needs AUTHENTICATE PLAIN / AUTH PLAIN.
     pub authzid: Option<String>,
     pub password: Password,
+    /// The address of the client whose login this is, told to an IMAP server
+    /// that offers ID (`x-originating-ip`, RFC 2971): with ferrymail in its
+    /// `login_trusted_networks`, Dovecot applies its brute-force penalty and
+    /// logs per real client instead of per ferrymail.
+    pub client: Option<std::net::IpAddr>,
 }
 
 impl Login {
@@ -61,6 +66,15 @@ impl Login {
             authcid: user.to_string(),
             authzid: None,
             password: password.clone(),
+            client: None,
+        }
+    }
+
+    /// The same login, made on behalf of a client at `ip`.
+    pub fn from(self, ip: std::net::IpAddr) -> Login {
+        Login {
+            client: Some(ip),
+            ..self
         }
     }
 
@@ -71,11 +85,13 @@ impl Login {
                 authcid: format!("{user}{separator}{}", admin.user),
                 authzid: None,
                 password: admin.password.clone(),
+                client: None,
             },
             AdminMethod::Authzid => Login {
                 authcid: admin.user.clone(),
                 authzid: Some(user.to_string()),
                 password: admin.password.clone(),
+                client: None,
             },
         }
     }
@@ -100,6 +116,7 @@ impl std::fmt::Debug for Login {
         f.debug_struct("Login")
             .field("authcid", &self.authcid)
             .field("authzid", &self.authzid)
+            .field("client", &self.client)
             .field("password", &"***")
             .finish()
     }

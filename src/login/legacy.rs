@@ -40,7 +40,14 @@ pub async fn adopt_password(
     {
         return Err(refuse(app, req, "legacy-throttled").await);
     }
-    match check_credentials(&d.migration, &account.address, &req.password).await {
+    match check_credentials(
+        &d.migration,
+        &account.address,
+        &req.password,
+        Some(req.client),
+    )
+    .await
+    {
         Ok(()) => {}
         Err(MigrateError::Refused) => {
             app.throttle
@@ -89,7 +96,7 @@ pub async fn first_login(
         return refuse(app, req, "legacy-throttled").await;
     }
     // Always the user's own password: the admin credential only copies.
-    let login = Login::user(&legacy_user(address, m.legacy_login), &req.password);
+    let login = Login::user(&legacy_user(address, m.legacy_login), &req.password).from(req.client);
     let started = std::time::Instant::now();
     let check = tokio::time::timeout(m.timeout, source.login(&login, None))
         .await
@@ -306,7 +313,8 @@ async fn proxy(
     let login = Login::user(
         &legacy_user(&account.address, m.legacy_login),
         &req.password,
-    );
+    )
+    .from(req.client);
     let opened = match req.protocol {
         Proto::Imap => {
             // The checking session, when it is an IMAP one, is taken over.

@@ -107,7 +107,7 @@ fn normalise(app: &Engine, address: &str) -> Result<(String, Domain), String> {
 
 /// Checks the credentials with the domain's legacy server (IMAP or POP3).
 async fn verify_legacy(address: &str, domain: &Domain, password: &Password) -> Result<(), String> {
-    sequence::check_credentials(&domain.migration, address, password)
+    sequence::check_credentials(&domain.migration, address, password, None)
         .await
         .map_err(|e| e.to_string())
 }

@@ -345,9 +345,15 @@ pub async fn catch_up_once(
 
 /// Checks a user's credentials with the domain's legacy server (any source),
 /// within the domain's timeout.
-pub async fn check_credentials(m: &Migration, address: &str, password: &Password) -> Result<()> {
+pub async fn check_credentials(
+    m: &Migration,
+    address: &str,
+    password: &Password,
+    client: Option<std::net::IpAddr>,
+) -> Result<()> {
     let source = sources::open(m)?;
-    let login = Login::user(&legacy_user(address, m.legacy_login), password);
+    let mut login = Login::user(&legacy_user(address, m.legacy_login), password);
+    login.client = client;
     let sess = tokio::time::timeout(m.timeout, source.login(&login, None))
         .await
         .map_err(|_| MigrateError::Unavailable("timed out".into()))??;

@@ -238,6 +238,8 @@ first_valid_uid = 1
 mail_location = maildir:{d}/mail/%u
 pop3_uidl_format = %08Xu%08Xv
 mail_max_userip_connections = 200
+# ferrymail tells the real client address (IMAP ID x-originating-ip).
+login_trusted_networks = 127.0.0.0/8
 auth_master_user_separator = *
 passdb {{
   driver = passwd-file

@@ -82,6 +82,13 @@ impl Session {
             let c = s.capability().await?;
             s.set_caps(c);
         }
+        // The real client, for the legacy server's logs and brute-force
+        // penalty (honoured from its login_trusted_networks only); a refusal
+        // changes nothing.
+        if let (Some(ip), true) = (login.client, s.has("ID")) {
+            let id = format!("(\"x-originating-ip\" \"{ip}\")");
+            s.simple(&[Arg::Raw("ID"), Arg::Raw(&id)]).await?;
+        }
         // AUTHENTICATE PLAIN when LOGIN is disabled or an authzid must be sent.
         let (status, text) = if s.has("LOGINDISABLED") || login.authzid.is_some() {
             if !s.has("AUTH=PLAIN") {
