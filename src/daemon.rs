@@ -82,6 +82,7 @@ impl Running {
 pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, String> {
     let config = app.config();
     crate::smtp::start_queue(&app);
+    keep_disk_reserve(&app);
     let mut bound = Vec::new();
     for spec in &config.listeners {
         let Some(service) = services(&app, spec.protocol) else {
@@ -213,4 +214,20 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Makes the disk reserve again once there is room (it is released when a
+/// deletion needs it on a full disk): checked every minute.
+fn keep_disk_reserve(app: &Arc<App>) {
+    let (data_dir, shutdown) = (app.config().data_dir.clone(), app.shutdown.clone());
+    app.tasks.spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(std::time::Duration::from_secs(60)) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let d = data_dir.clone();
+            let _ = tokio::task::spawn_blocking(move || crate::store::reserve::ensure(&d)).await;
+        }
+    });
 }

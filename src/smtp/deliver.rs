@@ -16,6 +16,7 @@ pub struct Spool {
 
 impl Spool {
     pub async fn create(data_dir: &Path) -> std::io::Result<(Spool, tokio::fs::File)> {
+        crate::store::reserve::check_room(data_dir, data_dir)?;
         let dir = data_dir.join("spool");
         crate::store::create_private_dir(&dir)?;
         let path = dir.join(crate::store::blob::new_blob_id());

@@ -188,6 +188,7 @@ fn write_in_place(dest: &Path, data: &[u8]) -> Result<()> {
 
 impl BlobWriter {
     pub async fn create(account_dir: &Path, writes: Arc<BatchWrites>) -> Result<BlobWriter> {
+        crate::store::reserve::check_room_for(account_dir)?;
         let id = new_blob_id();
         let tmp = account_dir.join("tmp").join(&id);
         Ok(BlobWriter {
@@ -318,6 +319,7 @@ pub fn sync_filesystem(path: &Path) -> std::io::Result<()> {
 /// Brings an existing file (an SMTP spool file, say) into `account_dir` as a blob:
 /// hard-linked when on the same filesystem, copied otherwise; durable on return.
 pub fn import_file(account_dir: &Path, src: &Path) -> Result<StagedBlob> {
+    crate::store::reserve::check_room_for(account_dir)?;
     let id = new_blob_id();
     let dest = blob_path(account_dir, &id);
     let size = std::fs::metadata(src)?.len();

@@ -16,6 +16,7 @@ pub mod db;
 mod error;
 pub mod flags;
 pub mod mailstore;
+pub mod reserve;
 mod util;
 
 use std::path::{Path, PathBuf};
@@ -70,7 +71,14 @@ impl Store {
     pub fn open(data_dir: &Path) -> Result<Arc<Store>> {
         create_private_dir(data_dir)?;
         create_private_dir(&data_dir.join("accounts"))?;
-        let db = Db::open(&data_dir.join("ferrymail.sqlite"), ACCOUNT_SCHEMA)?;
+        let file = data_dir.join("ferrymail.sqlite");
+        // On a full disk SQLite cannot even open (it makes its -wal and -shm
+        // files): the disk reserve makes room.
+        let db = match Db::open(&file, ACCOUNT_SCHEMA) {
+            Err(_) if reserve::release(data_dir) => Db::open(&file, ACCOUNT_SCHEMA)?,
+            r => r?,
+        };
+        reserve::ensure(data_dir);
         Ok(Arc::new(Store {
             data_dir: data_dir.to_path_buf(),
             db,
@@ -126,7 +134,15 @@ impl Store {
                 if !dir.join("index.sqlite").exists() {
                     return Err(StoreError::NotFound(format!("mail store of account {id}")));
                 }
-                Mailstore::open(id, &dir)
+                // On a full disk: the reserve makes room to open (and so to
+                // read and delete).
+                Mailstore::open(id, &dir).or_else(|e| {
+                    if reserve::release_for(&dir) {
+                        Mailstore::open(id, &dir)
+                    } else {
+                        Err(e)
+                    }
+                })
             })
             .await
     }

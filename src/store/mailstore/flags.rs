@@ -19,6 +19,29 @@ impl Mailstore {
         flags: Flags,
         unchanged_since: Option<u64>,
     ) -> Result<FlagsResult> {
+        // On a full disk the reserve makes room: marking mail \Deleted is how
+        // IMAP users free space.
+        let again = (uids.clone(), flags.clone());
+        match self
+            .store_flags_once(mailbox_id, uids, op, flags, unchanged_since)
+            .await
+        {
+            Err(e) if e.is_disk_full() && self.release_reserve() => {
+                self.store_flags_once(mailbox_id, again.0, op, again.1, unchanged_since)
+                    .await
+            }
+            r => r,
+        }
+    }
+
+    async fn store_flags_once(
+        &self,
+        mailbox_id: i64,
+        uids: Vec<u32>,
+        op: FlagOp,
+        flags: Flags,
+        unchanged_since: Option<u64>,
+    ) -> Result<FlagsResult> {
         let res = self
             .db
             .call(move |c| {

@@ -57,6 +57,12 @@ impl std::fmt::Debug for Mailstore {
 }
 
 impl Mailstore {
+    /// Releases the data dir's disk reserve ([`crate::store::reserve`]) so that
+    /// an operation that failed on a full disk can be tried once more.
+    pub(super) fn release_reserve(&self) -> bool {
+        crate::store::reserve::release_for(&self.dir)
+    }
+
     /// Creates the directory layout and index of a new account, with `folders`.
     pub(crate) fn create(dir: &Path, folders: &[(&str, Option<&str>)]) -> Result<()> {
         create_private_dir(dir)?;

@@ -29,6 +29,24 @@ impl Mailstore {
         uids: Option<Vec<u32>>,
         only_deleted: bool,
     ) -> Result<Vec<u32>> {
+        // A deletion on a full disk: the disk reserve makes room for it.
+        match self
+            .remove_where_once(mailbox_id, uids.clone(), only_deleted)
+            .await
+        {
+            Err(e) if e.is_disk_full() && self.release_reserve() => {
+                self.remove_where_once(mailbox_id, uids, only_deleted).await
+            }
+            r => r,
+        }
+    }
+
+    async fn remove_where_once(
+        &self,
+        mailbox_id: i64,
+        uids: Option<Vec<u32>>,
+        only_deleted: bool,
+    ) -> Result<Vec<u32>> {
         let dir = self.dir.clone();
         let (removed, modseq) = self
             .db
