@@ -10,9 +10,11 @@
 //! - `route`: the routing table per recipient and the cached legacy RCPT probe;
 //!   `hop`: the next hop of a relayed message.
 //! - `deliver`: spool, local delivery through the store's ingest path, queueing.
-//! - `queue`: the durable relay queue; `relay`: its runner; `dsn`: bounces.
+//! - `queue`: the durable relay queue; `claim`: one owner per queue entry;
+//!   `relay`: its runner; `dsn`: bounces.
 
 pub mod address;
+mod claim;
 mod command;
 pub mod data;
 pub mod deliver;

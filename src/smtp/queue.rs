@@ -4,11 +4,12 @@
 //! An entry exists once its envelope file is renamed into place after the
 //! message and envelope were fsynced and the folder fsynced; it is removed only
 //! after the next hop answered 250 (or after a DSN for it was durably queued or
-//! delivered). A crash between the next hop's 250 and the removal sends the
-//! message again: exactly once as far as SMTP allows.
+//! delivered), envelope first, so an envelope never outlives its message
+//! file. A crash between the next hop's 250 and the removal sends the message
+//! again: exactly once as far as SMTP allows.
 //!
-//! This file is the storage of the queue and the runner's waker; the runner
-//! itself is `relay.rs`.
+//! This file is the storage of the queue and the runner's waker; who may
+//! attempt and change an entry is `claim.rs`; the runner itself is `relay.rs`.
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -121,14 +122,9 @@ pub fn enqueue(
     Ok(id)
 }
 
-/// Removes an entry: envelope first (that is the commit), then the message.
-pub(super) fn remove(qdir: &Path, id: &str) {
-    let _ = std::fs::remove_file(qdir.join(format!("{id}.json")));
-    let _ = sync_dir(qdir);
-    let _ = std::fs::remove_file(qdir.join(format!("{id}.eml")));
-}
-
-/// Every entry on disk.
+/// Every entry on disk: a snapshot, a hint for the runner only. An attempt
+/// claims its entry and reads it again (`claim.rs`); an entry removed since
+/// the folder was read is skipped here.
 pub fn list(data_dir: &Path) -> Vec<Entry> {
     let qdir = dir(data_dir);
     let Ok(rd) = std::fs::read_dir(&qdir) else {
@@ -137,14 +133,22 @@ pub fn list(data_dir: &Path) -> Vec<Entry> {
     let mut out = Vec::new();
     for e in rd.flatten() {
         let name = e.file_name();
-        let Some(name) = name.to_str() else { continue };
-        if !name.ends_with(".json") {
+        let Some(id) = name.to_str().and_then(|n| n.strip_suffix(".json")) else {
             continue;
+        };
+        let entry = match std::fs::read(e.path()) {
+            Ok(b) => serde_json::from_slice::<Entry>(&b).map_err(|e| e.to_string()),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(err) => Err(err.to_string()),
         }
-        match std::fs::read(e.path())
-            .map_err(|e| e.to_string())
-            .and_then(|b| serde_json::from_slice::<Entry>(&b).map_err(|e| e.to_string()))
-        {
+        .and_then(|entry| {
+            if entry.id == id {
+                Ok(entry)
+            } else {
+                Err(format!("the envelope names another entry, {}", entry.id))
+            }
+        });
+        match entry {
             Ok(entry) => out.push(entry),
             Err(err) => {
                 tracing::error!(file = %e.path().display(), error = %err, "unreadable queue entry left in place")

@@ -3,9 +3,7 @@
 //! (`[smtp] retry_secs`, capped at an hour), and returns a DSN to the sender
 //! after a permanent failure or after `[smtp] queue_lifetime_secs`.
 
-use std::collections::HashSet;
-use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
@@ -13,9 +11,10 @@ use lettre::transport::smtp::extension::ClientId;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use tokio::sync::Semaphore;
 
+use super::claim::{Claim, Loaded, Updated};
 use super::dsn;
 use super::hop::Hop;
-use super::queue::{clean_orphans, dir, list, remove, waker, write_entry, Entry};
+use super::queue::{clean_orphans, dir, list, waker, Entry};
 use crate::app::App;
 use crate::store::now;
 
@@ -38,9 +37,11 @@ pub fn spawn(app: &Arc<App>) {
     let notify = waker(&data_dir);
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
-        let in_flight: Arc<Mutex<HashSet<String>>> = Arc::default();
         let slots = Arc::new(Semaphore::new(CONCURRENCY));
         loop {
+            // A snapshot: by the time an attempt starts, its entry may have been
+            // finished or rescheduled by an earlier attempt; `attempt` reads it
+            // again after claiming it.
             let entries = {
                 let d = data_dir.clone();
                 tokio::task::spawn_blocking(move || list(&d))
@@ -50,13 +51,6 @@ pub fn spawn(app: &Arc<App>) {
             let t = now();
             let mut sleep = MAX_SLEEP;
             for e in entries {
-                if in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .contains(&e.id)
-                {
-                    continue;
-                }
                 if e.next_attempt > t {
                     sleep = sleep.min(Duration::from_secs((e.next_attempt - t) as u64));
                     continue;
@@ -65,23 +59,14 @@ pub fn spawn(app: &Arc<App>) {
                     sleep = Duration::from_secs(1);
                     break;
                 };
-                in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .insert(e.id.clone());
+                // Held by the attempt until it is done with the files.
+                let Some(claim) = Claim::try_take(&qdir, &e.id) else {
+                    continue;
+                };
                 let app = app.clone();
-                let in_flight = in_flight.clone();
                 let notify = notify.clone();
                 app.tasks.clone().spawn(async move {
-                    let id = e.id.clone();
-                    tokio::select! {
-                        _ = attempt(&app, e) => {}
-                        _ = app.shutdown.cancelled() => {}
-                    }
-                    in_flight
-                        .lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .remove(&id);
+                    attempt(&app, claim).await;
                     drop(permit);
                     notify.notify_one();
                 });
@@ -123,12 +108,15 @@ enum Outcome {
     Delivered,
     Temporary(String),
     Permanent(String),
+    /// The message file disappeared under the attempt.
+    MessageGone,
 }
 
-async fn send(app: &Arc<App>, e: &Entry, qdir: &Path) -> Outcome {
+async fn send(app: &Arc<App>, e: &Entry, claim: &Claim) -> Outcome {
     let hostname = app.config().hostname.clone();
-    let message = match tokio::fs::read(qdir.join(format!("{}.eml", e.id))).await {
+    let message = match tokio::fs::read(claim.message_path()).await {
         Ok(m) => m,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Outcome::MessageGone,
         Err(err) => return Outcome::Temporary(format!("cannot read the queued message: {err}")),
     };
     let from = if e.from.is_empty() {
@@ -161,24 +149,55 @@ async fn send(app: &Arc<App>, e: &Entry, qdir: &Path) -> Outcome {
     }
 }
 
-/// One delivery attempt of one entry, with its bookkeeping.
-async fn attempt(app: &Arc<App>, mut e: Entry) {
+/// Runs blocking file work of the claim holder off the async threads.
+async fn blocking<T: Send + 'static>(
+    claim: &Claim,
+    f: impl FnOnce(&Claim) -> T + Send + 'static,
+) -> Option<T> {
+    let c = claim.clone();
+    tokio::task::spawn_blocking(move || f(&c)).await.ok()
+}
+
+/// One delivery attempt of the entry `claim` holds, with its bookkeeping.
+async fn attempt(app: &Arc<App>, claim: Claim) {
     let config = app.config();
-    let qdir = dir(&config.data_dir);
-    let outcome = send(app, &e, &qdir).await;
-    let q2 = qdir.clone();
+    let mut e = match blocking(&claim, Claim::load).await {
+        Some(Loaded::Ready(e)) => e,
+        Some(Loaded::Gone) => {
+            tracing::debug!(id = %claim.id(), "queue entry already done");
+            return;
+        }
+        Some(Loaded::NoMessage(e)) => return message_gone(&claim, &e).await,
+        Some(Loaded::Unreadable(err)) => {
+            tracing::error!(id = %claim.id(), error = %err, "unreadable queue entry left in place");
+            return;
+        }
+        None => return,
+    };
+    if e.next_attempt > now() {
+        // Rescheduled since the runner's scan.
+        return;
+    }
+    // Shutdown stops the conversation with the next hop, never the bookkeeping
+    // of an answer already received.
+    let outcome = tokio::select! {
+        o = send(app, &e, &claim) => o,
+        _ = app.shutdown.cancelled() => return,
+    };
     match outcome {
         Outcome::Delivered => {
             tracing::info!(id = %e.id, rcpt = %e.rcpt, hop = %e.hop, "relayed");
             app.metrics
                 .messages_relayed
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            let id = e.id.clone();
-            let _ = tokio::task::spawn_blocking(move || remove(&q2, &id)).await;
+            if let Some(Err(err)) = blocking(&claim, Claim::finish).await {
+                tracing::error!(id = %e.id, error = %err, "relayed, but the queue entry cannot be removed; it will be sent again");
+            }
         }
+        Outcome::MessageGone => message_gone(&claim, &e).await,
         Outcome::Permanent(reason) => {
             tracing::warn!(id = %e.id, rcpt = %e.rcpt, hop = %e.hop, %reason, "permanent failure");
-            fail(app, &e, &reason, "5.0.0").await;
+            fail(app, &claim, &e, &reason, "5.0.0").await;
         }
         Outcome::Temporary(reason) => {
             e.attempts += 1;
@@ -186,7 +205,7 @@ async fn attempt(app: &Arc<App>, mut e: Entry) {
             if t - e.created >= config.smtp.queue_lifetime_secs as i64 {
                 tracing::warn!(id = %e.id, rcpt = %e.rcpt, %reason, "queue lifetime over; returning to sender");
                 let r = format!("gave up after {} attempts: {reason}", e.attempts);
-                fail(app, &e, &r, "4.4.7").await;
+                fail(app, &claim, &e, &r, "4.4.7").await;
                 return;
             }
             let base = config.smtp.retry_secs.max(1) as i64;
@@ -194,28 +213,64 @@ async fn attempt(app: &Arc<App>, mut e: Entry) {
             e.next_attempt = t + delay;
             tracing::info!(id = %e.id, rcpt = %e.rcpt, hop = %e.hop, %reason, retry_in = delay, "temporary failure");
             e.last_error = Some(reason);
-            let r = tokio::task::spawn_blocking(move || write_entry(&q2, &e)).await;
-            if !matches!(r, Ok(Ok(()))) {
-                tracing::error!("cannot update a queue entry; it is retried as it was");
-            }
+            reschedule(&claim, e).await;
         }
     }
 }
 
+/// Writes the entry back for a later attempt; never recreates a finished entry
+/// nor keeps one whose message is gone.
+async fn reschedule(claim: &Claim, e: Entry) {
+    let e2 = e.clone();
+    match blocking(claim, move |c| c.update(&e2)).await {
+        Some(Ok(Updated::Written)) => {}
+        Some(Ok(Updated::Gone)) => {
+            tracing::error!(id = %e.id, "queue entry removed during its attempt; not recreated")
+        }
+        Some(Ok(Updated::NoMessage)) => message_gone(claim, &e).await,
+        Some(Err(err)) => {
+            tracing::error!(id = %e.id, error = %err, "cannot update a queue entry; it is retried as it was")
+        }
+        None => tracing::error!(id = %e.id, "cannot update a queue entry; it is retried as it was"),
+    }
+}
+
+/// An envelope whose message file is gone: the queue never leaves one behind
+/// (message written before the envelope, removed after it), so something else
+/// removed it. Whether the message was delivered is unknown: no retry, no DSN;
+/// the envelope is set aside for the administrator.
+async fn message_gone(claim: &Claim, e: &Entry) {
+    let r = blocking(claim, Claim::set_aside).await;
+    let kept = match &r {
+        Some(Ok(p)) => p.display().to_string(),
+        Some(Err(err)) => format!("left in place: {err}"),
+        None => "left in place".into(),
+    };
+    tracing::error!(
+        id = %e.id,
+        from = %e.from,
+        rcpt = %e.rcpt,
+        created = e.created,
+        attempts = e.attempts,
+        envelope = %kept,
+        "the queued message file is gone; entry set aside, not retried, no DSN sent"
+    );
+}
+
 /// Returns a DSN to the sender (unless the sender is `<>`), then drops the entry.
 /// The entry stays when the DSN cannot be stored: it is tried again later.
-async fn fail(app: &Arc<App>, e: &Entry, reason: &str, status: &str) {
-    let qdir = dir(&app.config().data_dir);
+async fn fail(app: &Arc<App>, claim: &Claim, e: &Entry, reason: &str, status: &str) {
     if !e.from.is_empty() {
         if let Err(err) = dsn::send(app, e, reason, status).await {
             tracing::error!(id = %e.id, error = %err, "cannot queue a DSN; keeping the entry");
             let mut e = e.clone();
             e.next_attempt = now() + app.config().smtp.retry_secs.max(1) as i64 * 10;
             e.last_error = Some(format!("{reason}; DSN not stored: {err}"));
-            let _ = tokio::task::spawn_blocking(move || write_entry(&qdir, &e)).await;
+            reschedule(claim, e).await;
             return;
         }
     }
-    let id = e.id.clone();
-    let _ = tokio::task::spawn_blocking(move || remove(&qdir, &id)).await;
+    if let Some(Err(err)) = blocking(claim, Claim::finish).await {
+        tracing::error!(id = %e.id, error = %err, "cannot remove a returned queue entry; it may be returned again");
+    }
 }
