@@ -10,7 +10,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::MigrateError;
 use super::names::{self, Namespace};
@@ -20,9 +20,12 @@ use crate::store::mailstore::LegacyRef;
 use crate::store::{FlagOp, Flags, IngestSource, Mailstore, NewMailbox, NewMessage};
 
 /// Messages per committed batch.
-pub(super) const BATCH_MESSAGES: usize = 2000;
+const BATCH_MESSAGES: usize = 2000;
 /// Bytes per committed batch.
-pub(super) const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// A batch is also committed once it has been open this long, so that a slow
+/// copy shows its progress (and a crash loses little of it).
+const BATCH_AGE: Duration = Duration::from_secs(2);
 /// UIDs per `UID FETCH` command.
 const FETCH_CHUNK: usize = 2000;
 
@@ -276,8 +279,7 @@ async fn fetch_bodies(
                 "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
             )
             .await?;
-        let mut batch: Vec<NewMessage> = Vec::new();
-        let mut batch_bytes = 0u64;
+        let mut batch = Batch::default();
         while let Some(m) = sess.next_fetch(&tag, Some(ms)).await? {
             let Some(blob) = m.body else { continue };
             if !want.contains(&m.uid) {
@@ -290,7 +292,6 @@ async fn fetch_bodies(
                 .as_deref()
                 .and_then(imap::parse_internaldate)
                 .unwrap_or((crate::store::now(), 0));
-            batch_bytes += blob.size;
             batch.push(NewMessage {
                 mailbox_id,
                 uid: (mode == Mode::Mirror).then_some(m.uid),
@@ -308,14 +309,42 @@ async fn fetch_bodies(
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
-            if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
-                committer.submit(std::mem::take(&mut batch)).await?;
-                batch_bytes = 0;
+            if batch.full() {
+                committer.submit(batch.take()).await?;
             }
         }
-        committer.submit(batch).await?;
+        committer.submit(batch.take()).await?;
     }
     Ok(())
+}
+
+/// The messages fetched since the last commit.
+#[derive(Default)]
+pub(super) struct Batch {
+    items: Vec<NewMessage>,
+    bytes: u64,
+    opened: Option<Instant>,
+}
+
+impl Batch {
+    pub(super) fn push(&mut self, m: NewMessage) {
+        self.bytes += m.blob.size;
+        self.opened.get_or_insert_with(Instant::now);
+        self.items.push(m);
+    }
+
+    /// Whether to commit now: [`BATCH_MESSAGES`], [`BATCH_BYTES`] or
+    /// [`BATCH_AGE`] reached.
+    pub(super) fn full(&self) -> bool {
+        self.items.len() >= BATCH_MESSAGES
+            || self.bytes >= BATCH_BYTES
+            || self.opened.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+    }
+
+    /// The batch, leaving an empty one.
+    pub(super) fn take(&mut self) -> Vec<NewMessage> {
+        std::mem::take(self).items
+    }
 }
 
 /// Commits batches in the background, one at a time and in order, so the legacy

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::copy::{self, Committer, Mode, PassReport};
+use super::copy::{self, Batch, Committer, Mode, PassReport};
 use super::error::MigrateError;
 use crate::auth::Password;
 use crate::config::Endpoint;
@@ -168,14 +168,12 @@ async fn fetch(
     committer: &mut Committer,
 ) -> Result<()> {
     let delay = copy::test_delay();
-    let mut batch: Vec<NewMessage> = Vec::new();
-    let mut batch_bytes = 0u64;
+    let mut batch = Batch::default();
     for m in legacy.iter().filter(|m| !copied.contains_key(&m.uidl)) {
         let mut w = ms.blob_writer().await?;
         let head = pop3::retr(conn, m.n, RetrInto::Blob(&mut w)).await?;
         let blob = w.finish(Durability::Batch).await?;
         let (internaldate, tz_minutes) = internaldate(&head);
-        batch_bytes += blob.size;
         batch.push(NewMessage {
             mailbox_id: inbox_id,
             uid: None,
@@ -193,12 +191,11 @@ async fn fetch(
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        if batch.len() >= copy::BATCH_MESSAGES || batch_bytes >= copy::BATCH_BYTES {
-            committer.submit(std::mem::take(&mut batch)).await?;
-            batch_bytes = 0;
+        if batch.full() {
+            committer.submit(batch.take()).await?;
         }
     }
-    committer.submit(batch).await
+    committer.submit(batch.take()).await
 }
 
 /// The switch's check: the local INBOX holds exactly the legacy UIDL list, in
