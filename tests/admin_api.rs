@@ -70,15 +70,14 @@ async fn seed(cfg: &TestConfig) {
         if addr == "dan@legacy.test" {
             // A copy that got part of the way before the daemon stopped.
             let db = store.db();
-            ferrymail::migrate::jobs::started(db, a.id, addr)
-                .await
-                .unwrap();
-            use ferrymail::migrate::jobs::{JobState, JobUpdate};
+            use ferrymail::migrate::jobs::{self, JobState, JobUpdate};
+            jobs::started(db, a.id, addr).await.unwrap();
+            jobs::add_copied(db, a.id, 12, 3 * 1024).await.unwrap();
             let u = JobUpdate {
                 error: Some("legacy server unavailable: timed out".into()),
-                ..JobUpdate::copied(JobState::Retrying, 2, 12, 3 * 1024)
+                ..JobUpdate::folders(JobState::Retrying, 2)
             };
-            ferrymail::migrate::jobs::update(db, a.id, u).await.unwrap();
+            jobs::update(db, a.id, u).await.unwrap();
         }
     }
 }

@@ -19,6 +19,7 @@ use sha2::{Digest, Sha256};
 
 use super::copy::{self, Batch, Committer, Mode, PassReport};
 use super::error::MigrateError;
+use super::progress::{Progress, Size};
 use crate::auth::Password;
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
@@ -108,14 +109,21 @@ pub fn internaldate(head: &[u8]) -> (i64, i32) {
 
 /// One pass over the legacy maildrop. `Mirror` (before the flip) also removes
 /// local copies of messages deleted on the legacy side meanwhile (by a proxied
-/// POP3 client); `CatchUp` (after) only adds.
+/// POP3 client); `CatchUp` (after) only adds. The maildrop's size for the
+/// progress comes from the `UIDL` and `LIST` the pass reads anyway.
 pub async fn pass(
     conn: &mut Conn,
     ms: &Arc<Mailstore>,
     mark_seen: bool,
     mode: Mode,
+    progress: &Progress,
 ) -> Result<PassReport> {
     let legacy = maildrop(conn).await?;
+    let size = Size {
+        messages: legacy.len() as u64,
+        bytes: Some(legacy.iter().map(|m| m.size).sum()),
+    };
+    progress.begin(Some(size)).await;
     let inbox = inbox(ms).await?;
     let copied = ms.legacy_keys(UIDL_KEY).await?;
     let mut report = PassReport {
@@ -147,7 +155,7 @@ pub async fn pass(
     } else {
         Flags::default()
     };
-    let mut committer = Committer::new(ms);
+    let mut committer = Committer::new(ms, progress);
     let fetched = fetch(conn, ms, &legacy, &copied, inbox.id, &flags, &mut committer).await;
     // Whatever happened, no commit may still run once the pass returns.
     let committed = committer.finish(&mut report).await;
