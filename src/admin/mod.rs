@@ -208,6 +208,16 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 }
             }
         }
+        ("GET", "/api/progress") => {
+            let domain = req.query.get("domain").map(String::as_str);
+            match status::progress_report(app, domain).await {
+                Ok(r) => Response::json(200, &r),
+                Err(e) => {
+                    tracing::error!(error = %e, "progress report failed");
+                    Response::error(500, "internal error")
+                }
+            }
+        }
         ("GET", "/metrics") => match status::report(app, None, None, false).await {
             Ok(r) => Response::new(
                 200,
@@ -270,9 +280,10 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 &serde_json::json!({ "domain": d, "paused": pause, "changed": changed }),
             )
         }
-        (_, "/" | "/api/status" | "/metrics" | "/api/migrate" | "/api/finish") => {
-            Response::error(405, "method not allowed")
-        }
+        (
+            _,
+            "/" | "/api/status" | "/api/progress" | "/metrics" | "/api/migrate" | "/api/finish",
+        ) => Response::error(405, "method not allowed"),
         _ => Response::error(404, "no such endpoint"),
     }
 }
