@@ -4,6 +4,7 @@
 //! or, for the dashboard in a browser, `/?token=TOKEN` once, which sets a cookie.
 
 pub mod client;
+pub mod follow;
 pub mod http;
 pub mod ops_cli;
 pub mod status;
