@@ -68,17 +68,20 @@ async fn seed(cfg: &TestConfig) {
             store.set_state(a.id, state, reason).await.unwrap();
         }
         if addr == "dan@legacy.test" {
-            // A copy that got part of the way before the daemon stopped.
+            // A copy that got part of the way (12 of the 40 messages the
+            // legacy mailbox holds) before the daemon stopped.
             let db = store.db();
-            ferrymail::migrate::jobs::started(db, a.id, addr)
+            use ferrymail::migrate::jobs::{self, JobState, JobUpdate};
+            jobs::started(db, a.id, addr).await.unwrap();
+            jobs::begin_pass(db, a.id, Some((40, Some(10 * 1024))))
                 .await
                 .unwrap();
-            use ferrymail::migrate::jobs::{JobState, JobUpdate};
+            jobs::add_copied(db, a.id, 12, 3 * 1024).await.unwrap();
             let u = JobUpdate {
                 error: Some("legacy server unavailable: timed out".into()),
-                ..JobUpdate::copied(JobState::Retrying, 2, 12, 3 * 1024)
+                ..JobUpdate::folders(JobState::Retrying, 2)
             };
-            ferrymail::migrate::jobs::update(db, a.id, u).await.unwrap();
+            jobs::update(db, a.id, u).await.unwrap();
         }
     }
 }
@@ -137,6 +140,30 @@ async fn token_status_metrics_and_cli() {
         .as_str()
         .unwrap()
         .contains("verification failed"));
+    // The copy's progress: copied so far against the legacy mailbox; no rate
+    // while it does not run.
+    let dan = &legacy["attention"][0];
+    assert_eq!(dan["job"]["messages"], 12, "{dan}");
+    assert_eq!(dan["job"]["total_messages"], 40, "{dan}");
+    assert_eq!(dan["progress"]["total_bytes"], 10 * 1024, "{dan}");
+    assert_eq!(dan["progress"]["percent"], 30.0, "{dan}");
+    assert_eq!(
+        dan["progress"]["eta_secs"],
+        serde_json::Value::Null,
+        "{dan}"
+    );
+    assert_eq!(legacy["messages_total"], 40, "{legacy}");
+    let (status, _, body) = get(admin, "/api/progress?domain=legacy.test", Some(token));
+    assert_eq!(status, 200, "{body}");
+    let p: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let users: Vec<&str> = p["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(users, vec!["dan@legacy.test"], "{body}");
+    assert_eq!(p["users"][0]["progress"]["messages"], 12, "{body}");
     let local = v["domains"]
         .as_array()
         .unwrap()
@@ -280,7 +307,8 @@ async fn dashboard_in_headless_chromium() {
         "migrated: 2",
         "state-failed",
         "messages copied: 12",
-        "copied 12 messages, 3.0 KB, attempt 1",
+        "copied 12 of 40 messages, 3.0 KB of 10.0 KB (30%), attempt 1",
+        "messages copied: 12 of 40",
         "0 stored",
         "waiting for the user's next login",
     ] {

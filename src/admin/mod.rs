@@ -4,6 +4,7 @@
 //! or, for the dashboard in a browser, `/?token=TOKEN` once, which sets a cookie.
 
 pub mod client;
+pub mod follow;
 pub mod http;
 pub mod import;
 pub mod ops_cli;
@@ -209,6 +210,16 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
                 }
             }
         }
+        ("GET", "/api/progress") => {
+            let domain = req.query.get("domain").map(String::as_str);
+            match status::progress_report(app, domain).await {
+                Ok(r) => Response::json(200, &r),
+                Err(e) => {
+                    tracing::error!(error = %e, "progress report failed");
+                    Response::error(500, "internal error")
+                }
+            }
+        }
         ("GET", "/metrics") => match status::report(app, None, None, false).await {
             Ok(r) => Response::new(
                 200,
@@ -290,6 +301,7 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             _,
             "/"
             | "/api/status"
+            | "/api/progress"
             | "/metrics"
             | "/api/migrate"
             | "/api/migrate-domain"

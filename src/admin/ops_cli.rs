@@ -1,6 +1,7 @@
 //! The CLI side of `ferrymail migrate user|bulk` and `ferrymail finish`: reads
 //! passwords (standard input, the bulk file), sends them to the daemon's admin
-//! API in request bodies only, shows progress and a result table.
+//! API in request bodies only, shows progress and a result table. `migrate
+//! bulk` then follows the copies it queued ([`super::follow`]).
 //!
 //! The `migrate` subcommands ([`MigrateAction`]) and the password prompt
 //! ([`read_password`], also used by `ferrymail account`) live here so that this
@@ -13,6 +14,7 @@ use std::time::{Duration, Instant};
 use clap::Subcommand;
 
 use super::client::AdminClient;
+use super::follow;
 use crate::auth::Password;
 use crate::migrate::bulk;
 use crate::migrate::ops::{FinishReport, MigrateMode, UserResult};
@@ -42,6 +44,9 @@ pub enum MigrateAction {
         /// Create accounts from verified legacy credentials; mail moves on first login.
         #[arg(long)]
         passwords_only: bool,
+        /// Return once the copies are queued instead of following them to the end.
+        #[arg(long)]
+        no_wait: bool,
     },
 }
 
@@ -111,6 +116,7 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             file,
             messages_only,
             passwords_only,
+            no_wait,
         } => {
             let mode = if messages_only {
                 MigrateMode::MessagesOnly
@@ -121,7 +127,7 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             };
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            run_bulk(client, &text, mode)
+            run_bulk(client, &text, mode, !no_wait)
         }
     }
 }
@@ -135,14 +141,17 @@ struct Row {
     ok: bool,
 }
 
-fn run_bulk(client: &AdminClient, text: &str, mode: MigrateMode) -> Result<(), String> {
+/// Sends every line of the bulk file (a bar of users checked), then, with
+/// `wait`, follows the copies queued until they end (a bar of messages and
+/// bytes), then prints the table.
+fn run_bulk(client: &AdminClient, text: &str, mode: MigrateMode, wait: bool) -> Result<(), String> {
     let entries = bulk::parse(text);
     let total = entries.len() as u64;
     let tty = std::io::stderr().is_terminal();
     let bar = tty.then(|| {
         let b = indicatif::ProgressBar::new(total);
         if let Ok(style) = indicatif::ProgressStyle::with_template(
-            "{bar:40} {pos}/{len} users  {per_sec}  ETA {eta}  {msg}",
+            "{bar:40} {pos}/{len} users checked  {per_sec}  ETA {eta}  {msg}",
         ) {
             b.set_style(style);
         }
@@ -196,6 +205,25 @@ fn run_bulk(client: &AdminClient, text: &str, mode: MigrateMode) -> Result<(), S
     }
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    let queued: Vec<usize> = (0..rows.len())
+        .filter(|&i| rows[i].ok && rows[i].result == "queued")
+        .collect();
+    if wait && !queued.is_empty() {
+        let addresses: Vec<String> = queued.iter().map(|&i| rows[i].address.clone()).collect();
+        eprintln!(
+            "following the copies of {} user(s) until they end (Ctrl-C stops following; the copies go on)",
+            addresses.len()
+        );
+        let outcomes = follow::follow(client, &addresses)?;
+        for (&i, o) in queued.iter().zip(&outcomes) {
+            rows[i].result = o.result().to_string();
+            rows[i].detail = format!("{}; {}", rows[i].detail, o.detail());
+            if !o.ok() {
+                rows[i].ok = false;
+                failed += 1;
+            }
+        }
     }
     let width = rows
         .iter()

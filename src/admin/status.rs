@@ -1,12 +1,17 @@
 //! The status report behind `ferrymail status`, `GET /api/status` and the
-//! dashboard: per domain, users by state and migration progress; per user on request.
+//! dashboard: per domain, users by state and migration progress; per user on
+//! request, with the live progress of their copy (copied so far against what
+//! the legacy mailbox holds, rate, time left). `GET /api/progress` is the
+//! cheap per-user part alone, which `migrate bulk` polls.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::store::{AccountState, StoreError};
+use crate::migrate::jobs::{now_ms, JobState};
+use crate::migrate::progress::CopyProgress;
+use crate::store::{Account, AccountState, StoreError};
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct StateCounts {
@@ -49,7 +54,7 @@ impl StateCounts {
     }
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct UserStatus {
     pub address: String,
     pub state: String,
@@ -70,9 +75,13 @@ pub struct UserStatus {
     /// Waits in the admin queue (`migrate user|bulk`) for its turn.
     #[serde(default)]
     pub queued: bool,
+    /// How far the copy is (from the job), with its rate and time left while
+    /// it runs.
+    #[serde(default)]
+    pub progress: Option<CopyProgress>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct DomainStatus {
     pub domain: String,
     pub migrating: bool,
@@ -93,12 +102,18 @@ pub struct DomainStatus {
     pub messages_copied: u64,
     #[serde(default)]
     pub bytes_copied: u64,
+    /// What the legacy mailboxes of those jobs hold, as their copies measured
+    /// them (a job not measured counts what it copied).
+    #[serde(default)]
+    pub messages_total: u64,
+    #[serde(default)]
+    pub bytes_total: u64,
     /// Jobs that recorded an error (failed, or retried).
     #[serde(default)]
     pub errors: u64,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct StatusReport {
     pub generated_at: i64,
     pub domains: Vec<DomainStatus>,
@@ -135,6 +150,8 @@ pub async fn report(
                 attention: vec![],
                 messages_copied: 0,
                 bytes_copied: 0,
+                messages_total: 0,
+                bytes_total: 0,
                 errors: 0,
             },
         );
@@ -149,24 +166,13 @@ pub async fn report(
         } else {
             None
         };
-        let job = jobs.get(&a.id).cloned();
-        let line = UserStatus {
-            address: a.address.clone(),
-            state: a.state.as_str().to_string(),
-            reason: a.state_reason.clone(),
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-            waiting_for_login: a.state == AccountState::Copying
-                && app.migrations.get(a.id).is_none()
-                && !app.migrations.vault.is_queued(a.id),
-            queued: app.migrations.vault.is_queued(a.id),
-            job,
-            stored_messages,
-        };
+        let line = user_line(app, a, jobs.get(&a.id).cloned(), stored_messages);
         if let Some(d) = domains.get_mut(&a.domain) {
             if let Some(j) = &line.job {
                 d.messages_copied += j.messages.max(0) as u64;
                 d.bytes_copied += j.bytes.max(0) as u64;
+                d.messages_total += j.total_messages.unwrap_or(j.messages).max(0) as u64;
+                d.bytes_total += j.total_bytes.unwrap_or(j.bytes).max(0) as u64;
                 if j.last_error.is_some() || j.state == crate::migrate::jobs::JobState::Failed {
                     d.errors += 1;
                 }
@@ -195,6 +201,58 @@ pub async fn report(
     Ok(StatusReport {
         generated_at: crate::store::now(),
         domains: domains.into_values().collect(),
+        users,
+    })
+}
+
+fn user_line(
+    app: &App,
+    a: &Account,
+    job: Option<crate::migrate::jobs::Job>,
+    stored_messages: Option<u64>,
+) -> UserStatus {
+    let queued = app.migrations.vault.is_queued(a.id);
+    UserStatus {
+        address: a.address.clone(),
+        state: a.state.as_str().to_string(),
+        reason: a.state_reason.clone(),
+        created_at: a.created_at,
+        updated_at: a.updated_at,
+        waiting_for_login: a.state == AccountState::Copying
+            && app.migrations.get(a.id).is_none()
+            && !queued,
+        queued,
+        progress: job.as_ref().map(|j| CopyProgress::of_job(j, now_ms())),
+        job,
+        stored_messages,
+    }
+}
+
+/// `GET /api/progress`: the users of `domain` (every domain when `None`) that
+/// have a copy job or are `copying`, with their job and progress; no store is
+/// opened, so it is cheap to poll.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct ProgressReport {
+    pub generated_at: i64,
+    pub users: Vec<UserStatus>,
+}
+
+pub async fn progress_report(
+    app: &App,
+    domain: Option<&str>,
+) -> Result<ProgressReport, StoreError> {
+    let accounts = app.store.accounts(domain).await?;
+    let mut jobs = crate::migrate::jobs::all(app.store.db()).await?;
+    let users = accounts
+        .iter()
+        .filter_map(|a| {
+            let job = jobs.remove(&a.id);
+            (job.is_some() || a.state == AccountState::Copying)
+                .then(|| user_line(app, a, job, None))
+        })
+        .collect();
+    Ok(ProgressReport {
+        generated_at: crate::store::now(),
         users,
     })
 }
@@ -253,7 +311,133 @@ pub fn metrics_lines(report: &StatusReport) -> String {
             d.domain, d.errors
         ));
     }
+    let per_domain = |s: &mut String, name: &str, help: &str, value: fn(&DomainStatus) -> u64| {
+        s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for d in &report.domains {
+            s.push_str(&format!("{name}{{domain=\"{}\"}} {}\n", d.domain, value(d)));
+        }
+    };
+    per_domain(
+        &mut s,
+        "ferrymail_copy_total_messages",
+        "Messages the legacy mailboxes of the copy jobs hold, as measured.",
+        |d| d.messages_total,
+    );
+    per_domain(
+        &mut s,
+        "ferrymail_copy_total_bytes",
+        "Bytes the legacy mailboxes of the copy jobs hold, as measured.",
+        |d| d.bytes_total,
+    );
+    s.push_str(&running_copy_lines(report));
     s
+}
+
+/// Per-user gauges of the copies running now (so as many series as copies run
+/// at once): copied so far and the legacy mailbox's size.
+fn running_copy_lines(report: &StatusReport) -> String {
+    type Value = fn(&CopyProgress) -> Option<u64>;
+    let gauges: [(&str, &str, Value); 4] = [
+        (
+            "ferrymail_user_copied_messages",
+            "Messages copied so far by a running copy.",
+            |p| Some(p.messages),
+        ),
+        (
+            "ferrymail_user_total_messages",
+            "Messages the legacy mailbox of a running copy holds.",
+            |p| p.total_messages,
+        ),
+        (
+            "ferrymail_user_copied_bytes",
+            "Bytes copied so far by a running copy.",
+            |p| Some(p.bytes),
+        ),
+        (
+            "ferrymail_user_total_bytes",
+            "Bytes the legacy mailbox of a running copy holds.",
+            |p| p.total_bytes,
+        ),
+    ];
+    let running: Vec<(&str, &UserStatus, &CopyProgress)> = report
+        .domains
+        .iter()
+        .flat_map(|d| d.attention.iter().map(move |u| (d.domain.as_str(), u)))
+        .filter(|(_, u)| {
+            u.job
+                .as_ref()
+                .is_some_and(|j| matches!(j.state, JobState::Running | JobState::Switching))
+        })
+        .filter_map(|(d, u)| Some((d, u, u.progress.as_ref()?)))
+        .collect();
+    let mut s = String::new();
+    for (name, help, value) in gauges {
+        s.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n"));
+        for (domain, u, p) in &running {
+            if let Some(v) = value(p) {
+                s.push_str(&format!(
+                    "{name}{{domain=\"{}\",user=\"{}\"}} {v}\n",
+                    label(domain),
+                    label(&u.address)
+                ));
+            }
+        }
+    }
+    s
+}
+
+/// A Prometheus label value, escaped.
+fn label(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+/// `600 of 1500 messages, 5.9 KB of 14.6 KB (40%), 500 B/s, ETA 18s`; the
+/// parts not known are left out.
+pub fn progress_text(p: &CopyProgress) -> String {
+    let of = |total: Option<String>| total.map(|t| format!(" of {t}")).unwrap_or_default();
+    let mut s = format!(
+        "{}{} messages, {}{}",
+        p.messages,
+        of(p.total_messages.map(|t| t.to_string())),
+        human_bytes(p.bytes),
+        of(p.total_bytes.map(human_bytes)),
+    );
+    if let Some(pc) = p.percent {
+        s.push_str(&format!(" ({pc}%)"));
+    }
+    if let Some(r) = p.bytes_per_sec {
+        s.push_str(&format!(", {}/s", human_bytes(r as u64)));
+    }
+    if let Some(eta) = p.eta_secs {
+        s.push_str(&format!(", ETA {}", human_secs(eta)));
+    }
+    s
+}
+
+/// `512 B`, `3.0 KB`, `41.2 MB` (powers of 1024, as the dashboard shows them).
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KB", "MB", "GB", "TB"];
+    let (mut v, mut i) = (n as f64, 0);
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", UNITS[i])
+    }
+}
+
+/// `14s`, `3m05s`, `2h07m`.
+pub fn human_secs(s: u64) -> String {
+    match s {
+        0..=59 => format!("{s}s"),
+        60..=3599 => format!("{}m{:02}s", s / 60, s % 60),
+        _ => format!("{}h{:02}m", s / 3600, s % 3600 / 60),
+    }
 }
 
 /// Human-readable rendering for `ferrymail status`.
@@ -277,8 +461,12 @@ pub fn render_text(r: &StatusReport) -> String {
             u.local
         ));
         s.push_str(&format!(
-            "  copied: {} messages, {} bytes; {} jobs with errors\n",
-            d.messages_copied, d.bytes_copied, d.errors
+            "  copied: {} of {} messages, {} of {}; {} jobs with errors\n",
+            d.messages_copied,
+            d.messages_total,
+            human_bytes(d.bytes_copied),
+            human_bytes(d.bytes_total),
+            d.errors
         ));
         if let Some(t) = d.migration_started_at {
             s.push_str(&format!("  migration started: {}\n", fmt_time(t)));
@@ -288,7 +476,7 @@ pub fn render_text(r: &StatusReport) -> String {
         }
         for a in &d.attention {
             s.push_str(&format!(
-                "  {:<9} {}{}{}{}\n",
+                "  {:<9} {}{}{}{}{}\n",
                 a.state,
                 a.address,
                 a.reason
@@ -306,6 +494,10 @@ pub fn render_text(r: &StatusReport) -> String {
                 } else {
                     ""
                 },
+                a.progress
+                    .as_ref()
+                    .map(|p| format!("; copied {}", progress_text(p)))
+                    .unwrap_or_default(),
             ));
         }
     }
@@ -316,12 +508,22 @@ pub fn render_text(r: &StatusReport) -> String {
                 .job
                 .as_ref()
                 .map(|j| {
+                    let copied = match &a.progress {
+                        Some(p) => progress_text(p),
+                        None => format!("{} messages, {} bytes", j.messages, j.bytes),
+                    };
+                    // Folders and time are recorded when a pass ends.
+                    let passes = if j.folders > 0 || j.copy_ms > 0 {
+                        format!(
+                            ", {} folders in {:.1}s",
+                            j.folders,
+                            j.copy_ms as f64 / 1000.0
+                        )
+                    } else {
+                        String::new()
+                    };
                     format!(
-                        " copied {} messages, {} bytes, {} folders in {:.1}s, {} attempts{}",
-                        j.messages,
-                        j.bytes,
-                        j.folders,
-                        j.copy_ms as f64 / 1000.0,
+                        " copied {copied}{passes}, {} attempts{}",
                         j.attempts,
                         j.hook
                             .as_ref()
@@ -350,4 +552,41 @@ pub fn fmt_time(t: i64) -> String {
     chrono::DateTime::from_timestamp(t, 0)
         .map(|d| d.format("%Y-%m-%d %H:%M:%S UTC").to_string())
         .unwrap_or_else(|| t.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn human_units() {
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(3 * 1024), "3.0 KB");
+        assert_eq!(human_bytes(41 * 1024 * 1024 + 200 * 1024), "41.2 MB");
+        assert_eq!(human_secs(14), "14s");
+        assert_eq!(human_secs(185), "3m05s");
+        assert_eq!(human_secs(7620), "2h07m");
+    }
+
+    #[test]
+    fn progress_lines() {
+        let mut p = CopyProgress {
+            messages: 600,
+            bytes: 6 * 1024,
+            total_messages: Some(1500),
+            total_bytes: Some(15 * 1024),
+            percent: Some(40.0),
+            messages_per_sec: Some(50.0),
+            bytes_per_sec: Some(512.0),
+            eta_secs: Some(18),
+        };
+        assert_eq!(
+            progress_text(&p),
+            "600 of 1500 messages, 6.0 KB of 15.0 KB (40%), 512 B/s, ETA 18s"
+        );
+        (p.total_messages, p.total_bytes, p.percent) = (None, None, None);
+        (p.bytes_per_sec, p.eta_secs) = (None, None);
+        assert_eq!(progress_text(&p), "600 messages, 6.0 KB");
+        assert_eq!(label("a\"b\\c\nd"), "a\\\"b\\\\c\\nd");
+    }
 }

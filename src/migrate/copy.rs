@@ -7,22 +7,27 @@
 //! bodies not yet copied. Each body goes straight to a message file; a batch of
 //! files is made durable with one filesystem sync and committed with one
 //! `ingest`. Memory stays bounded by the batch limits, whatever the sizes.
+//! Each committed batch is added to the job's progress ([`super::progress`]).
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::error::MigrateError;
 use super::names::{self, Namespace};
+use super::progress::{Progress, Size, Tally};
 use crate::legacy::imap::{self, ListEntry, Session};
 use crate::legacy::{LegacyError, Result};
 use crate::store::mailstore::LegacyRef;
 use crate::store::{FlagOp, Flags, IngestSource, Mailstore, NewMailbox, NewMessage};
 
 /// Messages per committed batch.
-pub(super) const BATCH_MESSAGES: usize = 2000;
+const BATCH_MESSAGES: usize = 2000;
 /// Bytes per committed batch.
-pub(super) const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+const BATCH_BYTES: u64 = 32 * 1024 * 1024;
+/// A batch is also committed once it has been open this long, so that a slow
+/// copy shows its progress (and a crash loses little of it).
+const BATCH_AGE: Duration = Duration::from_secs(2);
 /// UIDs per `UID FETCH` command.
 const FETCH_CHUNK: usize = 2000;
 
@@ -122,11 +127,44 @@ pub async fn at_most(sess: &mut Session, limit: u64) -> Result<bool> {
     Ok(true)
 }
 
-/// One pass over every folder.
-pub async fn pass(sess: &mut Session, ms: &Arc<Mailstore>, mode: Mode) -> Result<PassReport> {
+/// Measures each folder the pass copies (one `STATUS` each, with `SIZE` when
+/// the server has `STATUS=SIZE`). A folder that cannot be measured stays
+/// unknown until the pass reaches it; the copy does not fail for it.
+async fn measure(sess: &mut Session, folders: &[Folder], tally: &mut Tally) {
+    for f in folders.iter().filter(|f| f.selectable()) {
+        match sess.folder_size(&f.entry.raw).await {
+            Ok((messages, bytes)) => {
+                let messages = u64::from(messages);
+                tally.measured(&f.entry.raw, Size { messages, bytes });
+            }
+            Err(e) => {
+                tracing::warn!(folder = %f.entry.raw, error = %e, "cannot measure a legacy folder");
+            }
+        }
+    }
+}
+
+/// One pass over every folder, its progress recorded through `progress`.
+pub async fn pass(
+    sess: &mut Session,
+    ms: &Arc<Mailstore>,
+    mode: Mode,
+    progress: &Progress,
+) -> Result<PassReport> {
     let ns = namespace(sess).await?;
     let folders = folders(sess, &ns).await?;
     let mut report = PassReport::default();
+    let mut tally = Tally::new(
+        folders
+            .iter()
+            .filter(|f| f.selectable())
+            .map(|f| f.entry.raw.as_str()),
+    );
+    if progress.measures_first() {
+        measure(sess, &folders, &mut tally).await;
+    }
+    progress.begin(tally.changed()).await;
+    let mut tally = progress.is_on().then_some(tally);
     let local_roles: HashSet<String> = ms
         .mailboxes()
         .await?
@@ -157,7 +195,12 @@ pub async fn pass(sess: &mut Session, ms: &Arc<Mailstore>, mode: Mode) -> Result
             }
             continue;
         }
-        copy_folder(sess, ms, f, role, mode, &mut report).await?;
+        let copy = FolderCopy {
+            mode,
+            progress,
+            tally: tally.as_mut(),
+        };
+        copy_folder(sess, ms, f, role, copy, &mut report).await?;
         report.folders += 1;
     }
     if mode == Mode::Mirror {
@@ -179,14 +222,27 @@ pub async fn pass(sess: &mut Session, ms: &Arc<Mailstore>, mode: Mode) -> Result
     Ok(report)
 }
 
+/// How a pass copies a folder: its mode, and where its progress goes (the
+/// tally only when progress is recorded).
+struct FolderCopy<'a> {
+    mode: Mode,
+    progress: &'a Progress,
+    tally: Option<&'a mut Tally>,
+}
+
 async fn copy_folder(
     sess: &mut Session,
     ms: &Arc<Mailstore>,
     f: &Folder,
     role: Option<&str>,
-    mode: Mode,
+    copy: FolderCopy<'_>,
     report: &mut PassReport,
 ) -> Result<()> {
+    let FolderCopy {
+        mode,
+        progress,
+        tally,
+    } = copy;
     let raw = f.entry.raw.as_str();
     let st = sess.examine(raw).await?;
     let mbx = match ms.mailbox(&f.local).await? {
@@ -219,16 +275,30 @@ async fn copy_folder(
             .await?;
     }
 
-    // The legacy UID set with flags.
-    let mut legacy: Vec<(u32, Vec<String>)> = Vec::with_capacity(st.exists as usize);
+    // The legacy UID set with flags (and sizes, for the progress).
+    let items = match tally {
+        Some(_) => "(UID FLAGS RFC822.SIZE)",
+        None => "(UID FLAGS)",
+    };
+    let mut legacy: Vec<(u32, Vec<String>, Option<u64>)> = Vec::with_capacity(st.exists as usize);
     if st.exists > 0 {
-        let tag = sess.start_fetch("1:*", "(UID FLAGS)").await?;
+        let tag = sess.start_fetch("1:*", items).await?;
         while let Some(m) = sess.next_fetch(&tag, None).await? {
-            legacy.push((m.uid, m.flags.unwrap_or_default()));
+            legacy.push((m.uid, m.flags.unwrap_or_default(), m.size));
         }
     }
     legacy.sort_by_key(|m| m.0);
     legacy.dedup_by_key(|m| m.0);
+    if let Some(tally) = tally {
+        let size = Size {
+            messages: legacy.len() as u64,
+            bytes: legacy.iter().map(|m| m.2).sum(),
+        };
+        tally.seen(raw, size);
+        if let Some(total) = tally.changed() {
+            progress.total(total).await;
+        }
+    }
     let mapped = ms.legacy_map_for(raw, st.uidvalidity).await?;
 
     if mode == Mode::Mirror && !mapped.is_empty() {
@@ -241,7 +311,7 @@ async fn copy_folder(
         .filter(|u| !mapped.contains_key(u))
         .collect();
     drop(legacy);
-    let mut committer = Committer::new(ms);
+    let mut committer = Committer::new(ms, progress);
     let fetched = fetch_bodies(sess, ms, &wanted, raw, &st, mbx.id, mode, &mut committer).await;
     // Whatever happened, no commit may still run once this folder is left.
     let committed = committer.finish(report).await;
@@ -276,8 +346,7 @@ async fn fetch_bodies(
                 "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
             )
             .await?;
-        let mut batch: Vec<NewMessage> = Vec::new();
-        let mut batch_bytes = 0u64;
+        let mut batch = Batch::default();
         while let Some(m) = sess.next_fetch(&tag, Some(ms)).await? {
             let Some(blob) = m.body else { continue };
             if !want.contains(&m.uid) {
@@ -290,7 +359,6 @@ async fn fetch_bodies(
                 .as_deref()
                 .and_then(imap::parse_internaldate)
                 .unwrap_or((crate::store::now(), 0));
-            batch_bytes += blob.size;
             batch.push(NewMessage {
                 mailbox_id,
                 uid: (mode == Mode::Mirror).then_some(m.uid),
@@ -308,29 +376,60 @@ async fn fetch_bodies(
             if let Some(d) = delay {
                 tokio::time::sleep(d).await;
             }
-            if batch.len() >= BATCH_MESSAGES || batch_bytes >= BATCH_BYTES {
-                committer.submit(std::mem::take(&mut batch)).await?;
-                batch_bytes = 0;
+            if batch.full() {
+                committer.submit(batch.take()).await?;
             }
         }
-        committer.submit(batch).await?;
+        committer.submit(batch.take()).await?;
     }
     Ok(())
 }
 
+/// The messages fetched since the last commit.
+#[derive(Default)]
+pub(super) struct Batch {
+    items: Vec<NewMessage>,
+    bytes: u64,
+    opened: Option<Instant>,
+}
+
+impl Batch {
+    pub(super) fn push(&mut self, m: NewMessage) {
+        self.bytes += m.blob.size;
+        self.opened.get_or_insert_with(Instant::now);
+        self.items.push(m);
+    }
+
+    /// Whether to commit now: [`BATCH_MESSAGES`], [`BATCH_BYTES`] or
+    /// [`BATCH_AGE`] reached.
+    pub(super) fn full(&self) -> bool {
+        self.items.len() >= BATCH_MESSAGES
+            || self.bytes >= BATCH_BYTES
+            || self.opened.is_some_and(|t| t.elapsed() >= BATCH_AGE)
+    }
+
+    /// The batch, leaving an empty one.
+    pub(super) fn take(&mut self) -> Vec<NewMessage> {
+        std::mem::take(self).items
+    }
+}
+
 /// Commits batches in the background, one at a time and in order, so the legacy
 /// socket is read (and the next batch written) while the previous batch is
-/// synced and committed. A batch counts as copied only once its commit returned.
+/// synced and committed. A batch counts as copied only once its commit returned;
+/// then it is added to the job's progress.
 pub(super) struct Committer {
     ms: Arc<Mailstore>,
+    progress: Progress,
     running: Option<tokio::task::JoinHandle<Result<PassReport>>>,
     done: PassReport,
 }
 
 impl Committer {
-    pub(super) fn new(ms: &Arc<Mailstore>) -> Committer {
+    pub(super) fn new(ms: &Arc<Mailstore>, progress: &Progress) -> Committer {
         Committer {
             ms: ms.clone(),
+            progress: progress.clone(),
             running: None,
             done: PassReport::default(),
         }
@@ -342,10 +441,11 @@ impl Committer {
         if batch.is_empty() {
             return Ok(());
         }
-        let ms = self.ms.clone();
+        let (ms, progress) = (self.ms.clone(), self.progress.clone());
         self.running = Some(tokio::spawn(async move {
             let mut r = PassReport::default();
             commit(&ms, batch, &mut r).await?;
+            progress.committed(r.messages, r.bytes).await;
             Ok(r)
         }));
         Ok(())
@@ -390,7 +490,7 @@ async fn commit(ms: &Mailstore, batch: Vec<NewMessage>, report: &mut PassReport)
 async fn mirror_changes(
     ms: &Mailstore,
     mailbox_id: i64,
-    legacy: &[(u32, Vec<String>)],
+    legacy: &[(u32, Vec<String>, Option<u64>)],
     mapped: &HashMap<u32, i64>,
     report: &mut PassReport,
 ) -> Result<()> {

@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use super::copy::{self, Mode, PassReport};
 use super::error::Result;
 use super::pop3copy;
+use super::progress::Progress;
 use super::source::{Source, SourceSession};
 use crate::config::Endpoint;
 use crate::legacy::bandwidth::Bandwidth;
@@ -86,8 +87,9 @@ impl SourceSession for ImapSourceSession {
         &'a mut self,
         ms: &'a Arc<Mailstore>,
         mode: Mode,
+        progress: &'a Progress,
     ) -> BoxFuture<'a, Result<PassReport>> {
-        Box::pin(async move { Ok(copy::pass(self.sess()?, ms, mode).await?) })
+        Box::pin(async move { Ok(copy::pass(self.sess()?, ms, mode, progress).await?) })
     }
 
     fn carry_extras<'a>(

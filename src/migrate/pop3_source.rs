@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 use super::copy::{Mode, PassReport};
 use super::error::{MigrateError, Result};
 use super::pop3copy;
+use super::progress::Progress;
 use super::source::{Source, SourceSession};
 use crate::config::Endpoint;
 use crate::legacy::bandwidth::Bandwidth;
@@ -102,6 +103,7 @@ impl SourceSession for Pop3SourceSession {
         &'a mut self,
         ms: &'a Arc<Mailstore>,
         mode: Mode,
+        progress: &'a Progress,
     ) -> BoxFuture<'a, Result<PassReport>> {
         Box::pin(async move {
             if self.passes > 0 {
@@ -109,7 +111,7 @@ impl SourceSession for Pop3SourceSession {
             }
             self.passes += 1;
             let mark_seen = self.mark_seen;
-            Ok(pop3copy::pass(self.conn()?, ms, mark_seen, mode).await?)
+            Ok(pop3copy::pass(self.conn()?, ms, mark_seen, mode, progress).await?)
         })
     }
 

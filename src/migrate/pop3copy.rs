@@ -17,8 +17,9 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::copy::{self, Committer, Mode, PassReport};
+use super::copy::{self, Batch, Committer, Mode, PassReport};
 use super::error::MigrateError;
+use super::progress::{Progress, Size};
 use crate::config::Endpoint;
 use crate::legacy::pop3::{self, RetrInto};
 use crate::legacy::{LegacyError, Login, Result};
@@ -107,14 +108,21 @@ pub fn internaldate(head: &[u8]) -> (i64, i32) {
 
 /// One pass over the legacy maildrop. `Mirror` (before the flip) also removes
 /// local copies of messages deleted on the legacy side meanwhile (by a proxied
-/// POP3 client); `CatchUp` (after) only adds.
+/// POP3 client); `CatchUp` (after) only adds. The maildrop's size for the
+/// progress comes from the `UIDL` and `LIST` the pass reads anyway.
 pub async fn pass(
     conn: &mut Conn,
     ms: &Arc<Mailstore>,
     mark_seen: bool,
     mode: Mode,
+    progress: &Progress,
 ) -> Result<PassReport> {
     let legacy = maildrop(conn).await?;
+    let size = Size {
+        messages: legacy.len() as u64,
+        bytes: Some(legacy.iter().map(|m| m.size).sum()),
+    };
+    progress.begin(Some(size)).await;
     let inbox = inbox(ms).await?;
     let copied = ms.legacy_keys(UIDL_KEY).await?;
     let mut report = PassReport {
@@ -146,7 +154,7 @@ pub async fn pass(
     } else {
         Flags::default()
     };
-    let mut committer = Committer::new(ms);
+    let mut committer = Committer::new(ms, progress);
     let fetched = fetch(conn, ms, &legacy, &copied, inbox.id, &flags, &mut committer).await;
     // Whatever happened, no commit may still run once the pass returns.
     let committed = committer.finish(&mut report).await;
@@ -167,14 +175,12 @@ async fn fetch(
     committer: &mut Committer,
 ) -> Result<()> {
     let delay = copy::test_delay();
-    let mut batch: Vec<NewMessage> = Vec::new();
-    let mut batch_bytes = 0u64;
+    let mut batch = Batch::default();
     for m in legacy.iter().filter(|m| !copied.contains_key(&m.uidl)) {
         let mut w = ms.blob_writer().await?;
         let head = pop3::retr(conn, m.n, RetrInto::Blob(&mut w)).await?;
         let blob = w.finish(Durability::Batch).await?;
         let (internaldate, tz_minutes) = internaldate(&head);
-        batch_bytes += blob.size;
         batch.push(NewMessage {
             mailbox_id: inbox_id,
             uid: None,
@@ -192,12 +198,11 @@ async fn fetch(
         if let Some(d) = delay {
             tokio::time::sleep(d).await;
         }
-        if batch.len() >= copy::BATCH_MESSAGES || batch_bytes >= copy::BATCH_BYTES {
-            committer.submit(std::mem::take(&mut batch)).await?;
-            batch_bytes = 0;
+        if batch.full() {
+            committer.submit(batch.take()).await?;
         }
     }
-    committer.submit(batch).await
+    committer.submit(batch.take()).await
 }
 
 /// The switch's check: the local INBOX holds exactly the legacy UIDL list, in

@@ -13,6 +13,7 @@ use super::copy::{Mode, PassReport};
 use super::engine::{Engine, MAX_ATTEMPTS, SMALL_MAILBOX};
 use super::error::{MigrateError, Result};
 use super::jobs::{self, JobState, JobUpdate};
+use super::progress::Progress;
 use super::source::SourceSession;
 use super::sources;
 use super::user::{Phase, UserMigration};
@@ -219,12 +220,7 @@ async fn attempt(
 
     // The bulk copy, while the user is proxied.
     let first = timed_pass(engine, um, &mut *sess, &ms, Mode::Mirror, "copy").await?;
-    let u = JobUpdate::copied(
-        JobState::Switching,
-        first.folders,
-        first.messages,
-        first.bytes,
-    );
+    let u = JobUpdate::folders(JobState::Switching, first.folders);
     job(engine, um.account_id, &um.address, u).await;
 
     // The switch: hold logins, end proxied sessions, delta, verify, flip.
@@ -240,13 +236,15 @@ async fn attempt(
 
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
-    let result = sess.pass(&ms, Mode::CatchUp).await;
+    let result = sess.pass(&ms, Mode::CatchUp, &Progress::off()).await;
     sess.close().await;
     after_flip(engine, um, m, &result, started).await;
     Ok(())
 }
 
-/// A pass of the switch, logged and added to the job's copy time.
+/// A pass of the switch, logged and added to the job's copy time; its
+/// progress goes to the job batch by batch (the first pass measures the
+/// legacy mailbox first).
 async fn timed_pass(
     engine: &Engine,
     um: &UserMigration,
@@ -256,7 +254,8 @@ async fn timed_pass(
     kind: &str,
 ) -> Result<PassReport> {
     let started = Instant::now();
-    let result = sess.pass(ms, mode).await;
+    let progress = Progress::new(engine.store.db(), um.account_id, kind == "copy");
+    let result = sess.pass(ms, mode, &progress).await;
     log_copy(engine, &um.address, kind, &result, started);
     let elapsed = started.elapsed().as_millis() as u64;
     if let Err(e) = jobs::add_time(engine.store.db(), um.account_id, elapsed).await {
@@ -284,7 +283,7 @@ async fn flip_to_migrated(
         .await?;
     log_state(&um.address, before, AccountState::Migrated, None);
     um.set_phase(Phase::Migrated);
-    let u = JobUpdate::copied(JobState::Done, delta.folders, delta.messages, delta.bytes);
+    let u = JobUpdate::folders(JobState::Done, delta.folders);
     job(engine, um.account_id, &um.address, u).await;
     Ok(())
 }
@@ -338,7 +337,7 @@ pub async fn catch_up_once(
     let ms = engine.store.mailstore(account.id).await?;
     let bandwidth = engine.hosts.bandwidth(&key, m.max_bytes_per_sec);
     let mut sess = source.login(&login, bandwidth).await?;
-    let r = sess.pass(&ms, Mode::CatchUp).await;
+    let r = sess.pass(&ms, Mode::CatchUp, &Progress::off()).await;
     sess.close().await;
     r
 }

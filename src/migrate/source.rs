@@ -10,6 +10,7 @@ use futures::future::BoxFuture;
 
 use super::copy::{Mode, PassReport};
 use super::error::Result;
+use super::progress::Progress;
 use crate::legacy::bandwidth::Bandwidth;
 use crate::legacy::Login;
 use crate::server::Conn;
@@ -44,11 +45,12 @@ pub trait SourceSession: Send {
     /// One copy pass: `Mirror` before the flip (full copy, delta; legacy UIDs
     /// kept, legacy flag changes and deletions mirrored), `CatchUp` after it
     /// (only new messages, fresh local UIDs). Idempotent: what an earlier pass
-    /// committed is skipped.
+    /// committed is skipped. Each committed batch is recorded through `progress`.
     fn pass<'a>(
         &'a mut self,
         ms: &'a Arc<Mailstore>,
         mode: Mode,
+        progress: &'a Progress,
     ) -> BoxFuture<'a, Result<PassReport>>;
 
     /// During the switch, after the delta pass and before the check: what the

@@ -116,6 +116,9 @@ pub struct LegacyOptions {
     pub postfix: bool,
     /// `(user, password)` pairs created at start.
     pub users: Vec<(String, String)>,
+    /// Dovecot's `imap_capability`: replaces the capabilities it advertises
+    /// after login, to play a server without some extension.
+    pub imap_capability: Option<String>,
 }
 
 impl Default for LegacyOptions {
@@ -125,6 +128,7 @@ impl Default for LegacyOptions {
             inbox_prefix: false,
             postfix: false,
             users: vec![("alice".into(), "alice-pw".into())],
+            imap_capability: None,
         }
     }
 }
@@ -212,6 +216,10 @@ impl Legacy {
             ("", "/")
         };
         let n = INSTANCE.fetch_add(1, Ordering::SeqCst);
+        let capability = match &self.opts.imap_capability {
+            Some(c) => format!("imap_capability = {c}\n"),
+            None => String::new(),
+        };
         // Courier-style servers allow `/` inside names; Dovecot's maildir does
         // with the listescape plugin.
         let escape = if self.opts.inbox_prefix {
@@ -283,7 +291,7 @@ service anvil {{
 protocol lmtp {{
   auth_username_format = %Ln
 }}
-{escape}
+{escape}{capability}
 namespace inbox {{
   inbox = yes
   prefix = {prefix}

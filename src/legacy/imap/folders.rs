@@ -112,13 +112,31 @@ impl Session {
 
     /// `STATUS folder (MESSAGES)`: the message count without selecting.
     pub async fn message_count(&mut self, raw: &str) -> Result<u32> {
+        Ok(self.status(raw, false).await?.0)
+    }
+
+    /// `STATUS folder (MESSAGES SIZE)` when the server advertises `STATUS=SIZE`
+    /// (RFC 8438), else `STATUS folder (MESSAGES)`: the message count and, when
+    /// the server gave it, the total of the messages' RFC822.SIZE.
+    pub async fn folder_size(&mut self, raw: &str) -> Result<(u32, Option<u64>)> {
+        let with_size = self.has("STATUS=SIZE");
+        self.status(raw, with_size).await
+    }
+
+    async fn status(&mut self, raw: &str, with_size: bool) -> Result<(u32, Option<u64>)> {
+        let items = if with_size {
+            "(MESSAGES SIZE)"
+        } else {
+            "(MESSAGES)"
+        };
         let untagged = self
             .ok(&[
                 Arg::Raw("STATUS"),
                 Arg::Str(raw.as_bytes()),
-                Arg::Raw("(MESSAGES)"),
+                Arg::Raw(items),
             ])
             .await?;
+        let (mut messages, mut size) = (None, None);
         for (_, v) in untagged {
             let is_status = v
                 .first()
@@ -129,13 +147,18 @@ impl Session {
             };
             for pair in items.chunks(2) {
                 if let [k, n] = pair {
-                    if k.text().is_some_and(|k| k.eq_ignore_ascii_case("MESSAGES")) {
-                        return Ok(n.number().unwrap_or(0) as u32);
+                    match k.text().map(|k| k.to_ascii_uppercase()).as_deref() {
+                        Some("MESSAGES") => messages = Some(n.number().unwrap_or(0) as u32),
+                        Some("SIZE") => size = n.number(),
+                        _ => {}
                     }
                 }
             }
         }
-        Err(LegacyError::Protocol(format!("STATUS {raw}: no MESSAGES")))
+        match messages {
+            Some(m) => Ok((m, size)),
+            None => Err(LegacyError::Protocol(format!("STATUS {raw}: no MESSAGES"))),
+        }
     }
 
     /// `EXAMINE` (read-only; with CONDSTORE when advertised).
