@@ -68,6 +68,9 @@ fn outcome(u: Option<&UserStatus>) -> Option<Outcome> {
         return Some(Outcome::Gone);
     };
     match u.state.as_str() {
+        // Waiting in the admin queue: a `pending` or `failed` account becomes
+        // `copying` when its copy starts.
+        "pending" | "failed" if u.queued => None,
         "migrated" | "finished" => Some(Outcome::Migrated(u.progress.clone())),
         "failed" => Some(Outcome::Failed(
             u.reason

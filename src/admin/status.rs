@@ -247,7 +247,7 @@ pub async fn progress_report(
         .iter()
         .filter_map(|a| {
             let job = jobs.remove(&a.id);
-            (job.is_some() || a.state == AccountState::Copying)
+            (job.is_some() || matches!(a.state, AccountState::Copying | AccountState::Pending))
                 .then(|| user_line(app, a, job, None))
         })
         .collect();

@@ -51,13 +51,17 @@ pub fn enqueue(
                 p = queue.acquire_owned() => p,
                 _ = engine2.shutdown.cancelled() => return,
             };
-            engine2.vault.set_queued(account.id, false);
-            let Ok(_permit) = permit else { return };
-            let Some(account) = ready_to_copy(&engine2, account.id).await else {
+            let Ok(_permit) = permit else {
+                engine2.vault.set_queued(account.id, false);
                 return;
             };
-            let um = engine2.ensure(&account, password.as_ref());
+            // Still "queued" until the copy runs: a `pending`/`failed` account
+            // becomes `copying` meanwhile.
+            let ready = ready_to_copy(&engine2, account.id).await;
+            let um = ready.map(|a| engine2.ensure(&a, password.as_ref()));
+            engine2.vault.set_queued(account.id, false);
             drop(password);
+            let Some(um) = um else { return };
             loop {
                 let p = tokio::select! {
                     p = um.wait(Duration::from_secs(5), false) => p,
