@@ -338,3 +338,45 @@ async fn five_hundred_idle_imap_connections_are_capped() {
     let r = c.tagged("x", "NOOP").await;
     assert_eq!(r.last().unwrap(), "x OK NOOP completed");
 }
+
+/// A second APPEND literal is never streamed to a file, so it must fit the
+/// in-memory bound (`max_line_length`): `{70000+} <70000 bytes> {45000000+}`
+/// is refused at the second announcement, before any of its bytes are read
+/// (it used to be read into memory, 44 MB per session), and the synchronizing
+/// form gets `NO [TOOBIG]` instead of a continuation (issue 23 item 3).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_append_literal_is_refused_before_it_is_read() {
+    let (_cfg, d) = start("allow_plaintext = true", "append_limit = 100000000");
+    let addr = d.addr("imap", "plain");
+    let first = vec![b'a'; 70_000];
+    for (tag, second) in [("n1", "{45000000+}"), ("s1", "{45000000}")] {
+        let mut c = Client::greeted(addr, "* OK").await;
+        c.timeout = Duration::from_secs(20);
+        let r = c.tagged("li", &format!("LOGIN {USER} {PASS}")).await;
+        assert!(r.last().unwrap().starts_with("li OK"), "{r:?}");
+        c.send_raw(b"a APPEND INBOX {70000+}\r\n").await;
+        c.send_raw(&first).await;
+        c.send_raw(format!(" {second}\r\n").as_bytes()).await;
+        let l = c.line().await.expect("an answer before the 45 MB");
+        if second.ends_with("+}") {
+            assert!(l.starts_with("a BAD [TOOBIG]"), "{tag}: {l}");
+            let bye = c.line().await.unwrap_or_default();
+            assert!(bye.starts_with("* BYE"), "{tag}: {bye}");
+        } else {
+            assert!(l.starts_with("a NO [TOOBIG]"), "{tag}: {l}");
+            let r = c.tagged("z", "NOOP").await;
+            assert_eq!(r.last().unwrap(), "z OK NOOP completed");
+        }
+    }
+    // One large message streamed to a file is still fine.
+    let mut c = Client::greeted(addr, "* OK").await;
+    let r = c.tagged("li", &format!("LOGIN {USER} {PASS}")).await;
+    assert!(r.last().unwrap().starts_with("li OK"), "{r:?}");
+    let body = format!("Subject: big\r\n\r\n{}\r\n", "x".repeat(300_000));
+    c.send_raw(format!("b APPEND INBOX {{{}+}}\r\n", body.len()).as_bytes())
+        .await;
+    c.send_raw(body.as_bytes()).await;
+    c.send_raw(b"\r\n").await;
+    let r = c.until("b ").await;
+    assert!(r.last().unwrap().starts_with("b OK"), "{r:?}");
+}

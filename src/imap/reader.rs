@@ -18,7 +18,8 @@ pub struct Limits {
     pub max_line: usize,
     /// Sum of literal bytes for APPEND (APPENDLIMIT).
     pub append_limit: u64,
-    /// Sum of literal bytes for any other command.
+    /// Sum of literal bytes for any other command, and of every literal held
+    /// in memory (all but the one APPEND message streamed to a file).
     pub other_literals: u64,
 }
 
@@ -80,6 +81,9 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
     let mut buf: Vec<u8> = Vec::new();
     let mut line_bytes = 0usize;
     let mut literal_bytes = 0u64;
+    // Literal bytes held in memory: bounded by `other_literals` whatever the
+    // command (a second APPEND literal is never streamed).
+    let mut memory_bytes = 0u64;
     let mut blob: Option<BlobWriter> = None;
     let mut failed: Option<StoreError> = None;
     loop {
@@ -120,7 +124,16 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
         } else {
             limits.other_literals
         };
-        if literal_bytes.saturating_add(n) > limit {
+        let streams =
+            sink.is_some() && is_append && n > STREAM_ABOVE && blob.is_none() && failed.is_none();
+        let (over, limit) = if literal_bytes.saturating_add(n) > limit {
+            (true, limit)
+        } else if !streams && memory_bytes.saturating_add(n) > limits.other_literals {
+            (true, limits.other_literals)
+        } else {
+            (false, limit)
+        };
+        if over {
             return if nonsync {
                 Input::TooBigNonSync { tag }
             } else {
@@ -128,6 +141,9 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
             };
         }
         literal_bytes += n;
+        if !streams {
+            memory_bytes += n;
+        }
         if !nonsync {
             conn.write(b"+ Ready for literal data\r\n");
             if let Err(e) = conn.flush().await {
@@ -136,7 +152,7 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
         }
         let mut left = n as usize;
         let stream = match sink {
-            Some(ms) if is_append && n > STREAM_ABOVE && blob.is_none() && failed.is_none() => {
+            Some(ms) if streams => {
                 // Replace `{n}` by `{0}`: the parser sees an empty message.
                 if let Some(open) = buf.iter().rposition(|&b| b == b'{') {
                     buf.truncate(open);
