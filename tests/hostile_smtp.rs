@@ -523,3 +523,117 @@ async fn an_over_long_line_ending_in_a_bare_lf_never_ends_data() {
     }
     assert_eq!(t.inbox_count().await, 0);
 }
+
+/// The same smuggling streams, for recipients ferrymail relays: on submission
+/// to a remote address (relay_host), on the MX to a user of a migrating domain
+/// not moved yet (its legacy SMTP server); the next hop is a capture sink.
+/// With short, 1,001-, 1,200- and 40,000-octet lines before the fake end, and
+/// each way of ending them: every message is refused, and not one byte of an
+/// outer or smuggled message reaches the next hop; a clean message sent after
+/// them arrives byte for byte (after our Received header), alone.
+#[tokio::test(flavor = "multi_thread")]
+async fn smuggling_toward_relayed_recipients_never_reaches_the_next_hop() {
+    let (cap, hop) = Capture::start().await;
+    let legacy = format!(
+        "domain = \"legacy.test\"\n[migration]\nenabled = true\n[migration.imap]\nhost = \"127.0.0.1\"\nport = 1\n\
+         [migration.smtp]\nhost = \"{}\"\nport = {}\n",
+        hop.ip(),
+        hop.port()
+    );
+    let cfg = TestConfig::new(
+        &format!(
+            "[auth]\nallow_plaintext = true\nfailure_delay_ms = 1\nmax_failure_delay_ms = 1\n\
+             [smtp]\nlisten = [\"127.0.0.1:0\"]\nmax_message_size = 1000000\nretry_secs = 1\n\
+             [submission]\nlisten = [\"127.0.0.1:0\"]\nrelay_host = \"{hop}\"\n"
+        ),
+        &[("example.test", DOMAIN), ("legacy.test", &legacy)],
+    );
+    add_account(&cfg, "pat@example.test", "pat-pw");
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    for port in ["smtp", "submission"] {
+        let (from, rcpt) = if port == "smtp" {
+            ("outer@relay.example", "lee@legacy.test")
+        } else {
+            ("pat@example.test", "friend@remote.test")
+        };
+        for len in [10, 1001, 1200, 40_000] {
+            for (end, dot) in [
+                (&b"\n"[..], &b".\r\n"[..]),
+                (b"\n", b".\n"),
+                (b"\r", b".\r\n"),
+                (b"\r\n", b".\n"),
+            ] {
+                let mut c = if port == "smtp" {
+                    let mut c = Client::greeted(d.addr("smtp", "plain"), "220 ").await;
+                    c.expect_code("EHLO relay.example", "250").await;
+                    c
+                } else {
+                    submission_login(d.addr("submission", "plain")).await
+                };
+                let mut stream = format!(
+                    "MAIL FROM:<{from}>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\nSubject: OUTER\r\n\r\n"
+                )
+                .into_bytes();
+                stream.extend(std::iter::repeat_n(b'A', len));
+                stream.extend_from_slice(end);
+                stream.extend_from_slice(dot);
+                stream.extend_from_slice(
+                    format!(
+                        "MAIL FROM:<ceo@bank.example>\r\nRCPT TO:<{rcpt}>\r\nDATA\r\n\
+                         From: ceo@bank.example\r\nSubject: SMUGGLED\r\n\r\nwire the money\r\n.\r\n"
+                    )
+                    .as_bytes(),
+                );
+                c.send_raw(&stream).await;
+                for want in ["250", "250", "354"] {
+                    let r = c.smtp_reply().await;
+                    assert!(r.starts_with(want), "{port} {len} {end:?}{dot:?}: {r}");
+                }
+                let r = c.smtp_reply().await;
+                assert!(
+                    r.starts_with('5'),
+                    "{port} {len} {end:?}{dot:?}: taken: {r}"
+                );
+                c.expect_code("QUIT", "221").await;
+            }
+        }
+        // A clean message after all that, byte for byte at the next hop.
+        let mut c = if port == "smtp" {
+            let mut c = Client::greeted(d.addr("smtp", "plain"), "220 ").await;
+            c.expect_code("EHLO relay.example", "250").await;
+            c
+        } else {
+            submission_login(d.addr("submission", "plain")).await
+        };
+        let body =
+            format!("From: <{from}>\r\nSubject: clean-{port}\r\n\r\nline one\r\n..dot\r\nend\r\n");
+        c.expect_code(&format!("MAIL FROM:<{from}>"), "250").await;
+        c.expect_code(&format!("RCPT TO:<{rcpt}>"), "250").await;
+        c.expect_code("DATA", "354").await;
+        c.send_raw(format!("{body}.\r\n").as_bytes()).await;
+        let r = c.smtp_reply().await;
+        assert!(r.starts_with("250"), "{r}");
+        c.expect_code("QUIT", "221").await;
+        let wire = cap
+            .wait_for(format!("Subject: clean-{port}").as_bytes())
+            .await;
+        let text = String::from_utf8_lossy(&wire);
+        // The message as sent (still dot-stuffed on the wire), after Received.
+        assert!(text.contains(&format!("\r\n{body}.\r\n")), "{text}");
+        assert_eq!(count(&wire, b"\r\nMAIL FROM:"), 1, "{text}");
+    }
+    let all: Vec<u8> = cap.0.lock().unwrap().concat();
+    for needle in [
+        &b"SMUGGLED"[..],
+        b"ceo@bank.example",
+        b"OUTER",
+        b"AAAAAAAAAA",
+    ] {
+        assert_eq!(
+            count(&all, needle),
+            0,
+            "{:?} reached the next hop",
+            String::from_utf8_lossy(needle)
+        );
+    }
+}

@@ -268,6 +268,65 @@ mod tests {
         (false, p.verdict)
     }
 
+    /// The fuzz target's invariants (tests/fuzz/fuzz_targets/smtp_data.rs) on
+    /// 20,000 streams from a fixed seed, made of the pieces smuggling is made
+    /// of: short, 1,001-, 1,200- and 40,000-octet lines, bare CR and LF, dots,
+    /// CRLF; fed as `Conn::read_whole_line` splits them.
+    #[test]
+    fn random_streams_end_only_at_crlf_dot_crlf() {
+        let mut seed: u64 = 0x5eed_da7a;
+        let mut next = move |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let pieces: [&[u8]; 9] = [
+            b"\r\n",
+            b"\n",
+            b"\r",
+            b".",
+            b"..",
+            b"a",
+            b"MAIL FROM:<x@y>",
+            b"\r\n.\r\n",
+            b" ",
+        ];
+        for _ in 0..20_000 {
+            let mut input = Vec::new();
+            for _ in 0..next(12) {
+                match next(8) {
+                    0 => input.extend(std::iter::repeat_n(
+                        b'A',
+                        [1001, 1200, 40_000][next(3) as usize],
+                    )),
+                    _ => input.extend_from_slice(pieces[next(pieces.len() as u64) as usize]),
+                }
+            }
+            let mut p = DataParser::new(1 << 20, 3);
+            let (mut prev, mut long) = (b"\r\n".to_vec(), false);
+            let mut rest = &input[..];
+            while let Some(n) = rest.iter().position(|&b| b == b'\n').map(|i| i + 1) {
+                let (line, r) = rest.split_at(n);
+                rest = r;
+                if line.len() > MAX_DATA_LINE {
+                    p.too_long(line.ends_with(b"\r\n"));
+                    (prev, long) = (line.to_vec(), true);
+                    continue;
+                }
+                if p.line(line) == Step::End {
+                    assert_eq!(line, b".\r\n");
+                    assert!(prev.ends_with(b"\r\n"), "{input:?}");
+                    break;
+                }
+                prev = line.to_vec();
+            }
+            if long {
+                assert_ne!(p.verdict, Verdict::Ok);
+            }
+        }
+    }
+
     #[test]
     fn smuggling_after_an_over_long_line_never_ends_data() {
         for len in [10, 1001, 1200, 40_000] {

@@ -1,7 +1,9 @@
-//! The DATA phase parser, fed line by line the way `Conn::read_line` splits input.
-//! Invariants: the end of data is only ever `CRLF . CRLF`; a message accepted
-//! (verdict Ok) has CRLF-only lines, no bare CR or LF, and is never over the size
-//! limit.
+//! The DATA phase parser, fed line by line the way `Conn::read_whole_line`
+//! splits input: a line over `MAX_DATA_LINE` (1000 octets) is consumed whole and
+//! only whether it ended in CRLF or a bare LF is told to the parser.
+//! Invariants: the end of data is only ever `CRLF . CRLF`, after any line,
+//! over-long or not; a message accepted (verdict Ok) has CRLF-only lines, no
+//! bare CR or LF, no over-long line, and is never over the size limit.
 #![no_main]
 
 use ferrymail::smtp::data::{DataParser, Step, Verdict, MAX_DATA_LINE};
@@ -13,12 +15,15 @@ fuzz_target!(|data: &[u8]| {
     let mut prev: &[u8] = b"\r\n";
     let mut rest = data;
     let mut ended = false;
+    let mut long = false;
     while let Some(i) = rest.iter().position(|&b| b == b'\n') {
         let (line, r) = rest.split_at(i + 1);
         rest = r;
         if line.len() > MAX_DATA_LINE {
-            p.too_long();
-            prev = b"\r\n";
+            p.too_long(line.ends_with(b"\r\n"));
+            // The end of data may follow only if this line ended in CRLF.
+            prev = line;
+            long = true;
             continue;
         }
         match p.line(line) {
@@ -31,6 +36,9 @@ fuzz_target!(|data: &[u8]| {
             Step::Write(b) => out.extend_from_slice(b),
         }
         prev = line;
+    }
+    if long {
+        assert_ne!(p.verdict, Verdict::Ok);
     }
     if ended && p.verdict == Verdict::Ok {
         assert!(p.size <= 4096);
