@@ -4,7 +4,8 @@
 //! switch, delta, verify, flip, catch-up, hook — with per-user state
 //! ([`user`]), the engine's shared state and per-host limits ([`engine`],
 //! [`hosts`]), the durable job record ([`jobs`]), typed errors ([`error`]) and
-//! the admin's operations ([`ops`], [`bulk`], [`vault`], [`queue`]).
+//! the admin's operations ([`ops`], [`bulk`], [`vault`], [`queue`]) and the
+//! dry run of `migrate test` ([`probe`]).
 //!
 //! The engine names nothing above it: the login gate (`crate::login`), the
 //! admin API and the daemon call in.
@@ -21,6 +22,7 @@ pub mod names;
 pub mod ops;
 pub mod pop3_source;
 pub mod pop3copy;
+pub mod probe;
 pub mod queue;
 pub mod runtime;
 pub mod sequence;
