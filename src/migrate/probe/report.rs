@@ -135,7 +135,7 @@ impl Server<'_> {
         let table = self.table();
         let (host, port) = (&self.ep.host, self.ep.port);
         let tls_fix = format!(
-            "set tls = \"none\" in {table} ({} then in clear) or enable TLS on the legacy server",
+            "set tls = \"none\" in {table} ({} in clear then) or enable TLS on the legacy server",
             self.in_clear()
         );
         match f {
