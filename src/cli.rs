@@ -54,7 +54,7 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Migrate users now, through the running daemon.
+    /// Migrate users now, through the running daemon (`test`: a local dry run).
     Migrate {
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
@@ -260,8 +260,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate { config, action } => {
             let cfg = load_config(&config)?;
-            let client = crate::admin::client::AdminClient::from_config(&cfg)?;
-            crate::admin::ops_cli::migrate(&client, action)
+            crate::admin::ops_cli::migrate(&cfg, action)
         }
         Command::Finish {
             config,

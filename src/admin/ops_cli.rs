@@ -1,7 +1,8 @@
-//! The CLI side of `ferrymail migrate user|bulk` and `ferrymail finish`: reads
-//! passwords (standard input, the bulk file), sends them to the daemon's admin
-//! API in request bodies only, shows progress and a result table. `migrate
-//! bulk` then follows the copies it queued ([`super::follow`]).
+//! The CLI side of `ferrymail migrate user|domain|bulk` and `ferrymail finish`:
+//! reads passwords (standard input, the bulk file), sends them to the daemon's
+//! admin API in request bodies only, shows progress and a result table. `migrate
+//! bulk` then follows the copies it queued ([`super::follow`]). Also `migrate
+//! test`, which runs here, without the daemon.
 //!
 //! The `migrate` subcommands ([`MigrateAction`]) and the password prompt
 //! ([`read_password`], also used by `ferrymail account`) live here so that this
@@ -16,6 +17,7 @@ use clap::Subcommand;
 use super::client::AdminClient;
 use super::follow;
 use crate::auth::Password;
+use crate::config::Config;
 use crate::migrate::bulk;
 use crate::migrate::ops::{FinishReport, MigrateMode, UserResult};
 
@@ -48,6 +50,21 @@ pub enum MigrateAction {
         #[arg(long)]
         no_wait: bool,
     },
+    /// Dry run, changing nothing: connect to DOMAIN's legacy servers, show their
+    /// capabilities, log in, list the folders with their local names, and
+    /// estimate the copy time. Exit 0 only when everything a migration needs works.
+    Test {
+        /// The hosted domain to test.
+        #[arg(long)]
+        domain: String,
+        /// The user to try (default, with [migration.admin]: up to 10 pending users).
+        #[arg(long)]
+        user: Option<String>,
+        /// Log in with the user's own legacy password, read from standard input
+        /// (default: the domain's [migration.admin] credential).
+        #[arg(long, requires = "user")]
+        password_stdin: bool,
+    },
 }
 
 fn request(
@@ -71,8 +88,15 @@ fn request(
         })
 }
 
-pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String> {
+/// Runs a `migrate` subcommand: `test` here, the others through the daemon.
+pub fn migrate(cfg: &Config, action: MigrateAction) -> Result<(), String> {
+    let client = || AdminClient::from_config(cfg);
     match action {
+        MigrateAction::Test {
+            domain,
+            user,
+            password_stdin,
+        } => test(cfg, &domain, user.as_deref(), password_stdin),
         MigrateAction::User {
             address,
             password_stdin,
@@ -88,7 +112,7 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             } else {
                 MigrateMode::Full
             };
-            let r = request(client, &address, password.as_ref(), mode);
+            let r = request(&client()?, &address, password.as_ref(), mode);
             if r.ok {
                 println!("{}: {}: {}", r.address, r.result, r.detail);
                 Ok(())
@@ -97,7 +121,7 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             }
         }
         MigrateAction::Domain { domain } => {
-            let r: FinishReport = client.post_json(
+            let r: FinishReport = client()?.post_json(
                 "/api/migrate-domain",
                 &serde_json::json!({ "domain": domain }),
             )?;
@@ -127,8 +151,47 @@ pub fn migrate(client: &AdminClient, action: MigrateAction) -> Result<(), String
             };
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            run_bulk(client, &text, mode, !no_wait)
+            run_bulk(&client()?, &text, mode, !no_wait)
         }
+    }
+}
+
+/// `migrate test`: the dry run, printed as it goes (problems on stderr).
+fn test(
+    cfg: &Config,
+    domain: &str,
+    user: Option<&str>,
+    password_stdin: bool,
+) -> Result<(), String> {
+    use crate::migrate::probe::{self, Kind, Out, Request};
+    let password = if password_stdin {
+        Some(read_password(false)?)
+    } else {
+        None
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    let mut out = Out::new(|kind, line: &str| match kind {
+        Kind::Info => println!("{line}"),
+        Kind::Note => println!("note: {line}"),
+        Kind::Problem => eprintln!("problem: {line}"),
+    });
+    let req = Request {
+        domain,
+        user,
+        password,
+    };
+    rt.block_on(probe::run(cfg, req, &mut out));
+    match out.problems() {
+        0 => {
+            println!("OK: everything {domain}'s migration needs works (nothing was changed)");
+            Ok(())
+        }
+        n => Err(format!(
+            "migrate test: {n} problem(s) for {domain} (nothing was changed)"
+        )),
     }
 }
 

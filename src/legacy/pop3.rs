@@ -10,7 +10,8 @@ use crate::server::Conn;
 
 const MAX_LINE: usize = 4096;
 
-async fn reply(conn: &mut Conn) -> Result<(bool, String)> {
+/// One reply line: whether it is `+OK`, and its text.
+pub async fn reply(conn: &mut Conn) -> Result<(bool, String)> {
     let line = conn.read_line(MAX_LINE).await?;
     let text = String::from_utf8_lossy(trim_eol(&line)).into_owned();
     Ok((text.starts_with("+OK"), text))
@@ -34,14 +35,7 @@ pub async fn login(ep: &Endpoint, timeout: Duration, login: &Login) -> Result<Co
         )));
     }
     if ep.tls == TlsMode::StartTls {
-        conn.send(b"STLS\r\n").await?;
-        let (ok, text) = reply(&mut conn).await?;
-        if !ok {
-            return Err(LegacyError::Unavailable(format!(
-                "the legacy POP3 server refused STLS: {text}"
-            )));
-        }
-        start_tls(&mut conn, ep).await?;
+        stls(&mut conn, ep).await?;
     }
     if user.bytes().any(|b| b <= b' ' || b == 0x7f) {
         return Err(LegacyError::Refused);
@@ -82,21 +76,47 @@ pub async fn login(ep: &Endpoint, timeout: Duration, login: &Login) -> Result<Co
     Ok(conn)
 }
 
-/// `CAPA` (RFC 2449): whether `USER` and `SASL PLAIN` are offered. A server
-/// without CAPA is taken to offer USER only.
-async fn capabilities(conn: &mut Conn) -> Result<(bool, bool)> {
+/// `STLS` (RFC 2595) and the TLS handshake with the endpoint's certificate checks.
+pub async fn stls(conn: &mut Conn, ep: &Endpoint) -> Result<()> {
+    conn.send(b"STLS\r\n").await?;
+    let (ok, text) = reply(conn).await?;
+    if !ok {
+        return Err(LegacyError::Unavailable(format!(
+            "the legacy POP3 server refused STLS: {text}"
+        )));
+    }
+    start_tls(conn, ep).await
+}
+
+/// `CAPA` (RFC 2449): the capability lines as the server sent them; `None`
+/// when the server does not know CAPA.
+pub async fn capa(conn: &mut Conn) -> Result<Option<Vec<String>>> {
     conn.send(b"CAPA\r\n").await?;
     let (ok, _) = reply(conn).await?;
     if !ok {
-        return Ok((true, false));
+        return Ok(None);
     }
-    let (mut user, mut plain) = (false, false);
+    let mut lines = Vec::new();
     for _ in 0..1000 {
         let line = conn.read_line(MAX_LINE).await?;
-        let line = String::from_utf8_lossy(trim_eol(&line)).to_ascii_uppercase();
+        let line = String::from_utf8_lossy(trim_eol(&line)).into_owned();
         if line == "." {
-            return Ok((user, plain));
+            return Ok(Some(lines));
         }
+        lines.push(line);
+    }
+    Err(LegacyError::Protocol("CAPA answer too long".into()))
+}
+
+/// `CAPA`: whether `USER` and `SASL PLAIN` are offered. A server without CAPA
+/// is taken to offer USER only.
+async fn capabilities(conn: &mut Conn) -> Result<(bool, bool)> {
+    let Some(lines) = capa(conn).await? else {
+        return Ok((true, false));
+    };
+    let (mut user, mut plain) = (false, false);
+    for line in lines {
+        let line = line.to_ascii_uppercase();
         let mut words = line.split_ascii_whitespace();
         match words.next() {
             Some("USER") => user = true,
@@ -104,7 +124,7 @@ async fn capabilities(conn: &mut Conn) -> Result<(bool, bool)> {
             _ => {}
         }
     }
-    Err(LegacyError::Protocol("CAPA answer too long".into()))
+    Ok((user, plain))
 }
 
 /// `AUTH PLAIN` with an initial response (RFC 5034).
@@ -212,11 +232,23 @@ pub const HEAD_MAX: usize = 64 * 1024;
 /// `RETR n` (RFC 1939 §7): the message, dot-unstuffed, streamed into `out`
 /// whatever its size. Returns the first [`HEAD_MAX`] bytes (for the header).
 /// Never marks anything deleted.
-pub async fn retr(conn: &mut Conn, n: u32, mut out: RetrInto<'_>) -> Result<Vec<u8>> {
-    conn.send(format!("RETR {n}\r\n").as_bytes()).await?;
+pub async fn retr(conn: &mut Conn, n: u32, out: RetrInto<'_>) -> Result<Vec<u8>> {
+    message(conn, &format!("RETR {n}"), out).await
+}
+
+/// `TOP n lines` (RFC 1939 §7): the header and the first `lines` lines of the
+/// body, like [`retr`]. Unlike RETR it does not make servers such as Dovecot
+/// mark the message `\Seen` (`migrate test` reads with it).
+pub async fn top(conn: &mut Conn, n: u32, lines: u32, out: RetrInto<'_>) -> Result<Vec<u8>> {
+    message(conn, &format!("TOP {n} {lines}"), out).await
+}
+
+/// Sends `command` and streams the multi-line message answer into `out`.
+async fn message(conn: &mut Conn, command: &str, mut out: RetrInto<'_>) -> Result<Vec<u8>> {
+    conn.send(format!("{command}\r\n").as_bytes()).await?;
     let (ok, text) = reply(conn).await?;
     if !ok {
-        return Err(LegacyError::Protocol(format!("RETR {n}: {text}")));
+        return Err(LegacyError::Protocol(format!("{command}: {text}")));
     }
     let mut un = Unstuffer::default();
     let mut head = Vec::new();
@@ -224,7 +256,9 @@ pub async fn retr(conn: &mut Conn, n: u32, mut out: RetrInto<'_>) -> Result<Vec<
     loop {
         let chunk = conn.read_some(64 * 1024).await?;
         if chunk.is_empty() {
-            return Err(LegacyError::Unavailable("connection closed in RETR".into()));
+            return Err(LegacyError::Unavailable(format!(
+                "connection closed in {command}"
+            )));
         }
         let done = un.feed(&chunk, &mut buf);
         if head.len() < HEAD_MAX {
@@ -242,7 +276,7 @@ pub async fn retr(conn: &mut Conn, n: u32, mut out: RetrInto<'_>) -> Result<Vec<
         if let Some(rest) = done {
             if rest > 0 {
                 return Err(LegacyError::Protocol(format!(
-                    "{rest} unexpected bytes after RETR {n}"
+                    "{rest} unexpected bytes after {command}"
                 )));
             }
             return Ok(head);

@@ -5,7 +5,8 @@
 //! ([`user`]), the engine's shared state and per-host limits ([`engine`],
 //! [`hosts`]), the durable job record ([`jobs`]), typed errors ([`error`]) and
 //! the admin's operations ([`ops`], [`bulk`], [`vault`], [`queue`]) and the
-//! copy's live progress ([`progress`]).
+//! copy's live progress ([`progress`]) and the dry run of `migrate test`
+//! ([`probe`]).
 //!
 //! The engine names nothing above it: the login gate (`crate::login`), the
 //! admin API and the daemon call in.
@@ -22,6 +23,7 @@ pub mod names;
 pub mod ops;
 pub mod pop3_source;
 pub mod pop3copy;
+pub mod probe;
 pub mod progress;
 pub mod queue;
 pub mod runtime;

@@ -114,6 +114,54 @@ pub fn split_address(address: &str) -> Option<(String, String)> {
     Some((local.to_lowercase(), domain.to_ascii_lowercase()))
 }
 
+/// Up to `limit` addresses of `domain` in `state`, ordered by address, read
+/// from `data_dir` without changing anything there (`migrate test`): the
+/// account database is opened read-only, and not at all when it does not
+/// exist yet (`None`). Without a `-wal` file (no daemon has it open) every
+/// row is in the main file, which is then read as immutable: SQLite would
+/// otherwise leave `-wal` and `-shm` files behind. Blocking.
+pub fn peek_addresses(
+    data_dir: &Path,
+    domain: &str,
+    state: AccountState,
+    limit: usize,
+) -> Result<Option<Vec<String>>> {
+    use rusqlite::{Connection, OpenFlags};
+    let path = data_dir.join("ferrymail.sqlite");
+    if !path.exists() {
+        return Ok(None);
+    }
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let wal = data_dir.join("ferrymail.sqlite-wal");
+    let c = match path.to_str() {
+        Some(p) if !wal.exists() => {
+            let mut uri = String::from("file:");
+            for ch in p.chars() {
+                match ch {
+                    '%' | '?' | '#' => uri.push_str(&format!("%{:02X}", ch as u32)),
+                    c => uri.push(c),
+                }
+            }
+            uri.push_str("?immutable=1");
+            Connection::open_with_flags(uri, flags | OpenFlags::SQLITE_OPEN_URI)?
+        }
+        _ => Connection::open_with_flags(&path, flags)?,
+    };
+    c.busy_timeout(std::time::Duration::from_secs(10))?;
+    let mut st = c.prepare(
+        "SELECT address FROM accounts WHERE domain = ?1 AND state = ?2 ORDER BY address LIMIT ?3",
+    )?;
+    let rows = st.query_map(
+        params![
+            domain.to_ascii_lowercase(),
+            state.as_str(),
+            limit.min(i64::MAX as usize) as i64
+        ],
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(Some(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
 /// Folders every new local account gets, with their special-use roles (RFC 6154).
 pub const DEFAULT_FOLDERS: &[(&str, Option<&str>)] = &[
     ("INBOX", None),

@@ -24,6 +24,8 @@ pub struct Session {
     caps: Vec<String>,
     /// The capabilities as the server spelled them, for proxied clients.
     pub capability_line: String,
+    /// The server's greeting (after `* `), for `migrate test`.
+    pub greeting: String,
     /// The legacy host's bandwidth cap, charged for each fetched message body.
     pub(super) bandwidth: Option<Arc<Bandwidth>>,
 }
@@ -34,10 +36,22 @@ impl Session {
     /// us (no STARTTLS, PREAUTH, bad certificate, timeout) a temporary error, and
     /// the password is then not sent.
     pub async fn login(ep: &Endpoint, timeout: Duration, login: &Login) -> Result<Session> {
-        let mut conn = connect(ep, timeout).await?;
+        let conn = connect(ep, timeout).await?;
+        let mut s = Session::greet(conn).await?;
+        if ep.tls == TlsMode::StartTls {
+            s.starttls(ep).await?;
+        }
+        s.authenticate(login).await?;
+        Ok(s)
+    }
+
+    /// Reads the greeting of a fresh connection (after implicit TLS, if any)
+    /// and the capabilities: the greeting's `[CAPABILITY ...]`, else a
+    /// `CAPABILITY` command. Refuses PREAUTH: a password could not be checked.
+    pub async fn greet(mut conn: Conn) -> Result<Session> {
         let mut r = Reader { conn: &mut conn };
         let (greeting, _) = r.read(None).await?;
-        let mut caps = match greeting {
+        let (caps, greeting) = match greeting {
             Response::Untagged { text, .. } => {
                 let up = text.to_ascii_uppercase();
                 if up.starts_with("PREAUTH") {
@@ -51,7 +65,10 @@ impl Session {
                         text.chars().take(100).collect::<String>()
                     )));
                 }
-                caps_from_code(text[2..].trim_start())
+                (
+                    caps_from_code(text.get(2..).unwrap_or_default().trim_start()),
+                    text,
+                )
             }
             _ => return Err(LegacyError::Protocol("no IMAP greeting".into())),
         };
@@ -60,47 +77,58 @@ impl Session {
             tag: 0,
             caps: vec![],
             capability_line: String::new(),
+            greeting,
             bandwidth: None,
         };
-        if caps.is_none() {
-            caps = Some(s.capability().await?);
+        let caps = match caps {
+            Some(c) => c,
+            None => s.capability().await?,
+        };
+        s.set_caps(caps);
+        Ok(s)
+    }
+
+    /// `STARTTLS` and the TLS handshake with the endpoint's certificate checks,
+    /// then the capabilities again. Fails when the server does not offer it.
+    pub async fn starttls(&mut self, ep: &Endpoint) -> Result<()> {
+        if !self.has("STARTTLS") {
+            return Err(LegacyError::Unavailable(
+                "the legacy server does not offer STARTTLS (tls = \"starttls\")".into(),
+            ));
         }
-        s.set_caps(caps.unwrap_or_default());
-        if ep.tls == TlsMode::StartTls {
-            if !s.has("STARTTLS") {
-                return Err(LegacyError::Unavailable(
-                    "the legacy server does not offer STARTTLS (tls = \"starttls\")".into(),
-                ));
-            }
-            let (status, text) = s.simple(&[Arg::Raw("STARTTLS")]).await?;
-            if status != Status::Ok {
-                return Err(LegacyError::Unavailable(format!(
-                    "STARTTLS refused: {text}"
-                )));
-            }
-            start_tls(&mut s.conn, ep).await?;
-            let c = s.capability().await?;
-            s.set_caps(c);
+        let (status, text) = self.simple(&[Arg::Raw("STARTTLS")]).await?;
+        if status != Status::Ok {
+            return Err(LegacyError::Unavailable(format!(
+                "STARTTLS refused: {text}"
+            )));
         }
+        start_tls(&mut self.conn, ep).await?;
+        let c = self.capability().await?;
+        self.set_caps(c);
+        Ok(())
+    }
+
+    /// Authenticates: `LOGIN`, or `AUTHENTICATE PLAIN` when LOGIN is disabled or
+    /// an authzid must be sent. [`LegacyError::Refused`] when the server says no.
+    pub async fn authenticate(&mut self, login: &Login) -> Result<()> {
         // The real client, for the legacy server's logs and brute-force
         // penalty (honoured from its login_trusted_networks only); a refusal
         // changes nothing.
-        if let (Some(ip), true) = (login.client, s.has("ID")) {
+        if let (Some(ip), true) = (login.client, self.has("ID")) {
             let id = format!("(\"x-originating-ip\" \"{ip}\")");
-            s.simple(&[Arg::Raw("ID"), Arg::Raw(&id)]).await?;
+            self.simple(&[Arg::Raw("ID"), Arg::Raw(&id)]).await?;
         }
-        // AUTHENTICATE PLAIN when LOGIN is disabled or an authzid must be sent.
-        let (status, text) = if s.has("LOGINDISABLED") || login.authzid.is_some() {
-            if !s.has("AUTH=PLAIN") {
+        let (status, text) = if self.has("LOGINDISABLED") || login.authzid.is_some() {
+            if !self.has("AUTH=PLAIN") {
                 return Err(LegacyError::Unavailable(if login.authzid.is_some() {
                     "the legacy server does not offer AUTHENTICATE PLAIN, needed for migration.admin.method = \"authzid\"".into()
                 } else {
                     "the legacy server allows neither LOGIN nor AUTHENTICATE PLAIN".into()
                 }));
             }
-            s.authenticate_plain(&login.plain_b64()).await?
+            self.authenticate_plain(&login.plain_b64()).await?
         } else {
-            s.simple(&[
+            self.simple(&[
                 Arg::Raw("LOGIN"),
                 Arg::Str(login.authcid.as_bytes()),
                 Arg::Str(login.password.expose().as_bytes()),
@@ -116,10 +144,10 @@ impl Session {
         }
         let caps = match caps_from_code(&text) {
             Some(c) => c,
-            None => s.capability().await?,
+            None => self.capability().await?,
         };
-        s.set_caps(caps);
-        Ok(s)
+        self.set_caps(caps);
+        Ok(())
     }
 
     fn set_caps(&mut self, line: String) {
