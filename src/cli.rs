@@ -161,6 +161,9 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::CheckConfig { config } => match config::load(&config) {
             Ok(c) => {
                 println!("{}", c.summary());
+                if let Some(w) = c.data_dir_warning() {
+                    println!("warning: {w}");
+                }
                 Ok(())
             }
             Err(problems) => {

@@ -20,13 +20,9 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 /// Warns when the data dir can be read by others than its owner: it holds
 /// password hashes and everyone's mail (ferrymail creates it 0700, and its
 /// files owner-only, but a dir made beforehand keeps its mode).
-fn warn_if_open(data_dir: &Path) {
-    use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(data_dir) {
-        let mode = m.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            tracing::warn!(data_dir = %data_dir.display(), mode = format!("{mode:o}"), "the data dir is open to other users; chmod 700 it");
-        }
+fn warn_if_open(config: &crate::config::Config) {
+    if let Some(w) = config.data_dir_warning() {
+        tracing::warn!("{w}");
     }
 }
 
@@ -195,7 +191,7 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     }
     let config_path = config.file.clone();
     tracing::info!("{}", config.summary());
-    warn_if_open(&config.data_dir);
+    warn_if_open(&config);
     let app = App::new(config)?;
     let running = start(app.clone(), services).await?;
     wait_for_signal(|| match crate::config::load(&config_path) {

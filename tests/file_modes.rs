@@ -49,10 +49,17 @@ async fn files_are_owner_only_even_in_an_open_data_dir() {
     assert!(c.smtp_reply().await.starts_with("250"));
     c.expect_code("QUIT", "221").await;
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !d.log_text().contains("the data dir is open to other users") {
+    while !d.log_text().contains("is open to other users (mode 755)") {
         assert!(Instant::now() < deadline, "no warning:\n{}", d.log_text());
         std::thread::sleep(Duration::from_millis(50));
     }
+    // check-config says it too, as a warning (exit 0).
+    let (code, out, _) = common::ops::cli(&cfg, &["check-config"], "");
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("warning: the data dir") && out.contains("(mode 755); chmod 700 it"),
+        "{out}"
+    );
     let mut open = Vec::new();
     open_files(&data, &mut open);
     assert!(open.is_empty(), "files open to others: {open:#?}");

@@ -79,6 +79,19 @@ impl Config {
         self.domains.get(&name.to_ascii_lowercase())
     }
 
+    /// A warning when the data dir exists and other users may enter or read it
+    /// (its files are owner-only anyway; `check-config` and `serve` say it).
+    pub fn data_dir_warning(&self) -> Option<String> {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&self.data_dir).ok()?.permissions().mode() & 0o777;
+        (mode & 0o077 != 0).then(|| {
+            format!(
+                "the data dir {} is open to other users (mode {mode:o}); chmod 700 it",
+                self.data_dir.display()
+            )
+        })
+    }
+
     /// One line for `check-config` and the start-up log.
     pub fn summary(&self) -> String {
         let migrating = self.domains.values().filter(|d| d.migrating()).count();
