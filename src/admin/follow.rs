@@ -343,7 +343,14 @@ mod tests {
         assert_eq!(outcome(Some(&u)), Some(Outcome::WaitingForLogin));
         u.state = "failed".into();
         u.reason = Some("gave up".into());
+        // Queued again (migrate domain, --messages-only): still waiting.
+        assert_eq!(outcome(Some(&u)), None);
+        u.queued = false;
         assert_eq!(outcome(Some(&u)), Some(Outcome::Failed("gave up".into())));
+        u.state = "pending".into();
+        assert_eq!(outcome(Some(&u)), Some(Outcome::Gone));
+        u.queued = true;
+        assert_eq!(outcome(Some(&u)), None);
         u.state = "migrated".into();
         assert!(outcome(Some(&u)).unwrap().ok());
         assert_eq!(outcome(None), Some(Outcome::Gone));

@@ -149,7 +149,9 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                     .write(b"* BYE [UNAVAILABLE] Server shutting down\r\n");
                 Flow::Close
             }
-            Input::Conn(ConnError::Timeout) if pre_login => {
+            Input::Conn(ConnError::Timeout)
+                if pre_login && tokio::time::Instant::now() >= login_by =>
+            {
                 s.conn
                     .write(b"* BYE Login timeout: log in within a few minutes of connecting\r\n");
                 Flow::Close

@@ -132,9 +132,10 @@ const READ_CHUNK: usize = 16 * 1024;
 pub const LOGIN_DEADLINE: Duration = Duration::from_secs(180);
 
 /// The pre-login deadline of a connection accepted now whose idle timeout is
-/// `timeout`: [`LOGIN_DEADLINE`], or `timeout` when shorter.
+/// `timeout`: [`LOGIN_DEADLINE`], or twice `timeout` when shorter (an idle
+/// client meets the idle timeout first).
 pub fn login_deadline(timeout: Duration) -> tokio::time::Instant {
-    tokio::time::Instant::now() + LOGIN_DEADLINE.min(timeout)
+    tokio::time::Instant::now() + LOGIN_DEADLINE.min(timeout * 2)
 }
 
 /// One read within `timeout`, ended early by `shutdown`; 0 bytes is `Closed`.

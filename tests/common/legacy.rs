@@ -16,13 +16,23 @@ use std::time::{Duration, Instant};
 
 static INSTANCE: AtomicUsize = AtomicUsize::new(0);
 
-/// A port free right now on 127.0.0.1.
+/// A port free right now on 127.0.0.1, never one this process got before
+/// (two calls in a row may otherwise get the same one: Dovecot then refuses
+/// its configuration with "duplicate listener").
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 fn wait_port(port: u16, what: &str, log: &Path) {
