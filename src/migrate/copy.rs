@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::discover::{Discovery, Found};
 use super::error::MigrateError;
 use super::names::{self, Namespace};
 use super::progress::{Progress, Size, Tally};
@@ -346,7 +347,7 @@ async fn fetch_bodies(
                 "(UID FLAGS INTERNALDATE RFC822.SIZE BODY.PEEK[])",
             )
             .await?;
-        let mut batch = Batch::default();
+        let mut batch = committer.batch();
         while let Some(m) = sess.next_fetch(&tag, Some(ms)).await? {
             let Some(blob) = m.body else { continue };
             if !want.contains(&m.uid) {
@@ -385,16 +386,24 @@ async fn fetch_bodies(
     Ok(())
 }
 
-/// The messages fetched since the last commit.
+/// The messages fetched since the last commit, and the alias evidence of
+/// their headers ([`super::discover`]) when the pass gathers it.
 #[derive(Default)]
 pub(super) struct Batch {
     items: Vec<NewMessage>,
     bytes: u64,
     opened: Option<Instant>,
+    discovery: Option<Arc<Discovery>>,
+    found: Found,
 }
 
 impl Batch {
-    pub(super) fn push(&mut self, m: NewMessage) {
+    /// Takes the header block the blob writer kept off the message (noting
+    /// its evidence first, when gathered): it is not kept in the batch.
+    pub(super) fn push(&mut self, mut m: NewMessage) {
+        if let (Some(head), Some(d)) = (m.blob.head.take(), &self.discovery) {
+            d.note(&mut self.found, &head, m.internaldate);
+        }
         self.bytes += m.blob.size;
         self.opened.get_or_insert_with(Instant::now);
         self.items.push(m);
@@ -408,9 +417,12 @@ impl Batch {
             || self.opened.is_some_and(|t| t.elapsed() >= BATCH_AGE)
     }
 
-    /// The batch, leaving an empty one.
-    pub(super) fn take(&mut self) -> Vec<NewMessage> {
-        std::mem::take(self).items
+    /// The batch, leaving an empty one (for the same pass).
+    pub(super) fn take(&mut self) -> Batch {
+        let discovery = self.discovery.clone();
+        let out = std::mem::take(self);
+        self.discovery = discovery;
+        out
     }
 }
 
@@ -435,17 +447,29 @@ impl Committer {
         }
     }
 
-    /// Waits for the previous batch, then starts committing `batch`.
-    pub(super) async fn submit(&mut self, batch: Vec<NewMessage>) -> Result<()> {
+    /// An empty batch of this pass.
+    pub(super) fn batch(&self) -> Batch {
+        Batch {
+            discovery: self.progress.discovery().cloned(),
+            ..Batch::default()
+        }
+    }
+
+    /// Waits for the previous batch, then starts committing `batch`; its
+    /// alias evidence is recorded once it is committed.
+    pub(super) async fn submit(&mut self, batch: Batch) -> Result<()> {
         self.wait().await?;
-        if batch.is_empty() {
+        if batch.items.is_empty() {
             return Ok(());
         }
         let (ms, progress) = (self.ms.clone(), self.progress.clone());
         self.running = Some(tokio::spawn(async move {
             let mut r = PassReport::default();
-            commit(&ms, batch, &mut r).await?;
+            commit(&ms, batch.items, &mut r).await?;
             progress.committed(r.messages, r.bytes).await;
+            if let Some(d) = &batch.discovery {
+                d.record(batch.found).await;
+            }
             Ok(r)
         }));
         Ok(())

@@ -51,7 +51,8 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Prepares the job table (marking jobs a crash interrupted).
+    /// Prepares the job table (marking jobs a crash interrupted) and the alias
+    /// evidence table.
     pub fn new(
         store: Arc<Store>,
         config: Arc<Shared<Config>>,
@@ -60,6 +61,7 @@ impl Engine {
         tasks: TaskTracker,
     ) -> Result<Arc<Engine>, String> {
         jobs::init(store.db()).map_err(|e| format!("migration job table: {e}"))?;
+        super::discover::init(store.db()).map_err(|e| format!("discovered addresses: {e}"))?;
         Ok(Arc::new(Engine {
             store,
             config,

@@ -5,14 +5,15 @@
 //! ([`user`]), the engine's shared state and per-host limits ([`engine`],
 //! [`hosts`]), the durable job record ([`jobs`]), typed errors ([`error`]) and
 //! the admin's operations ([`ops`], [`bulk`], [`vault`], [`queue`]) and the
-//! copy's live progress ([`progress`]) and the dry run of `migrate test`
-//! ([`probe`]).
+//! copy's live progress ([`progress`]), the alias evidence the copy gathers
+//! ([`discover`]) and the dry run of `migrate test` ([`probe`]).
 //!
 //! The engine names nothing above it: the login gate (`crate::login`), the
 //! admin API and the daemon call in.
 
 pub mod bulk;
 pub mod copy;
+pub mod discover;
 pub mod engine;
 pub mod error;
 pub mod hook;

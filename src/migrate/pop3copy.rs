@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use sha2::{Digest, Sha256};
 
-use super::copy::{self, Batch, Committer, Mode, PassReport};
+use super::copy::{self, Committer, Mode, PassReport};
 use super::error::MigrateError;
 use super::progress::{Progress, Size};
 use crate::config::Endpoint;
@@ -175,7 +175,7 @@ async fn fetch(
     committer: &mut Committer,
 ) -> Result<()> {
     let delay = copy::test_delay();
-    let mut batch = Batch::default();
+    let mut batch = committer.batch();
     for m in legacy.iter().filter(|m| !copied.contains_key(&m.uidl)) {
         let mut w = ms.blob_writer().await?;
         let head = pop3::retr(conn, m.n, RetrInto::Blob(&mut w)).await?;

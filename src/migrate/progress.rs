@@ -16,7 +16,9 @@
 //! and the transaction a batch costs anyway, one more small write is nothing.
 
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
 
+use super::discover::Discovery;
 use super::jobs::{self, Job, JobState};
 use crate::store::Db;
 
@@ -37,12 +39,15 @@ impl Size {
 }
 
 /// The handle through which a pass records its progress in the job row; a
-/// pass outside the copy job (a catch-up) gets [`Progress::off`].
+/// pass outside the copy job (a catch-up) gets [`Progress::off`]. It also
+/// carries what the pass records besides: the alias evidence
+/// ([`Progress::with_discovery`]).
 #[derive(Debug, Clone)]
 pub struct Progress {
     db: Option<Db>,
     account_id: i64,
     measure_first: bool,
+    discovery: Option<Arc<Discovery>>,
 }
 
 impl Progress {
@@ -52,6 +57,7 @@ impl Progress {
             db: None,
             account_id: 0,
             measure_first: false,
+            discovery: None,
         }
     }
 
@@ -65,7 +71,18 @@ impl Progress {
             db: Some(db.clone()),
             account_id,
             measure_first,
+            discovery: None,
         }
+    }
+
+    /// The pass also gathers alias evidence ([`super::discover`]).
+    pub fn with_discovery(mut self, discovery: Option<Arc<Discovery>>) -> Progress {
+        self.discovery = discovery;
+        self
+    }
+
+    pub fn discovery(&self) -> Option<&Arc<Discovery>> {
+        self.discovery.as_ref()
     }
 
     pub fn is_on(&self) -> bool {

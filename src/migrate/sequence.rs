@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::copy::{Mode, PassReport};
+use super::discover::Discovery;
 use super::engine::{Engine, MAX_ATTEMPTS, SMALL_MAILBOX};
 use super::error::{MigrateError, Result};
 use super::jobs::{self, JobState, JobUpdate};
@@ -236,7 +237,8 @@ async fn attempt(
 
     // What still reached the legacy server, with fresh local UIDs.
     let started = Instant::now();
-    let result = sess.pass(&ms, Mode::CatchUp, &Progress::off()).await;
+    let progress = Progress::off().with_discovery(discovery(engine, um.account_id, &um.address));
+    let result = sess.pass(&ms, Mode::CatchUp, &progress).await;
     sess.close().await;
     after_flip(engine, um, m, &result, started).await;
     Ok(())
@@ -254,7 +256,8 @@ async fn timed_pass(
     kind: &str,
 ) -> Result<PassReport> {
     let started = Instant::now();
-    let progress = Progress::new(engine.store.db(), um.account_id, kind == "copy");
+    let progress = Progress::new(engine.store.db(), um.account_id, kind == "copy")
+        .with_discovery(discovery(engine, um.account_id, &um.address));
     let result = sess.pass(ms, mode, &progress).await;
     log_copy(engine, &um.address, kind, &result, started);
     let elapsed = started.elapsed().as_millis() as u64;
@@ -337,9 +340,19 @@ pub async fn catch_up_once(
     let ms = engine.store.mailstore(account.id).await?;
     let bandwidth = engine.hosts.bandwidth(&key, m.max_bytes_per_sec);
     let mut sess = source.login(&login, bandwidth).await?;
-    let r = sess.pass(&ms, Mode::CatchUp, &Progress::off()).await;
+    let progress = Progress::off().with_discovery(discovery(engine, account.id, &account.address));
+    let r = sess.pass(&ms, Mode::CatchUp, &progress).await;
     sess.close().await;
     r
+}
+
+/// The alias evidence a pass of this user gathers ([`super::discover`]):
+/// addresses of the hosted domains other than the user's own.
+fn discovery(engine: &Engine, account_id: i64, address: &str) -> Option<Arc<Discovery>> {
+    let config = engine.config();
+    let hosted = config.domains.keys();
+    let db = engine.store.db();
+    Some(Arc::new(Discovery::new(db, account_id, address, hosted)))
 }
 
 /// Checks a user's credentials with the domain's legacy server (any source),

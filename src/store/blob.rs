@@ -104,6 +104,39 @@ impl BatchWrites {
 pub struct StagedBlob {
     pub id: String,
     pub size: u64,
+    /// The message's header block as it streamed through the [`BlobWriter`]
+    /// (up to and with the empty line, at most [`HEAD_MAX`] bytes), so a
+    /// caller can look at a header without reading the file back (the copy's
+    /// alias discovery takes it). `None` for an imported file.
+    pub head: Option<Vec<u8>>,
+}
+
+/// The most bytes of a message's header block a [`BlobWriter`] keeps.
+pub const HEAD_MAX: usize = 64 * 1024;
+
+/// The offset just after the empty line that ends a header block in `buf`,
+/// searching from `from` (a line start or a little before the data added
+/// last); `None` while the block has not ended. A message that starts with
+/// an empty line has an empty header block.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    for start in [b"\r\n".as_slice(), b"\n"] {
+        if from == 0 && buf.starts_with(start) {
+            return Some(start.len());
+        }
+    }
+    let mut i = from.min(buf.len());
+    while let Some(p) = buf.get(i..)?.iter().position(|&b| b == b'\n') {
+        let nl = i + p;
+        let rest = buf.get(nl + 1..).unwrap_or_default();
+        if rest.starts_with(b"\r\n") {
+            return Some(nl + 3);
+        }
+        if rest.starts_with(b"\n") {
+            return Some(nl + 2);
+        }
+        i = nl + 1;
+    }
+    None
 }
 
 /// `blobs/ab/abcdef…` below an account directory.
@@ -140,6 +173,10 @@ pub struct BlobWriter {
     account_dir: PathBuf,
     id: String,
     size: u64,
+    /// The header block so far ([`StagedBlob::head`]), and whether it is
+    /// complete (ended, or [`HEAD_MAX`] reached).
+    head: Vec<u8>,
+    head_done: bool,
 }
 
 fn open_tmp_options() -> std::fs::OpenOptions {
@@ -198,10 +235,31 @@ impl BlobWriter {
             account_dir: account_dir.to_path_buf(),
             id,
             size: 0,
+            head: Vec::new(),
+            head_done: false,
         })
     }
 
+    /// Keeps the part of `data` (the bytes after those written so far) that
+    /// belongs to the header block.
+    fn keep_head(&mut self, data: &[u8]) {
+        if self.head_done {
+            return;
+        }
+        // Back up over a possible "\n\r" split between two writes.
+        let from = self.head.len().saturating_sub(2);
+        let take = (HEAD_MAX - self.head.len()).min(data.len());
+        self.head.extend_from_slice(&data[..take]);
+        if let Some(end) = head_end(&self.head, from) {
+            self.head.truncate(end);
+            self.head_done = true;
+        } else if self.head.len() >= HEAD_MAX {
+            self.head_done = true;
+        }
+    }
+
     pub async fn write(&mut self, data: &[u8]) -> Result<()> {
+        self.keep_head(data);
         let sink = self
             .sink
             .as_mut()
@@ -228,12 +286,12 @@ impl BlobWriter {
     /// Like [`Self::write`], taking the buffer over instead of copying it when
     /// nothing was written before and it fits in memory.
     pub async fn write_vec(&mut self, data: Vec<u8>) -> Result<()> {
-        if let Some(Sink::Memory(buf)) = &mut self.sink {
-            if buf.is_empty() && data.len() <= SPILL_AT {
-                self.size = data.len() as u64;
-                *buf = data;
-                return Ok(());
-            }
+        let fits = data.len() <= SPILL_AT;
+        if matches!(&self.sink, Some(Sink::Memory(buf)) if buf.is_empty() && fits) {
+            self.keep_head(&data);
+            self.size = data.len() as u64;
+            self.sink = Some(Sink::Memory(data));
+            return Ok(());
         }
         self.write(&data).await
     }
@@ -286,6 +344,7 @@ impl BlobWriter {
         Ok(StagedBlob {
             id: std::mem::take(&mut self.id),
             size: self.size,
+            head: Some(std::mem::take(&mut self.head)),
         })
     }
 }
@@ -332,5 +391,46 @@ pub fn import_file(account_dir: &Path, src: &Path) -> Result<StagedBlob> {
     if let Some(dir) = dest.parent() {
         sync_dir(dir)?;
     }
-    Ok(StagedBlob { id, size })
+    Ok(StagedBlob {
+        id,
+        size,
+        head: None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_block_end() {
+        assert_eq!(head_end(b"A: b\r\n\r\nbody", 0), Some(8));
+        assert_eq!(head_end(b"A: b\n\nbody", 0), Some(6));
+        assert_eq!(head_end(b"\r\nbody", 0), Some(2));
+        assert_eq!(head_end(b"A: b\r\n c\r\n", 0), None);
+        assert_eq!(head_end(b"", 0), None);
+        assert_eq!(head_end(b"A: b\r\n\r\n", 40), None);
+    }
+
+    #[tokio::test]
+    async fn the_head_is_kept_across_writes() {
+        let dir = std::env::temp_dir().join(format!("ferrymail-blob-{}", new_blob_id()));
+        std::fs::create_dir_all(dir.join("tmp")).unwrap();
+        for i in 0..256 {
+            std::fs::create_dir_all(dir.join("blobs").join(format!("{i:02x}"))).unwrap();
+        }
+        let msg = b"X-Original-To: a@b.c\r\nSubject: s\r\n\r\nbody\r\n\r\nmore";
+        for split in 0..msg.len() {
+            let mut w = BlobWriter::create(&dir, Arc::default()).await.unwrap();
+            w.write(&msg[..split]).await.unwrap();
+            w.write(&msg[split..]).await.unwrap();
+            let b = w.finish(Durability::Now).await.unwrap();
+            assert_eq!(b.head.as_deref(), Some(&msg[..36]), "split at {split}");
+        }
+        let mut w = BlobWriter::create(&dir, Arc::default()).await.unwrap();
+        w.write_vec(vec![b'x'; HEAD_MAX + 10]).await.unwrap();
+        let b = w.finish(Durability::Now).await.unwrap();
+        assert_eq!(b.head.map(|h| h.len()), Some(HEAD_MAX));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
