@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use clap::{Parser, Subcommand};
 
+pub use crate::admin::discover_cli::AliasesAction;
 pub use crate::admin::ops_cli::{read_password, MigrateAction};
 use crate::auth::hash_password;
 use crate::config::{self, Config};
@@ -78,6 +79,14 @@ pub enum Command {
         config: PathBuf,
         #[command(subcommand)]
         action: UsersAction,
+    },
+    /// Addresses that are not mailboxes (`discover`: suggestions from the
+    /// copied mail).
+    Aliases {
+        #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
+        config: PathBuf,
+        #[command(subcommand)]
+        action: AliasesAction,
     },
     /// Manage local accounts (passwords are read from standard input).
     Account {
@@ -226,6 +235,10 @@ fn run(cli: Cli) -> Result<(), String> {
                 print!("{}", crate::admin::status::render_text(&report));
             }
             Ok(())
+        }
+        Command::Aliases { config, action } => {
+            let cfg = load_config(&config)?;
+            crate::admin::discover_cli::run(&cfg, action)
         }
         Command::Account { config, action } => {
             let cfg = load_config(&config)?;

@@ -4,6 +4,7 @@
 //! or, for the dashboard in a browser, `/?token=TOKEN` once, which sets a cookie.
 
 pub mod client;
+pub mod discover_cli;
 pub mod follow;
 pub mod http;
 pub mod import;

@@ -111,6 +111,13 @@ pub struct DomainStatus {
     /// Jobs that recorded an error (failed, or retried).
     #[serde(default)]
     pub errors: u64,
+    /// Aliases the domain's configuration defines (`[aliases]`, `aliases_file`).
+    #[serde(default)]
+    pub aliases_configured: u64,
+    /// Distinct addresses of the domain the copies found in other users'
+    /// delivery headers (`ferrymail aliases discover` suggests them).
+    #[serde(default)]
+    pub aliases_discovered: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -132,6 +139,13 @@ pub async fn report(
     let config = app.config();
     let accounts = app.store.accounts(domain).await?;
     let jobs = crate::migrate::jobs::all(app.store.db()).await?;
+    let discovered = match crate::migrate::discover::counts(app.store.db()).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot count the discovered addresses");
+            Default::default()
+        }
+    };
     let mut domains: BTreeMap<String, DomainStatus> = BTreeMap::new();
     for d in config.domains.values() {
         if domain.is_some_and(|x| !x.eq_ignore_ascii_case(&d.name)) {
@@ -153,6 +167,8 @@ pub async fn report(
                 messages_total: 0,
                 bytes_total: 0,
                 errors: 0,
+                aliases_configured: 0,
+                aliases_discovered: discovered.get(&d.name).copied().unwrap_or(0),
             },
         );
     }
@@ -467,6 +483,16 @@ pub fn render_text(r: &StatusReport) -> String {
             human_bytes(d.bytes_copied),
             human_bytes(d.bytes_total),
             d.errors
+        ));
+        s.push_str(&format!(
+            "  aliases: {} configured, {} discovered{}\n",
+            d.aliases_configured,
+            d.aliases_discovered,
+            if d.aliases_discovered > 0 {
+                format!(" (`ferrymail aliases discover --domain {}`)", d.domain)
+            } else {
+                String::new()
+            }
         ));
         if let Some(t) = d.migration_started_at {
             s.push_str(&format!("  migration started: {}\n", fmt_time(t)));

@@ -169,7 +169,6 @@ enum Sink {
 pub struct BlobWriter {
     sink: Option<Sink>,
     writes: Arc<BatchWrites>,
-    tmp: PathBuf,
     account_dir: PathBuf,
     id: String,
     size: u64,
@@ -223,21 +222,29 @@ fn write_in_place(dest: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
+fn tmp_path(account_dir: &Path, id: &str) -> PathBuf {
+    account_dir.join("tmp").join(id)
+}
+
 impl BlobWriter {
     pub async fn create(account_dir: &Path, writes: Arc<BatchWrites>) -> Result<BlobWriter> {
         crate::store::reserve::check_room_for(account_dir)?;
         let id = new_blob_id();
-        let tmp = account_dir.join("tmp").join(&id);
         Ok(BlobWriter {
             sink: Some(Sink::Memory(Vec::new())),
             writes,
-            tmp,
             account_dir: account_dir.to_path_buf(),
             id,
             size: 0,
             head: Vec::new(),
             head_done: false,
         })
+    }
+
+    /// The temporary name of a message spilled to a file (from its id, so the
+    /// writer stays small: it sits in every IMAP command input).
+    fn tmp(&self) -> PathBuf {
+        tmp_path(&self.account_dir, &self.id)
     }
 
     /// Keeps the part of `data` (the bytes after those written so far) that
@@ -270,7 +277,7 @@ impl BlobWriter {
             }
             Sink::Memory(buf) => {
                 let file = tokio::fs::OpenOptions::from(open_tmp_options())
-                    .open(&self.tmp)
+                    .open(tmp_path(&self.account_dir, &self.id))
                     .await?;
                 let mut f = tokio::io::BufWriter::with_capacity(64 * 1024, file);
                 f.write_all(buf).await?;
@@ -313,7 +320,7 @@ impl BlobWriter {
                 self.writes.start(dest, buf).await?;
             }
             Sink::Memory(buf) => {
-                let (tmp, dest) = (self.tmp.clone(), dest);
+                let (tmp, dest) = (self.tmp(), dest);
                 tokio::task::spawn_blocking(move || write_small_durable(&tmp, &dest, &buf))
                     .await
                     .map_err(|e| StoreError::Internal(e.to_string()))??;
@@ -326,11 +333,11 @@ impl BlobWriter {
                         file.sync_all().await?;
                     }
                     drop(file);
-                    tokio::fs::rename(&self.tmp, &dest).await
+                    tokio::fs::rename(self.tmp(), &dest).await
                 }
                 .await;
                 if let Err(e) = renamed {
-                    let _ = std::fs::remove_file(&self.tmp);
+                    let _ = std::fs::remove_file(self.tmp());
                     return Err(e.into());
                 }
                 if durability == Durability::Now {
@@ -352,7 +359,7 @@ impl BlobWriter {
 impl Drop for BlobWriter {
     fn drop(&mut self) {
         if matches!(self.sink, Some(Sink::File(_))) {
-            let _ = std::fs::remove_file(&self.tmp);
+            let _ = std::fs::remove_file(self.tmp());
         }
     }
 }
