@@ -201,43 +201,53 @@ pub async fn counts(db: &Db) -> Result<HashMap<String, u64>, StoreError> {
 /// empty line); anything that does not parse as an address is skipped.
 pub fn envelope_recipients(head: &[u8]) -> Vec<String> {
     let mut out = Vec::new();
-    for (name, value) in fields(head) {
-        let name = String::from_utf8_lossy(&name).trim().to_ascii_lowercase();
-        if !FIELDS.contains(&name.as_str()) {
-            continue;
-        }
+    for value in values(head) {
         let value = String::from_utf8_lossy(&value);
         out.extend(addresses(&value).into_iter().take(MAX_PER_FIELD));
     }
     out
 }
 
-/// The unfolded fields of a header block as (name, value), up to its end. A
-/// block cut short (no empty line: longer than the writer keeps) loses its
-/// last, incomplete line.
-fn fields(head: &[u8]) -> Vec<(Vec<u8>, Vec<u8>)> {
-    let mut out: Vec<(Vec<u8>, Vec<u8>)> = Vec::new();
+/// The unfolded values of the [`FIELDS`] in a header block, up to its end
+/// (other fields are only skipped over, without copying). A block cut short
+/// (no empty line: longer than the writer keeps) loses its last, incomplete
+/// line.
+fn values(head: &[u8]) -> Vec<Vec<u8>> {
+    let mut out: Vec<Vec<u8>> = Vec::new();
     let mut lines: Vec<&[u8]> = head.split(|&b| b == b'\n').collect();
     let ended = lines.iter().any(|l| l.is_empty() || *l == b"\r".as_slice());
     if !ended {
         lines.pop();
     }
+    // Whether the field being read is one of FIELDS (its value is the last).
+    let mut wanted = false;
     for line in lines {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.is_empty() {
             break;
         }
         if matches!(line.first(), Some(b' ' | b'\t')) {
-            if let Some((_, value)) = out.last_mut() {
+            if let Some(value) = out.last_mut().filter(|_| wanted) {
                 value.push(b' ');
                 value.extend_from_slice(line);
             }
             continue;
         }
-        match line.iter().position(|&b| b == b':') {
-            Some(colon) => out.push((line[..colon].to_vec(), line[colon + 1..].to_vec())),
-            // Not a field (garbage, or an mbox `From ` line): ends any folding.
-            None => out.push((Vec::new(), Vec::new())),
+        // A line without a colon is no field (garbage, an mbox `From ` line):
+        // it ends any folding.
+        let field = line
+            .iter()
+            .position(|&b| b == b':')
+            .map(|colon| (line[..colon].trim_ascii(), &line[colon + 1..]));
+        wanted = false;
+        if let Some((name, value)) = field {
+            if FIELDS
+                .iter()
+                .any(|f| name.eq_ignore_ascii_case(f.as_bytes()))
+            {
+                wanted = true;
+                out.push(value.to_vec());
+            }
         }
     }
     out
