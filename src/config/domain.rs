@@ -95,7 +95,7 @@ pub struct Domain {
     pub file: PathBuf,
     pub migration: Migration,
     /// Aliases, catch-all, recipient delimiter (shared: it may be large).
-    pub addresses: std::sync::Arc<super::addresses::Addresses>,
+    pub addresses: std::sync::Arc<super::address_table::Addresses>,
 }
 
 impl Domain {

@@ -10,6 +10,7 @@
 //! - `addresses`: aliases, catch-all, recipient delimiter ([`Addresses`]) and their checks.
 //! - `domain`: the typed domain file ([`Domain`], [`Migration`], [`Endpoint`]...).
 
+mod address_table;
 pub mod addresses;
 mod domain;
 pub mod file;
