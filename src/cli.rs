@@ -169,8 +169,21 @@ fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
         Command::CheckConfig { config } => match config::load(&config) {
             Ok(c) => {
+                let accounts = crate::smtp::alias_check::check_accounts(&c);
+                if !accounts.problems.is_empty() {
+                    for p in &accounts.problems {
+                        println!("{p}");
+                    }
+                    return Err(format!(
+                        "{} problem(s) in the configuration",
+                        accounts.problems.len()
+                    ));
+                }
                 println!("{}", c.summary());
                 if let Some(w) = c.data_dir_warning() {
+                    println!("warning: {w}");
+                }
+                for w in &accounts.warnings {
                     println!("warning: {w}");
                 }
                 Ok(())

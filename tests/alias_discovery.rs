@@ -57,13 +57,14 @@ fn discover_suggests_lines_marks_conflicts_and_writes_a_file() {
             ),
         ],
     );
-    let domain = migrating(
+    let mut domain = migrating(
         &legacy,
         MigratingDomain {
             migration: "timeout_secs = 20\nserve_locally_within_ms = 0",
             ..Default::default()
         },
     );
+    domain.push_str("\n[aliases]\npostmaster = [\"alice\"]\n");
     let cfg = TestConfig::new(
         &server(PLAINTEXT, &["imap", "admin"]),
         &[("example.org", &domain)],
@@ -130,10 +131,10 @@ fn discover_suggests_lines_marks_conflicts_and_writes_a_file() {
     let dom = &v["domains"][0];
     assert_eq!(dom["domain"], "example.org");
     assert_eq!(dom["aliases_discovered"], 4, "{json}");
-    assert_eq!(dom["aliases_configured"], 0, "{json}");
+    assert_eq!(dom["aliases_configured"], 1, "{json}");
     let (_, text, _) = cli(&cfg, &["status"], "");
     assert!(
-        text.contains("aliases: 0 configured, 4 discovered"),
+        text.contains("aliases: 1 configured, 4 discovered"),
         "{text}"
     );
 

@@ -53,7 +53,9 @@ fn pause_and_resume_a_domain() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("queued"), "{out}");
 
-    // Pause: the running copy stops; new requests are refused.
+    // Pause: the running copy stops; new requests are refused. (Once it
+    // runs: the queued copy starts a moment after the request's answer.)
+    wait_committed(&d, 3, 60);
     std::fs::write(&domain_file, domain_text(&legacy, false)).unwrap();
     hup(pid);
     let needle = "copy stopped: the domain's migration is paused";

@@ -133,14 +133,18 @@ fn pop3_source_full_copy_then_delta_without_dele() {
     migrate(&d);
     // The copy's time reaches the job record (`status`), as for an IMAP source.
     let db = rusqlite::Connection::open(d.data_dir.join("ferrymail.sqlite")).unwrap();
-    let (state, copy_ms): (String, i64) = db
-        .query_row(
+    let job = || -> (String, i64) {
+        db.query_row(
             "SELECT j.state, j.copy_ms FROM migration_jobs j JOIN accounts a ON a.id = j.account_id
              WHERE a.address = 'alice@example.org'",
             [],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .unwrap();
+        .unwrap()
+    };
+    // The job is marked done just after the account flips.
+    common::wait_until(10, 50, || job().0 == "done", || format!("{:?}", job()));
+    let (state, copy_ms) = job();
     assert_eq!(state, "done");
     assert!(copy_ms > 0, "copy time recorded: {copy_ms} ms");
     drop(db);

@@ -111,7 +111,7 @@ pub struct DomainStatus {
     /// Jobs that recorded an error (failed, or retried).
     #[serde(default)]
     pub errors: u64,
-    /// Aliases the domain's configuration defines (`[aliases]`, `aliases_file`).
+    /// Aliases the domain's configuration defines (`[aliases]` and `aliases_file`).
     #[serde(default)]
     pub aliases_configured: u64,
     /// Distinct addresses of the domain the copies found in other users'
@@ -167,7 +167,7 @@ pub async fn report(
                 messages_total: 0,
                 bytes_total: 0,
                 errors: 0,
-                aliases_configured: 0,
+                aliases_configured: d.addresses.len() as u64,
                 aliases_discovered: discovered.get(&d.name).copied().unwrap_or(0),
             },
         );

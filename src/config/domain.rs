@@ -94,6 +94,8 @@ pub struct Domain {
     pub name: String,
     pub file: PathBuf,
     pub migration: Migration,
+    /// Aliases, catch-all, recipient delimiter (shared: it may be large).
+    pub addresses: std::sync::Arc<super::address_table::Addresses>,
 }
 
 impl Domain {

@@ -231,6 +231,33 @@ pub struct DomainFile {
     pub domain: String,
     #[serde(default)]
     pub migration: MigrationSection,
+    #[serde(default)]
+    pub addresses: AddressesSection,
+    /// `[aliases]`: local part -> targets (local parts of this domain or addresses).
+    #[serde(default)]
+    pub aliases: std::collections::BTreeMap<String, Vec<String>>,
+}
+
+/// `[addresses]`: what happens to local parts that are not accounts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AddressesSection {
+    /// Where mail for unknown local parts goes instead of `550`.
+    pub catch_all: Option<String>,
+    /// `alice+news@` goes to `alice@` (each character is a delimiter); "" disables.
+    pub recipient_delimiter: String,
+    /// A Postfix-virtual-like file of more aliases, relative to the domain file.
+    pub aliases_file: Option<PathBuf>,
+}
+
+impl Default for AddressesSection {
+    fn default() -> Self {
+        AddressesSection {
+            catch_all: None,
+            recipient_delimiter: "+".into(),
+            aliases_file: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

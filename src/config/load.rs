@@ -43,6 +43,7 @@ pub(super) fn read(path: &Path, check_tls: TlsCheck<'_>) -> Result<Config, Vec<P
     let data_dir = resolve(&base, &server.data_dir);
     let domains_dir = resolve(&base, &server.domains_dir);
     let domains = load_domains(&mut ck, &domains_dir);
+    super::addresses::check_alias_graph(&mut ck, &domains, relay_host.is_some());
     let default_domain = default_domain(
         &mut ck,
         path,
@@ -275,6 +276,15 @@ fn load_domains(ck: &mut Checker, dir: &Path) -> BTreeMap<String, Domain> {
         }
         let base = f.parent().unwrap_or(dir).to_path_buf();
         let migration = check_migration(ck, &name, &base, &df.migration);
+        let addresses = super::addresses::check_addresses(
+            ck,
+            &name,
+            &f,
+            &text,
+            &base,
+            &df.addresses,
+            &df.aliases,
+        );
         if let Some(prev) = domains.get(&name) {
             ck.problem(format!(
                 "domain {name} is already defined in {}",
@@ -288,6 +298,7 @@ fn load_domains(ck: &mut Checker, dir: &Path) -> BTreeMap<String, Domain> {
                 name,
                 file: f.clone(),
                 migration,
+                addresses: std::sync::Arc::new(addresses),
             },
         );
     }

@@ -7,8 +7,11 @@
 //! - `load`: reading the files, resolving their paths, assembling [`Config`].
 //! - `types`: [`Config`] and its parts.
 //! - `validate`: the checks, which report every problem at once ([`Problem`]).
+//! - `addresses`: aliases, catch-all, recipient delimiter ([`Addresses`]) and their checks.
 //! - `domain`: the typed domain file ([`Domain`], [`Migration`], [`Endpoint`]...).
 
+mod address_table;
+pub mod addresses;
 mod domain;
 pub mod file;
 mod load;
@@ -17,6 +20,7 @@ mod validate;
 
 use std::path::Path;
 
+pub use addresses::Addresses;
 pub use domain::{
     AdminCredential, AdminMethod, Domain, Endpoint, LegacyLogin, Migration, Source, TlsMode,
     WhileCopying,

@@ -163,7 +163,13 @@ pub fn parse_address(s: &str) -> Result<Address, PathError> {
             "553 5.7.1 Percent hack and bang paths are not accepted",
         ));
     }
-    if local.is_empty() || local.len() > MAX_LOCAL {
+    // SRS0 addresses of forwarded mail (ours and others') may be longer.
+    let max_local = if super::srs::is_srs(&local) {
+        MAX_PATH
+    } else {
+        MAX_LOCAL
+    };
+    if local.is_empty() || local.len() > max_local {
         return Err(PathError("501 5.1.3 Invalid local part"));
     }
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {

@@ -16,6 +16,10 @@ const MAX_QUOTED_HEADER: u64 = 32 * 1024;
 /// Builds the DSN for `entry` and delivers it (locally) or queues it.
 pub async fn send(app: &Arc<App>, e: &Entry, reason: &str, status: &str) -> Result<(), StoreError> {
     let config = app.config();
+    // A DSN for mail we forwarded goes to the original sender, not our SRS address.
+    let mut e = e.clone();
+    e.from = super::aliases::dsn_recipient(&config, &e.from);
+    let e = &e;
     let qdir = queue::dir(&config.data_dir);
     let header = {
         let path = qdir.join(format!("{}.eml", e.id));

@@ -9,11 +9,16 @@
 //! - `service`: what the sessions of one listener share.
 //! - `route`: the routing table per recipient and the cached legacy RCPT probe;
 //!   `hop`: the next hop of a relayed message.
+//! - `aliases`: aliases, delimiter, catch-all and forwards expanded at RCPT;
+//!   `srs`: the sender rewriting of forwarded mail; `alias_check`: the checks of
+//!   the alias tables against the accounts (`check-config`).
 //! - `deliver`: spool, local delivery through the store's ingest path, queueing.
 //! - `queue`: the durable relay queue; `claim`: one owner per queue entry;
 //!   `relay`: its runner; `dsn`: bounces.
 
 pub mod address;
+pub mod alias_check;
+pub mod aliases;
 mod claim;
 mod command;
 pub mod data;
@@ -25,6 +30,7 @@ pub mod relay;
 pub mod route;
 mod service;
 mod session;
+pub mod srs;
 
 pub use command::split_command;
 pub use service::SmtpService;

@@ -19,6 +19,9 @@ pub enum Route {
     Local(Account),
     /// Queue for this hop (the legacy server, or the outbound relay).
     Relay(Hop),
+    /// An alias's target outside the hosted domains: queue for this hop with
+    /// the sender rewritten by SRS into `domain` (the alias's domain).
+    Forward { hop: Hop, domain: String },
 }
 
 /// A refusal at RCPT, as the reply line.

@@ -126,6 +126,38 @@ pub fn peek_addresses(
     state: AccountState,
     limit: usize,
 ) -> Result<Option<Vec<String>>> {
+    let Some(c) = open_peek(data_dir)? else {
+        return Ok(None);
+    };
+    let mut st = c.prepare(
+        "SELECT address FROM accounts WHERE domain = ?1 AND state = ?2 ORDER BY address LIMIT ?3",
+    )?;
+    let rows = st.query_map(
+        params![
+            domain.to_ascii_lowercase(),
+            state.as_str(),
+            limit.min(i64::MAX as usize) as i64
+        ],
+        |r| r.get::<_, String>(0),
+    )?;
+    Ok(Some(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
+/// Every account address of `domain`, whatever its state, read like
+/// [`peek_addresses`] (`check-config`: aliases against accounts). Blocking.
+pub fn peek_all_addresses(data_dir: &Path, domain: &str) -> Result<Option<Vec<String>>> {
+    let Some(c) = open_peek(data_dir)? else {
+        return Ok(None);
+    };
+    let mut st = c.prepare("SELECT address FROM accounts WHERE domain = ?1")?;
+    let rows = st.query_map(params![domain.to_ascii_lowercase()], |r| {
+        r.get::<_, String>(0)
+    })?;
+    Ok(Some(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+}
+
+/// The account database of `data_dir`, read-only; `None` when there is none.
+fn open_peek(data_dir: &Path) -> Result<Option<rusqlite::Connection>> {
     use rusqlite::{Connection, OpenFlags};
     let path = data_dir.join("ferrymail.sqlite");
     if !path.exists() {
@@ -148,18 +180,7 @@ pub fn peek_addresses(
         _ => Connection::open_with_flags(&path, flags)?,
     };
     c.busy_timeout(std::time::Duration::from_secs(10))?;
-    let mut st = c.prepare(
-        "SELECT address FROM accounts WHERE domain = ?1 AND state = ?2 ORDER BY address LIMIT ?3",
-    )?;
-    let rows = st.query_map(
-        params![
-            domain.to_ascii_lowercase(),
-            state.as_str(),
-            limit.min(i64::MAX as usize) as i64
-        ],
-        |r| r.get::<_, String>(0),
-    )?;
-    Ok(Some(rows.collect::<rusqlite::Result<Vec<_>>>()?))
+    Ok(Some(c))
 }
 
 /// Folders every new local account gets, with their special-use roles (RFC 6154).

@@ -13,7 +13,7 @@ use super::command::{is_auth, split_command};
 use super::data::{self, DataError, DataParser, Verdict};
 use super::deliver::{self, Spool};
 use super::hop::Hop;
-use super::route::{self, Route};
+use super::route::Route;
 use super::service::SmtpService;
 use crate::config::ListenerSpec;
 use crate::server::conn::trim_eol;
@@ -36,6 +36,9 @@ const SESSION_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30 
 struct Tx {
     from: Option<Address>,
     smtputf8: bool,
+    /// The recipients as given (RCPT TO).
+    given: Vec<Address>,
+    /// Where the message goes: the recipients with aliases expanded.
     rcpts: Vec<(Address, Route)>,
 }
 
@@ -355,7 +358,9 @@ impl Session {
                 return;
             }
             if let Some(user) = &self.user {
-                if a.key() != user.address {
+                if a.key() != user.address
+                    && !super::aliases::may_send_as(&config, a, &user.address)
+                {
                     self.reply("553 5.7.1 Sender address not owned by the authenticated user");
                     return;
                 }
@@ -364,6 +369,7 @@ impl Session {
         self.tx = Some(Tx {
             from: path.address,
             smtputf8,
+            given: Vec::new(),
             rcpts: Vec::new(),
         });
         self.reply("250 2.1.0 Sender OK");
@@ -388,7 +394,7 @@ impl Session {
             return Next::Continue;
         };
         let smtputf8 = tx.smtputf8;
-        let count = tx.rcpts.len();
+        let count = tx.given.len();
         let config = self.svc.app.config();
         // RFC 5321 §4.5.1: <postmaster> without a domain must be accepted.
         let arg = if arg
@@ -439,7 +445,7 @@ impl Session {
             self.reply("554 5.7.1 No relay host configured for other domains");
             return Next::Continue;
         }
-        match route::route(
+        match super::aliases::resolve(
             &self.svc.app,
             &self.svc.probes,
             &config,
@@ -448,11 +454,16 @@ impl Session {
         )
         .await
         {
-            Ok(route) => {
-                tracing::debug!(rcpt = %rcpt, route = ?route, "recipient accepted");
+            Ok(targets) => {
+                tracing::debug!(rcpt = %rcpt, routes = ?targets, "recipient accepted");
                 if let Some(tx) = &mut self.tx {
-                    if !tx.rcpts.iter().any(|(a, _)| a.key() == rcpt.key()) {
-                        tx.rcpts.push((rcpt, route));
+                    if !tx.given.iter().any(|a| a.key() == rcpt.key()) {
+                        tx.given.push(rcpt);
+                    }
+                    for (a, route) in targets {
+                        if !tx.rcpts.iter().any(|(b, _)| b.key() == a.key()) {
+                            tx.rcpts.push((a, route));
+                        }
                     }
                 }
                 self.reply("250 2.1.5 Recipient OK");
@@ -483,8 +494,8 @@ impl Session {
         if tx.smtputf8 {
             with = format!("UTF8{with}");
         }
-        let for_clause = match tx.rcpts.as_slice() {
-            [(a, _)] => format!("\r\n\tfor <{}>", a.to_wire()),
+        let for_clause = match tx.given.as_slice() {
+            [a] => format!("\r\n\tfor <{}>", a.to_wire()),
             _ => String::new(),
         };
         let date = chrono::Utc::now().to_rfc2822();
@@ -589,6 +600,12 @@ impl Session {
                 }
                 Route::Relay(hop) => {
                     deliver::enqueue(app, &spool.path, &from, &rcpt.to_wire(), hop, None).await?;
+                    queued = true;
+                }
+                Route::Forward { hop, domain } => {
+                    let config = app.config();
+                    let sender = super::aliases::forward_sender(&config, tx.from.as_ref(), domain)?;
+                    deliver::enqueue(app, &spool.path, &sender, &rcpt.to_wire(), hop, None).await?;
                     queued = true;
                 }
             }
