@@ -50,11 +50,11 @@ pub fn run(cfg: &Config, action: AliasesAction) -> Result<(), String> {
         write,
         force,
     } = action;
-    let domain = cfg
+    let d = cfg
         .domain(&domain)
-        .ok_or_else(|| format!("domain {domain} is not hosted here"))?
-        .name
-        .clone();
+        .ok_or_else(|| format!("domain {domain} is not hosted here"))?;
+    let configured: HashSet<String> = d.addresses.aliases().map(|(l, _)| l.clone()).collect();
+    let domain = d.name.clone();
     let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
     discover::init(store.db()).map_err(|e| e.to_string())?;
     let evidence = discover::evidence(store.db(), &domain).map_err(|e| e.to_string())?;
@@ -67,7 +67,7 @@ pub fn run(cfg: &Config, action: AliasesAction) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let by_id: HashMap<i64, String> = accounts.iter().map(|a| (a.id, a.address.clone())).collect();
     let addresses: HashSet<String> = accounts.into_iter().map(|a| a.address).collect();
-    let (text, count) = render(&domain, &evidence, &by_id, &addresses);
+    let (text, count) = render(&domain, &evidence, &by_id, &addresses, &configured);
     match write {
         None => print!("{text}"),
         Some(file) => {
@@ -102,13 +102,15 @@ fn write_file(file: &Path, text: &str, force: bool) -> Result<(), String> {
 
 /// The suggestions for `domain` and how many alias lines they hold (lines
 /// commented out for a conflict do not count). `accounts` names each account
-/// id; `existing` holds every account's address. Evidence of an account that
-/// no longer exists is left out.
+/// id; `existing` holds every account's address; `configured` the domain's
+/// aliases already in its address table (lower-case local parts), whose lines
+/// are commented out. Evidence of an account that no longer exists is left out.
 pub fn render(
     domain: &str,
     evidence: &[Evidence],
     accounts: &HashMap<i64, String>,
     existing: &HashSet<String>,
+    configured: &HashSet<String>,
 ) -> (String, usize) {
     let mut by_address: Vec<(&str, Vec<Target>)> = Vec::new();
     for e in evidence {
@@ -144,9 +146,13 @@ pub fn render(
         let local = address.rsplit_once('@').map_or(address, |(l, _)| l);
         let evidence: Vec<String> = targets.iter().map(describe).collect();
         let is_account = existing.contains(address);
+        let is_alias = configured.contains(&local.to_lowercase());
         let mut marks = String::new();
         if is_account {
             marks.push_str("CONFLICT: is an account; ");
+        }
+        if is_alias {
+            marks.push_str("already an alias; ");
         }
         if targets.len() > 1 {
             marks.push_str(&format!("list? seen in {} mailboxes: ", targets.len()));
@@ -154,7 +160,7 @@ pub fn render(
         out.push_str(&format!("\n# {address}: {marks}{}\n", evidence.join(", ")));
         let names: Vec<&str> = targets.iter().map(|t| t.name.as_str()).collect();
         let line = format!("{local}  {}\n", names.join(", "));
-        if is_account {
+        if is_account || is_alias {
             out.push_str("# ");
         } else {
             count += 1;
@@ -202,7 +208,13 @@ mod tests {
             ev("sales@example.org", 1, 3),
             ev("sales@example.org", 3, 5),
         ];
-        let (text, count) = render("example.org", &evidence, &accounts, &existing);
+        let (text, count) = render(
+            "example.org",
+            &evidence,
+            &accounts,
+            &existing,
+            &HashSet::new(),
+        );
         assert_eq!(count, 2, "{text}");
         assert!(text
             .contains("\n# info@example.org: alice (12 messages, last 2026-11-30)\ninfo  alice\n"));
@@ -215,7 +227,14 @@ mod tests {
             "\n# bob@example.org: CONFLICT: is an account; alice (1 message, last 2026-11-30)\n# bob  alice\n"
         ));
         assert!(!text.contains("ghost"), "{text}");
-        let (empty, n) = render("example.org", &[], &accounts, &existing);
+        // An address already in the table: shown, commented out, not counted.
+        let configured: HashSet<String> = ["info".to_string()].into();
+        let (text, count) = render("example.org", &evidence, &accounts, &existing, &configured);
+        assert_eq!(count, 1, "{text}");
+        assert!(text.contains(
+            "\n# info@example.org: already an alias; alice (12 messages, last 2026-11-30)\n# info  alice\n"
+        ), "{text}");
+        let (empty, n) = render("example.org", &[], &accounts, &existing, &HashSet::new());
         assert_eq!(n, 0);
         assert!(empty.contains("No address of example.org discovered yet"));
     }

@@ -53,6 +53,8 @@ pub struct Discovery {
     account_id: i64,
     own: String,
     hosted: HashSet<String>,
+    /// The own domain's `recipient_delimiter` characters ("" for none).
+    delimiters: String,
 }
 
 /// Evidence gathered since the last write: address -> (messages, last seen).
@@ -77,7 +79,14 @@ impl Discovery {
             account_id,
             own: own.to_lowercase(),
             hosted: hosted.into_iter().map(|d| d.to_ascii_lowercase()).collect(),
+            delimiters: "+".into(),
         }
+    }
+
+    /// The own domain's `recipient_delimiter` (default `+`; "" for none).
+    pub fn with_delimiters(mut self, delimiters: &str) -> Discovery {
+        self.delimiters = delimiters.to_string();
+        self
     }
 
     /// Adds the evidence of one message (its header block, its date).
@@ -99,8 +108,8 @@ impl Discovery {
         }
     }
 
-    /// The user's own address, also with a `+` extension (`alice+news@`,
-    /// delivered to alice by plus-addressing, is no alias).
+    /// The user's own address, also with an extension after the domain's
+    /// recipient delimiter (`alice+news@`, delivered to alice, is no alias).
     fn is_own(&self, address: &str) -> bool {
         if address == self.own {
             return true;
@@ -112,7 +121,7 @@ impl Discovery {
         };
         domain == own_domain
             && local
-                .split_once('+')
+                .split_once(|c| self.delimiters.contains(c))
                 .is_some_and(|(base, _)| base == own_local)
     }
 

@@ -352,7 +352,14 @@ fn discovery(engine: &Engine, account_id: i64, address: &str) -> Option<Arc<Disc
     let config = engine.config();
     let hosted = config.domains.keys();
     let db = engine.store.db();
-    Some(Arc::new(Discovery::new(db, account_id, address, hosted)))
+    let delimiters = address
+        .rsplit_once('@')
+        .and_then(|(_, d)| config.domain(d))
+        .map(|d| d.addresses.delimiters.clone())
+        .unwrap_or_else(|| "+".into());
+    Some(Arc::new(
+        Discovery::new(db, account_id, address, hosted).with_delimiters(&delimiters),
+    ))
 }
 
 /// Checks a user's credentials with the domain's legacy server (any source),
