@@ -72,6 +72,10 @@ impl Capture {
                             } else if upper.starts_with(b"QUIT") {
                                 let _ = w.write_all(b"221 bye\r\n").await;
                                 return;
+                            } else if upper.starts_with(b"RCPT TO:")
+                                && line.windows(9).any(|w| w == b"refuse-me")
+                            {
+                                b"550 5.1.1 no such user here\r\n"
                             } else {
                                 b"250 2.0.0 ok\r\n"
                             }
@@ -198,7 +202,8 @@ fn domain_file(l: &Legacy, enabled: bool) -> String {
          office = [\"carol\"]\n\
          postmaster = [\"carol@example.org\"]\n\
          all = [\"team\", \"office\"]\n\
-         sales = [\"alice\"]\n",
+         sales = [\"alice\"]\n\
+         away = [\"refuse-me@outside.example\"]\n",
     );
     s
 }
@@ -388,6 +393,20 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
     assert_eq!(local_count(&carol, "after six").await, 1);
     assert_eq!(local_count(&alice, "after six").await, 1);
     cap.wait_for("after six").await;
+
+    // A forward the outside server refuses for good: the bounce (from our
+    // queue, to the SRS sender) goes back to the original sender.
+    send(
+        mx,
+        None,
+        "sender7@sender.example",
+        &[("away@example.org", "250")],
+        "Subject: seven\r\n\r\nto someone who left\r\n",
+    )
+    .await;
+    let dsn = cap.wait_for("RCPT TO:<sender7@sender.example>").await;
+    assert!(dsn.contains("MAIL FROM:<>"), "{dsn}");
+    assert!(dsn.contains("refuse-me@outside.example"), "{dsn}");
     running.app.shutdown.cancel();
 }
 
