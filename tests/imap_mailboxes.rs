@@ -172,3 +172,29 @@ async fn select_examine_status() {
     c.bad("UNSELECT").await;
     t.stop().await;
 }
+
+/// A name that is not valid modified UTF-7 (here `&` not followed by a base64
+/// run and `-`) makes a valid command that cannot be carried out: `NO`, not
+/// `BAD` (a client or tester may drop a connection on BAD), and the session
+/// goes on. imaptest's name, `!#$&'+,-.0123456789:;<=>?@^_`|[}`, among them.
+#[tokio::test]
+async fn an_invalid_modified_utf7_name_gets_no_not_bad() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    for cmd in [
+        "SELECT \"!#$&'+,-.0123456789:;<=>?@^_`|[}\"",
+        "EXAMINE \"a&Jjo\"",
+        "CREATE \"b&Jjo\"",
+        "STATUS \"c&\" (MESSAGES)",
+        "DELETE \"d&-&\"",
+    ] {
+        let no = c.no(cmd).await;
+        assert!(no.contains("not valid modified UTF-7"), "{cmd}: {no}");
+    }
+    // The same names, well-formed, are just names.
+    c.ok("CREATE \"b&-Jjo\"").await;
+    let l = c.ok("LIST \"\" \"b*\"").await;
+    assert!(has(&l, "\"b&-Jjo\""), "{l:?}");
+    c.ok("NOOP").await;
+    t.stop().await;
+}

@@ -110,6 +110,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                     s.streamed = None;
                     s.finish(&tag, name, done).await
                 }
+                Parsed::No { tag, text } => s.finish(&tag, "", Done::No(text)).await,
                 Parsed::Bad { tag, text } => {
                     let tag = tag.unwrap_or_else(|| "*".into());
                     s.finish(&tag, "", Done::Bad(text)).await

@@ -16,6 +16,10 @@ use imap_codec::imap_types::status::StatusDataItemName;
 use crate::auth::Password;
 use crate::imap::proto::*;
 
+/// The answer to a well-formed command naming a mailbox that cannot exist:
+/// `NO` (RFC 3501 §6.3: the name is data, the command is valid), not `BAD`.
+pub const INVALID_NAME: &str = "Mailbox name is not valid modified UTF-7";
+
 /// A mailbox name from the wire (modified UTF-7) as stored (UTF-8).
 pub fn mailbox_name(raw: &[u8]) -> Result<String, String> {
     let s = std::str::from_utf8(raw).map_err(|_| "Mailbox name is not valid".to_string())?;
@@ -26,7 +30,7 @@ pub fn mailbox_name(raw: &[u8]) -> Result<String, String> {
         Ok(n) => Ok(n),
         // Some clients send raw UTF-8; take it as it is.
         Err(_) if !s.is_ascii() => Ok(s.to_string()),
-        Err(_) => Err("Mailbox name is not valid modified UTF-7".into()),
+        Err(_) => Err(INVALID_NAME.into()),
     }
 }
 

@@ -29,6 +29,12 @@ pub enum Parsed {
         tag: Option<String>,
         text: String,
     },
+    /// A valid command that cannot be carried out as sent (a mailbox name
+    /// that is not valid modified UTF-7): `NO`.
+    No {
+        tag: String,
+        text: String,
+    },
 }
 
 fn bad(tag: Option<String>, text: impl Into<String>) -> Parsed {
@@ -77,6 +83,7 @@ pub fn parse(input: &[u8]) -> Parsed {
             }
             match convert(command.body) {
                 Ok(cmd) => Parsed::Ok { tag: tag_s, cmd },
+                Err(text) if text == codec::INVALID_NAME => Parsed::No { tag: tag_s, text },
                 Err(text) => bad(tag, text),
             }
         }

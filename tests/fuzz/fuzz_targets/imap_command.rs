@@ -27,6 +27,10 @@ fuzz_target!(|data: &[u8]| {
                 assert_eq!(Some(&t), tag.as_ref());
                 let _ = cmd.name();
             }
+            Parsed::No { tag: t, text } => {
+                assert!(!text.is_empty());
+                assert_eq!(Some(&t), tag.as_ref());
+            }
             Parsed::Bad { tag: t, text } => {
                 assert!(!text.is_empty());
                 if let Some(t) = t {
