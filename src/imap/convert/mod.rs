@@ -152,7 +152,7 @@ mod tests {
     fn ok(s: &str) -> Cmd {
         match parse(s.as_bytes()) {
             Parsed::Ok { cmd, .. } => cmd,
-            Parsed::Bad { text, .. } => panic!("{s:?}: {text}"),
+            Parsed::Bad { text, .. } | Parsed::No { text, .. } => panic!("{s:?}: {text}"),
         }
     }
 
