@@ -86,3 +86,27 @@ async fn close_expunges_silently_unselect_does_not() {
     c.bad("CLOSE").await;
     t.stop().await;
 }
+
+/// MOVE into the selected mailbox itself (RFC 6851 allows it; imaptest does
+/// it): the message gets a new UID at the end, the old one is expunged, and
+/// the session learns of both: COPYUID, EXPUNGE, EXISTS, OK.
+#[tokio::test]
+async fn move_into_the_selected_mailbox() {
+    let t = start(PLAIN, "", 2).await;
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let v = t.ms.mailbox("INBOX").await.unwrap().unwrap().uidvalidity;
+    c.ok("STORE 1 +FLAGS (\\Flagged)").await;
+    let l = c.ok("MOVE 1 INBOX").await;
+    assert_eq!(l[0], format!("* OK [COPYUID {v} 1 3] Moved"), "{l:?}");
+    assert!(l.contains(&"* 1 EXPUNGE".to_string()), "{l:?}");
+    assert!(l.contains(&"* 2 EXISTS".to_string()), "{l:?}");
+    assert!(l.last().unwrap().ends_with(" OK MOVE completed"), "{l:?}");
+    let l = c.ok("FETCH 1:* (UID FLAGS)").await;
+    assert!(l[0].contains("UID 2"), "{l:?}");
+    assert!(
+        l[1].contains("UID 3") && l[1].contains("\\Flagged"),
+        "{l:?}"
+    );
+    t.stop().await;
+}

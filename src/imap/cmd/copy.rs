@@ -33,10 +33,9 @@ impl Session {
             return Done::Ok(format!("{verb} completed (no messages)"));
         }
         let uids: Vec<u32> = msgs.iter().map(|(_, u)| *u).collect();
+        // MOVE into the selected mailbox itself is allowed (RFC 6851 §3.3): the
+        // messages get new UIDs at its end, the old ones are expunged.
         let pairs = if is_move {
-            if dest.id == sel.mailbox_id {
-                return Done::No("[CANNOT] Source and destination are the same mailbox".into());
-            }
             user.ms.move_messages(sel.mailbox_id, uids, dest.id).await
         } else {
             user.ms.copy(sel.mailbox_id, uids, dest.id).await
