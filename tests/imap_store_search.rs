@@ -19,8 +19,11 @@ async fn store_flags_and_keywords() {
     let mut c = t.login().await;
     c.ok("SELECT INBOX").await;
     let l = c.ok("STORE 1:2 +FLAGS (\\Seen $Work)").await;
-    assert_eq!(l[0], "* 1 FETCH (FLAGS ($Work \\Seen))");
-    assert_eq!(l[1], "* 2 FETCH (FLAGS ($Work \\Seen))");
+    // $Work is new to the mailbox: FLAGS and PERMANENTFLAGS first.
+    assert!(l[0].starts_with("* FLAGS (") && l[0].ends_with(" $Work)"), "{l:?}");
+    assert!(l[1].starts_with("* OK [PERMANENTFLAGS ("), "{l:?}");
+    assert_eq!(l[2], "* 1 FETCH (FLAGS ($Work \\Seen))");
+    assert_eq!(l[3], "* 2 FETCH (FLAGS ($Work \\Seen))");
     let l = c.ok("STORE 2 -FLAGS.SILENT ($work)").await;
     assert_eq!(l.len(), 1, "silent: {l:?}");
     let l = c.ok("UID STORE 3 FLAGS (\\Flagged \\Answered)").await;
@@ -217,5 +220,49 @@ async fn condstore() {
     d.ok("ENABLE CONDSTORE").await;
     let l = d.ok("EXAMINE INBOX").await;
     assert!(has(&l, &format!("[HIGHESTMODSEQ {h2}]")), "{l:?}");
+    t.stop().await;
+}
+
+/// A keyword new to the mailbox changes its FLAGS list: the session that
+/// stores it, and another that has the mailbox selected, get `* FLAGS` and
+/// `* OK [PERMANENTFLAGS ...]` before the FETCH that shows it (RFC 3501
+/// §7.2.6); a keyword already announced is not announced again.
+#[tokio::test]
+async fn a_new_keyword_is_announced_with_flags_and_permanentflags() {
+    let t = start(PLAIN, "", 2).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("SELECT INBOX").await;
+    let l = b.ok("SELECT INBOX").await;
+    assert!(!l.iter().any(|l| l.contains("$hello")), "{l:?}");
+    let l = a.ok("STORE 1 +FLAGS ($hello)").await;
+    let flags = l
+        .iter()
+        .position(|l| l.starts_with("* FLAGS (") && l.contains("$hello"));
+    let perm = l
+        .iter()
+        .position(|l| l.starts_with("* OK [PERMANENTFLAGS (") && l.contains("$hello \\*)"));
+    let fetch = l
+        .iter()
+        .position(|l| l.starts_with("* 1 FETCH") && l.contains("$hello"));
+    assert!(
+        matches!((flags, perm, fetch), (Some(f), Some(p), Some(x)) if f < p && p < x),
+        "{l:?}"
+    );
+    // Not again for the same keyword.
+    let l = a.ok("STORE 2 +FLAGS ($hello)").await;
+    assert!(!l.iter().any(|l| l.starts_with("* FLAGS")), "{l:?}");
+    // The other session learns it at its next command.
+    let l = b.ok("NOOP").await;
+    let flags = l
+        .iter()
+        .position(|l| l.starts_with("* FLAGS (") && l.contains("$hello"));
+    let fetch = l
+        .iter()
+        .position(|l| l.contains("FETCH") && l.contains("$hello"));
+    assert!(
+        matches!((flags, fetch), (Some(f), Some(x)) if f < x),
+        "{l:?}"
+    );
     t.stop().await;
 }

@@ -2,12 +2,13 @@
 //! UIDs), the flags it last told the client, and the updates from the account's
 //! change feed that it still owes the client (RFC 3501 §5.2, §7.4.1).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
 use super::proto::{SeqBound, SeqSet};
 use super::write;
+use crate::store::flags::SYSTEM_FLAGS;
 use crate::store::{Change, Flags, Mailstore, StoreError};
 
 pub struct Selected {
@@ -25,6 +26,23 @@ pub struct Selected {
     pub pending_expunge: Vec<u32>,
     /// The feed reported a change of this mailbox since the last sync.
     pub dirty: bool,
+    /// The keywords the client was told of in `FLAGS` (at SELECT and since).
+    pub keywords: BTreeSet<String>,
+}
+
+/// `FLAGS` and `PERMANENTFLAGS` for the system flags and `keywords`.
+pub fn flags_lines(keywords: &BTreeSet<String>, read_only: bool) -> String {
+    let mut flags = SYSTEM_FLAGS.join(" ");
+    for k in keywords {
+        flags.push(' ');
+        flags.push_str(k);
+    }
+    let permanent = if read_only {
+        "* OK [PERMANENTFLAGS ()] Read-only mailbox\r\n".to_string()
+    } else {
+        format!("* OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted\r\n")
+    };
+    format!("* FLAGS ({flags})\r\n{permanent}")
 }
 
 impl Selected {
@@ -97,6 +115,20 @@ impl Selected {
         }
     }
 
+    /// A keyword of `flags` the client was not told of (RFC 3501 §7.2.6: the
+    /// FLAGS list changed): the new `FLAGS`/`PERMANENTFLAGS` lines to send
+    /// before the FETCH that shows it.
+    pub fn new_keywords(&mut self, flags: &Flags) -> Option<String> {
+        let mut new = false;
+        for k in flags.keywords() {
+            if !self.keywords.iter().any(|x| x.eq_ignore_ascii_case(k)) {
+                self.keywords.insert(k.to_string());
+                new = true;
+            }
+        }
+        new.then(|| flags_lines(&self.keywords, self.read_only))
+    }
+
     /// Remembers flags the session itself told the client.
     pub fn told(&mut self, uid: u32, flags: &Flags, modseq: u64) {
         if let Some(k) = self.known.get_mut(&uid) {
@@ -140,6 +172,9 @@ impl Selected {
                         *digest = new;
                         *modseq = m.modseq;
                         if let Ok(i) = self.uids.binary_search(&m.uid) {
+                            if let Some(lines) = self.new_keywords(&m.flags) {
+                                out.extend_from_slice(lines.as_bytes());
+                            }
                             let mut line = format!(
                                 "* {} FETCH (UID {} FLAGS {}",
                                 i + 1,
@@ -154,6 +189,9 @@ impl Selected {
                         }
                     }
                 } else if m.uid > last {
+                    if let Some(lines) = self.new_keywords(&m.flags) {
+                        out.extend_from_slice(lines.as_bytes());
+                    }
                     self.uids.push(m.uid);
                     self.known.insert(m.uid, (flags_digest(&m.flags), m.modseq));
                     added = true;
@@ -220,6 +258,7 @@ mod tests {
             modseq: 1,
             pending_expunge: vec![],
             dirty: false,
+            keywords: BTreeSet::new(),
         }
     }
 

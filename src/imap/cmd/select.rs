@@ -3,9 +3,8 @@
 
 use std::collections::BTreeSet;
 
-use crate::imap::selected::{flags_digest, Selected};
+use crate::imap::selected::{flags_digest, flags_lines, Selected};
 use crate::imap::session::{store_error, Done, Session, State};
-use crate::store::flags::SYSTEM_FLAGS;
 
 impl Session {
     pub(crate) async fn cmd_select(
@@ -58,11 +57,6 @@ impl Session {
                 first_unseen = Some(i + 1);
             }
         }
-        let mut flags = SYSTEM_FLAGS.join(" ");
-        for k in &keywords {
-            flags.push(' ');
-            flags.push_str(k);
-        }
         let uids: Vec<u32> = messages.iter().map(|m| m.uid).collect();
         let uidnext = info
             .uidnext
@@ -73,14 +67,8 @@ impl Session {
             .max()
             .unwrap_or(0)
             .max(info.highestmodseq);
-        self.untagged(&format!("FLAGS ({flags})"));
-        if read_only {
-            self.untagged("OK [PERMANENTFLAGS ()] Read-only mailbox");
-        } else {
-            self.untagged(&format!(
-                "OK [PERMANENTFLAGS ({flags} \\*)] Flags permitted"
-            ));
-        }
+        self.conn
+            .write(flags_lines(&keywords, read_only).as_bytes());
         self.untagged(&format!("{} EXISTS", uids.len()));
         self.untagged("0 RECENT");
         if let Some(n) = first_unseen {
@@ -102,6 +90,7 @@ impl Session {
             modseq: info.highestmodseq,
             pending_expunge: vec![],
             dirty: true,
+            keywords,
         };
         self.state = State::Selected(user, sel);
         Done::Ok(format!(

@@ -62,6 +62,9 @@ impl Session {
                 continue;
             };
             sel.told(m.uid, &m.flags, m.modseq);
+            if let Some(lines) = sel.new_keywords(&m.flags) {
+                out.push_str(&lines);
+            }
             let changed = res.changed.contains(&m.uid);
             if silent && !(condstore && changed) {
                 continue;
