@@ -20,7 +20,10 @@ async fn store_flags_and_keywords() {
     c.ok("SELECT INBOX").await;
     let l = c.ok("STORE 1:2 +FLAGS (\\Seen $Work)").await;
     // $Work is new to the mailbox: FLAGS and PERMANENTFLAGS first.
-    assert!(l[0].starts_with("* FLAGS (") && l[0].ends_with(" $Work)"), "{l:?}");
+    assert!(
+        l[0].starts_with("* FLAGS (") && l[0].ends_with(" $Work)"),
+        "{l:?}"
+    );
     assert!(l[1].starts_with("* OK [PERMANENTFLAGS ("), "{l:?}");
     assert_eq!(l[2], "* 1 FETCH (FLAGS ($Work \\Seen))");
     assert_eq!(l[3], "* 2 FETCH (FLAGS ($Work \\Seen))");
@@ -262,6 +265,34 @@ async fn a_new_keyword_is_announced_with_flags_and_permanentflags() {
         .position(|l| l.contains("FETCH") && l.contains("$hello"));
     assert!(
         matches!((flags, fetch), (Some(f), Some(x)) if f < x),
+        "{l:?}"
+    );
+    t.stop().await;
+}
+
+/// Comments inside an address (`<user-from (comment)@ (comment) domain.org>`)
+/// are white space: SEARCH FROM finds the address, and ENVELOPE has no name
+/// for it (as Dovecot answers; imaptest checks both).
+#[tokio::test]
+async fn comments_inside_an_address_are_not_a_name() {
+    let t = start(PLAIN, "", 0).await;
+    let msg = "From: <user-from (comment)@ (comment) domain.org>\r\nTo: Ann (the boss) <ann@example.org>\r\nSubject: comments\r\n\r\nbody\r\n";
+    t.deliver("INBOX", msg.as_bytes(), Flags::new()).await;
+    let mut c = t.login().await;
+    c.ok("SELECT INBOX").await;
+    let l = c.ok("SEARCH FROM user-from@domain.org").await;
+    assert_eq!(l[0], "* SEARCH 1", "{l:?}");
+    let l = c.ok("SEARCH TO ann@example.org").await;
+    assert_eq!(l[0], "* SEARCH 1", "{l:?}");
+    let l = c.ok("SEARCH FROM nobody@domain.org").await;
+    assert_eq!(l[0], "* SEARCH", "{l:?}");
+    let l = c.ok("FETCH 1 ENVELOPE").await;
+    assert!(
+        l[0].contains(r#"((NIL NIL "user-from" "domain.org"))"#),
+        "{l:?}"
+    );
+    assert!(
+        l[0].contains(r#"(("Ann" NIL "ann" "example.org"))"#),
         "{l:?}"
     );
     t.stop().await;

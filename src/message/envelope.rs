@@ -298,10 +298,19 @@ fn comment_name(toks: &[Token]) -> Option<Vec<u8>> {
         .iter()
         .position(|t| !matches!(t.tok, Tok::Comment(_)))
         .unwrap_or(toks.len());
-    toks[first..].iter().rev().find_map(|t| match &t.tok {
-        Tok::Comment(c) if !trim(c).is_empty() => Some(trim(c).to_vec()),
-        _ => None,
-    })
+    // Comments inside `<...>` are part of the address's white space, never a
+    // name (`<user (c)@ (c) host>`).
+    let mut angle = false;
+    let mut name = None;
+    for t in &toks[first..] {
+        match &t.tok {
+            Tok::Special(b'<') => angle = true,
+            Tok::Special(b'>') => angle = false,
+            Tok::Comment(c) if !angle && !trim(c).is_empty() => name = Some(trim(c).to_vec()),
+            _ => {}
+        }
+    }
+    name
 }
 
 /// One mailbox from `toks` (without separators).
@@ -437,6 +446,11 @@ mod tests {
             ("a@b@c", r#"((NIL NIL "a" "b"))"#),
             ("Name (c) <x@y>", r#"(("Name" NIL "x" "y"))"#),
             ("(only a comment)", "NIL"),
+            (
+                "<user-from (comment)@ (comment) domain.org>",
+                r#"((NIL NIL "user-from" "domain.org"))"#,
+            ),
+            ("<x@y> (after)", r#"(("after" NIL "x" "y"))"#),
             ("x@y (unclosed", r#"(("unclosed" NIL "x" "y"))"#),
             ("\"a b\"@c", r#"((NIL NIL "a b" "c"))"#),
             ("", "NIL"),

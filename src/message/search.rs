@@ -13,10 +13,43 @@ use super::value::unfold;
 /// Whether any field named `name` of `part`'s header contains `needle`
 /// (lower-cased); an empty needle matches when the field exists.
 pub fn header_field(raw: &[u8], part: &Part, name: &str, needle: &str) -> bool {
+    let address = ADDRESS_FIELDS.iter().any(|f| f.eq_ignore_ascii_case(name));
     part.fields
         .iter()
         .filter(|f| raw[f.name.clone()].eq_ignore_ascii_case(name.as_bytes()))
-        .any(|f| needle.is_empty() || value_matches(&raw[f.value.clone()], needle))
+        .any(|f| {
+            let value = &raw[f.value.clone()];
+            needle.is_empty()
+                || value_matches(value, needle)
+                || (address && addresses_match(value, needle))
+        })
+}
+
+/// Fields whose value is an address list: SEARCH FROM/TO/CC/BCC also match
+/// the addresses as `local@domain` and their names, without the comments and
+/// white space the field may hold (`<user (c)@ (c) host>`), like Dovecot.
+const ADDRESS_FIELDS: [&str; 6] = ["from", "to", "cc", "bcc", "sender", "reply-to"];
+
+fn addresses_match(value: &[u8], needle: &str) -> bool {
+    super::envelope::parse_addresses(&unfold(value))
+        .iter()
+        .any(|a| {
+            let mut s = String::new();
+            if let Some(n) = &a.name {
+                s.push_str(&rfc2047(n));
+                s.push(' ');
+            }
+            if let Some(m) = &a.mailbox {
+                s.push('<');
+                s.push_str(&String::from_utf8_lossy(m));
+                if let Some(h) = &a.host {
+                    s.push('@');
+                    s.push_str(&String::from_utf8_lossy(h));
+                }
+                s.push('>');
+            }
+            contains_ci(&s, needle)
+        })
 }
 
 fn value_matches(value: &[u8], needle: &str) -> bool {
