@@ -8,6 +8,7 @@
 //! through modified UTF-7 exactly.
 
 mod common;
+mod migrate_support;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -198,6 +199,10 @@ struct Session {
 
 impl Session {
     fn login(d: &Daemon) -> Session {
+        Session::login_as(d, USER, PASS)
+    }
+
+    fn login_as(d: &Daemon, user: &str, pass: &str) -> Session {
         let mut line = Line::connect(d.addr("imap", "plain"));
         line.expect("* OK");
         let mut s = Session {
@@ -205,7 +210,7 @@ impl Session {
             n: 0,
             log: d.log.clone(),
         };
-        s.ok(&format!("LOGIN {USER} {PASS}"));
+        s.ok(&format!("LOGIN {user} {pass}"));
         s
     }
 
@@ -517,6 +522,86 @@ fn random_unicode_names_over_a_real_socket() {
     assert_eq!(s.names("LIST", "", "*"), m.list("*"));
     s.ok("LOGOUT");
 
+    let log = d.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+}
+
+/// The same names created on a real Dovecot (separator `/`) arrive through the
+/// copy of a first login: LIST shows each exactly as created, encoded the same,
+/// with its messages; patterns work on them as on names created locally.
+#[test]
+fn unicode_folders_from_a_legacy_server_arrive_intact() {
+    use common::legacy::{Legacy, LegacyOptions};
+    use migrate_support::{config, start_daemon, wait_state, Pop};
+
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut c = legacy.imap("alice", "alice-pw");
+    let mut r = Lcg(0x00de_c0de);
+    let mut names: Vec<String> = FIXED.iter().map(|n| n.to_string()).collect();
+    names.extend((0..80).map(|_| name(&mut r)));
+    // What Dovecot accepts (it may refuse some names, `%` and `*` among them).
+    let mut accepted = Vec::new();
+    for n in &names {
+        let (_, t) = c.cmd(&format!("CREATE {}", q(n)));
+        if t.starts_with("OK") {
+            accepted.push(n.clone());
+        }
+    }
+    assert!(accepted.len() > 60, "Dovecot took only {accepted:?}");
+    for (i, n) in accepted.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+        let body = format!("Subject: {i}\r\n\r\nhi\r\n");
+        c.append(
+            &mutf7::encode(n),
+            "",
+            "01-Jan-2024 10:00:00 +0100",
+            body.as_bytes(),
+        );
+    }
+    c.logout();
+
+    let cfg = config(&legacy, "");
+    let d = start_daemon(&cfg, None);
+    let mut p = Pop::connect(d.addr("pop3", "plain"));
+    let reply = p.login("alice@example.org", "alice-pw");
+    assert!(reply.starts_with("+OK"), "{reply}");
+    p.cmd("QUIT");
+    wait_state(&d, "alice@example.org", "migrated", 120);
+
+    let mut s = Session::login_as(&d, "alice@example.org", "alice-pw");
+    let listed = s.names("LIST", "", "*");
+    let mut m = Model {
+        boxes: listed.iter().map(|n| (n.clone(), 0)).collect(),
+        subs: s.names("LSUB", "", "*"),
+    };
+    for n in &accepted {
+        assert!(listed.contains(n), "{n:?} not in {listed:?}");
+        for a in ancestors(n) {
+            assert!(listed.contains(a), "{a:?} not in {listed:?}");
+        }
+    }
+    let defaults = ["INBOX", "Drafts", "Sent", "Trash", "Junk", "Archive"];
+    for n in &listed {
+        assert!(
+            defaults.contains(&n.as_str())
+                || accepted
+                    .iter()
+                    .any(|a| a == n || a.starts_with(&format!("{n}/"))),
+            "{n:?} was never created"
+        );
+    }
+    for (i, n) in accepted.iter().enumerate() {
+        let want = u32::from(i % 3 == 0);
+        assert_eq!(s.status_messages(n), want, "{n:?}");
+        *m.boxes.get_mut(n).unwrap() = want;
+    }
+    for _ in 0..100 {
+        let n = accepted[r.below(accepted.len())].clone();
+        let (reference, pattern) = pattern_from(&mut r, &n);
+        let full = format!("{reference}{pattern}");
+        assert_eq!(s.names("LIST", &reference, &pattern), m.list(&full));
+        assert_eq!(s.names("LSUB", &reference, &pattern), m.lsub(&full));
+    }
+    s.ok("LOGOUT");
     let log = d.log_text();
     assert!(!log.contains("panicked"), "{log}");
 }
