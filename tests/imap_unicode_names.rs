@@ -57,7 +57,7 @@ impl Lcg {
 }
 
 const ASCII: &[&str] = &[
-    "a", "b", "Z", "q", "7", " ", "&", "-", "+", ",", "~", "_", ".",
+    "\"", "\\", "a", "b", "Z", "q", "7", " ", "&", "-", "+", ",", "~", "_", ".",
 ];
 const TWO: &[&str] = &["é", "ü", "ß", "Ж", "λ", "ñ", "ö"];
 const THREE: &[&str] = &["收", "件", "€", "箱", "ア", "ह", "\u{200d}"];
@@ -457,6 +457,18 @@ fn random_unicode_names_over_a_real_socket() {
         created.push(to);
         renamed += 1;
     }
+    // RENAME INBOX: its messages move to the new name, INBOX stays, empty.
+    let t = s.append("INBOX", "Subject: inbox\r\n\r\nhi\r\n");
+    assert!(t.starts_with("OK"), "{t}");
+    let to = loop {
+        let to = name(&mut r);
+        if !has_wildcard(&to) && m.free(&to) {
+            break to;
+        }
+    };
+    s.ok(&format!("RENAME INBOX {}", q(&to)));
+    m.create(&to);
+    *m.boxes.get_mut(&to).unwrap() = 1;
     for _ in 0..40 {
         let n = created[r.below(created.len())].clone();
         let (_, t) = s.cmd(&format!("DELETE {}", q(&n)));
