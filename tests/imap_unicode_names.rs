@@ -266,9 +266,13 @@ impl Session {
     /// The names of a LIST or LSUB answer, as sent (modified UTF-7) and
     /// decoded; every one must be canonical modified UTF-7.
     fn names(&mut self, verb: &str, reference: &str, pattern: &str) -> BTreeSet<String> {
-        let command = format!("{verb} {} {}", q(reference), q(pattern));
+        self.listed(verb, &format!("{verb} {} {}", q(reference), q(pattern)))
+    }
+
+    /// The names of the answer to `command`, a LIST or LSUB command.
+    fn listed(&mut self, verb: &str, command: &str) -> BTreeSet<String> {
         let mut out = BTreeSet::new();
-        for l in self.ok(&command) {
+        for l in self.ok(command) {
             let rest = l
                 .strip_prefix(&format!("* {verb} ("))
                 .unwrap_or_else(|| panic!("{command}: unexpected {l:?}"));
@@ -377,20 +381,41 @@ fn random_unicode_names_over_a_real_socket() {
     assert_eq!(s.names("LSUB", "", "%"), m.lsub("%"));
 
     // Patterns cut from the names at random character boundaries.
+    let (mut hits, mut lsub_hits, mut with_reference) = (0, 0, 0);
     for _ in 0..300 {
         let n = created[r.below(created.len())].clone();
         let (reference, pattern) = pattern_from(&mut r, &n);
         let full = format!("{reference}{pattern}");
-        assert_eq!(
-            s.names("LIST", &reference, &pattern),
-            m.list(&full),
-            "LIST {reference:?} {pattern:?}"
-        );
+        let listed = s.names("LIST", &reference, &pattern);
+        assert_eq!(listed, m.list(&full), "LIST {reference:?} {pattern:?}");
+        hits += usize::from(listed.contains(&n));
+        lsub_hits += usize::from(!m.lsub(&full).is_empty());
+        with_reference += usize::from(!reference.is_empty());
         assert_eq!(
             s.names("LSUB", &reference, &pattern),
             m.lsub(&full),
             "LSUB {reference:?} {pattern:?}"
         );
+    }
+    // The patterns are no straw men: most find the name they were cut from.
+    assert!(
+        hits > 200 && lsub_hits > 50 && with_reference > 30,
+        "{hits} {lsub_hits} {with_reference}"
+    );
+
+    // RFC 5258 forms: several patterns at once, only subscribed names.
+    for _ in 0..40 {
+        let a = created[r.below(created.len())].clone();
+        let b = created[r.below(created.len())].clone();
+        let (_, pa) = pattern_from(&mut r, &a);
+        let (_, pb) = pattern_from(&mut r, &b);
+        let mut want = m.list(&pa);
+        want.extend(m.list(&pb));
+        let command = format!("LIST \"\" ({} {}) RETURN (CHILDREN)", q(&pa), q(&pb));
+        assert_eq!(s.listed("LIST", &command), want, "{command}");
+        let command = format!("LIST (SUBSCRIBED) \"\" {}", q(&pa));
+        let want: BTreeSet<String> = m.list(&pa).intersection(&m.subs).cloned().collect();
+        assert_eq!(s.listed("LIST", &command), want, "{command}");
     }
 
     // APPEND one message to each; STATUS, EXAMINE and SELECT name it back.
