@@ -7,9 +7,10 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::time::Duration;
 
+use common::capture::Capture;
 use common::domains::{migrating, MigratingDomain};
 use common::inproc::{self, inbox_bodies};
 use common::legacy::{Legacy, LegacyOptions};
@@ -20,95 +21,6 @@ use ferrymail::config::Protocol;
 use ferrymail::smtp::srs::Srs;
 use ferrymail::store::AccountState::Migrated;
 use ferrymail::store::Mailstore;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-
-/// An SMTP sink that records every connection's transcript.
-#[derive(Clone, Default)]
-struct Capture(Arc<Mutex<Vec<Vec<u8>>>>);
-
-impl Capture {
-    async fn start() -> (Capture, SocketAddr) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let cap = Capture::default();
-        let c2 = cap.clone();
-        tokio::spawn(async move {
-            while let Ok((s, _)) = listener.accept().await {
-                let cap = c2.clone();
-                tokio::spawn(async move {
-                    let i = {
-                        let mut v = cap.0.lock().unwrap();
-                        v.push(Vec::new());
-                        v.len() - 1
-                    };
-                    let (r, mut w) = s.into_split();
-                    let mut r = BufReader::new(r);
-                    let _ = w.write_all(b"220 capture ESMTP\r\n").await;
-                    let mut in_data = false;
-                    loop {
-                        let mut line = Vec::new();
-                        match r.read_until(b'\n', &mut line).await {
-                            Ok(0) | Err(_) => return,
-                            Ok(_) => {}
-                        }
-                        let transcript = {
-                            let mut v = cap.0.lock().unwrap();
-                            v[i].extend_from_slice(&line);
-                            v[i].clone()
-                        };
-                        let answer: &[u8] = if in_data {
-                            if !transcript.ends_with(b"\r\n.\r\n") {
-                                continue;
-                            }
-                            in_data = false;
-                            b"250 2.0.0 captured\r\n"
-                        } else {
-                            let upper = line.to_ascii_uppercase();
-                            if upper.starts_with(b"EHLO") {
-                                b"250-capture\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n"
-                            } else if upper.starts_with(b"DATA") {
-                                in_data = true;
-                                b"354 go\r\n"
-                            } else if upper.starts_with(b"QUIT") {
-                                let _ = w.write_all(b"221 bye\r\n").await;
-                                return;
-                            } else if upper.starts_with(b"RCPT TO:")
-                                && line.windows(9).any(|w| w == b"refuse-me")
-                            {
-                                b"550 5.1.1 no such user here\r\n"
-                            } else {
-                                b"250 2.0.0 ok\r\n"
-                            }
-                        };
-                        if w.write_all(answer).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
-        });
-        (cap, addr)
-    }
-
-    /// Waits for a finished connection whose transcript contains `needle`.
-    async fn wait_for(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        loop {
-            let found = self
-                .0
-                .lock()
-                .unwrap()
-                .iter()
-                .map(|t| String::from_utf8_lossy(t).into_owned())
-                .find(|t| t.contains(needle) && t.ends_with("QUIT\r\n"));
-            if let Some(t) = found {
-                return t;
-            }
-            assert!(Instant::now() < deadline, "the sink never got {needle:?}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-}
 
 /// One SMTP transaction; `auth` logs in first (PLAIN). Each RCPT must answer
 /// with its code; DATA is sent when one was accepted.
@@ -265,7 +177,7 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
     )
     .await;
     assert_eq!(local_count(&carol, "board three").await, 1);
-    let wire = cap.wait_for("board three").await;
+    let wire = cap.wait_for_text("board three").await;
     assert!(wire.contains("RCPT TO:<partner@outside.example>"), "{wire}");
     assert!(
         wire.contains("From: Sender <sender@sender.example>"),
@@ -299,7 +211,7 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
         "Subject: bounce four\r\n\r\nundeliverable\r\n",
     )
     .await;
-    let wire = cap.wait_for("bounce four").await;
+    let wire = cap.wait_for_text("bounce four").await;
     assert!(wire.contains("MAIL FROM:<>"), "{wire}");
     assert!(wire.contains("RCPT TO:<sender@sender.example>"), "{wire}");
     // Case changed by some MTA on the way: still valid.
@@ -311,7 +223,7 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
         "Subject: bounce lower\r\n\r\nundeliverable\r\n",
     )
     .await;
-    cap.wait_for("bounce lower").await;
+    cap.wait_for_text("bounce lower").await;
     // Tampered or forged SRS addresses are refused.
     let tampered = srs_addr.replace("=sender@", "=mallory@");
     let (hash, _) = srs_local[5..].split_once('=').unwrap();
@@ -392,7 +304,7 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
     .await;
     assert_eq!(local_count(&carol, "after six").await, 1);
     assert_eq!(local_count(&alice, "after six").await, 1);
-    cap.wait_for("after six").await;
+    cap.wait_for_text("after six").await;
 
     // A forward the outside server refuses for good: the bounce (from our
     // queue, to the SRS sender) goes back to the original sender.
@@ -404,7 +316,7 @@ async fn aliases_route_each_target_by_its_state_and_forward_with_srs() {
         "Subject: seven\r\n\r\nto someone who left\r\n",
     )
     .await;
-    let dsn = cap.wait_for("RCPT TO:<sender7@sender.example>").await;
+    let dsn = cap.wait_for_text("RCPT TO:<sender7@sender.example>").await;
     assert!(dsn.contains("MAIL FROM:<>"), "{dsn}");
     assert!(dsn.contains("refuse-me@outside.example"), "{dsn}");
     running.app.shutdown.cancel();

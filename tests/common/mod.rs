@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod capture;
 pub mod domains;
 pub mod golden;
 pub mod inproc;
