@@ -137,6 +137,7 @@ pub async fn report(
     all_users: bool,
 ) -> Result<StatusReport, StoreError> {
     let config = app.config();
+    let queued = app.migrations.vault.queued();
     let accounts = app.store.accounts(domain).await?;
     let jobs = crate::migrate::jobs::all(app.store.db()).await?;
     let discovered = match crate::migrate::discover::counts(app.store.db()).await {
@@ -182,7 +183,7 @@ pub async fn report(
         } else {
             None
         };
-        let line = user_line(app, a, jobs.get(&a.id).cloned(), stored_messages);
+        let line = user_line(app, a, &queued, jobs.get(&a.id).cloned(), stored_messages);
         if let Some(d) = domains.get_mut(&a.domain) {
             if let Some(j) = &line.job {
                 d.messages_copied += j.messages.max(0) as u64;
@@ -224,10 +225,11 @@ pub async fn report(
 fn user_line(
     app: &App,
     a: &Account,
+    queued: &std::collections::HashSet<i64>,
     job: Option<crate::migrate::jobs::Job>,
     stored_messages: Option<u64>,
 ) -> UserStatus {
-    let queued = app.migrations.vault.is_queued(a.id);
+    let queued = queued.contains(&a.id);
     UserStatus {
         address: a.address.clone(),
         state: a.state.as_str().to_string(),
@@ -257,6 +259,7 @@ pub async fn progress_report(
     app: &App,
     domain: Option<&str>,
 ) -> Result<ProgressReport, StoreError> {
+    let queued = app.migrations.vault.queued();
     let accounts = app.store.accounts(domain).await?;
     let mut jobs = crate::migrate::jobs::all(app.store.db()).await?;
     let users = accounts
@@ -264,7 +267,7 @@ pub async fn progress_report(
         .filter_map(|a| {
             let job = jobs.remove(&a.id);
             (job.is_some() || matches!(a.state, AccountState::Copying | AccountState::Pending))
-                .then(|| user_line(app, a, job, None))
+                .then(|| user_line(app, a, &queued, job, None))
         })
         .collect();
     Ok(ProgressReport {

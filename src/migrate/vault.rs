@@ -24,6 +24,13 @@ impl Vault {
             .contains(&account_id)
     }
 
+    /// The accounts whose copy waits in the admin queue, now. A report takes
+    /// this before it reads the accounts' states: a copy leaves the queue only
+    /// after its account became `copying`, so the two never disagree.
+    pub fn queued(&self) -> std::collections::HashSet<i64> {
+        self.1.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn set_queued(&self, account_id: i64, queued: bool) {
         let mut q = self.1.lock().unwrap_or_else(|p| p.into_inner());
         if queued {
