@@ -62,7 +62,7 @@ async fn append_with_literals_flags_and_date() {
     let f = c.ok("FETCH 1 (FLAGS INTERNALDATE RFC822.SIZE UID)").await;
     assert_eq!(
         f[0],
-        format!("* 1 FETCH (FLAGS ($Work \\Seen) INTERNALDATE \"05-Jan-2024 10:00:00 +0100\" RFC822.SIZE {} UID 1)", msg.len())
+        format!("* 1 FETCH (FLAGS ($Work \\Seen \\Recent) INTERNALDATE \"05-Jan-2024 10:00:00 +0100\" RFC822.SIZE {} UID 1)", msg.len())
     );
     // APPEND to the selected mailbox shows up as EXISTS.
     c.send_raw(format!("a6 APPEND INBOX {{{}+}}\r\n", msg2.len()).as_bytes())
@@ -70,7 +70,11 @@ async fn append_with_literals_flags_and_date() {
     c.send_raw(&msg2).await;
     c.send_raw(b"\r\n").await;
     assert_eq!(c.line().await, "* 3 EXISTS");
+    // The only session with INBOX selected: the new message is \Recent here.
+    assert_eq!(c.line().await, "* 3 RECENT");
     assert!(c.line().await.starts_with("a6 OK"));
+    let f = c.ok("FETCH 3 FLAGS").await;
+    assert_eq!(f[0], "* 3 FETCH (FLAGS (\\Recent))");
     t.stop().await;
 }
 
@@ -83,7 +87,7 @@ async fn fetch_items_sections_and_implicit_seen() {
     let r = c.run_lit("FETCH 1 (BODY.PEEK[] FLAGS)").await;
     assert_eq!(
         r[0].text,
-        format!("* 1 FETCH (BODY[] {{{}}} FLAGS ())", raw.len())
+        format!("* 1 FETCH (BODY[] {{{}}} FLAGS (\\Recent))", raw.len())
     );
     assert_eq!(r[0].literals[0], raw);
     let r = c
@@ -108,16 +112,23 @@ async fn fetch_items_sections_and_implicit_seen() {
     );
     // Nothing so far set \Seen.
     let f = c.ok("FETCH 1:2 FLAGS").await;
-    assert_eq!(f[0], "* 1 FETCH (FLAGS ())");
+    assert_eq!(f[0], "* 1 FETCH (FLAGS (\\Recent))");
     // BODY[TEXT] (not PEEK) sets \Seen and reports it.
     let r = c.run_lit("FETCH 1 BODY[TEXT]").await;
-    assert_eq!(r[0].text, "* 1 FETCH (BODY[TEXT] {37} FLAGS (\\Seen))");
+    assert_eq!(
+        r[0].text,
+        "* 1 FETCH (BODY[TEXT] {37} FLAGS (\\Seen \\Recent))"
+    );
     assert_eq!(
         r[0].literals[0],
         b"body line of message 1\r\nsecond line\r\n"
     );
     let r = c.run_lit("FETCH 2 RFC822").await;
-    assert!(r[0].text.ends_with("FLAGS (\\Seen))"), "{:?}", r[0].text);
+    assert!(
+        r[0].text.ends_with("FLAGS (\\Seen \\Recent))"),
+        "{:?}",
+        r[0].text
+    );
     assert_eq!(r[0].literals[0], message(2));
     // Partial beyond the end, ENVELOPE of a simple message, FAST/ALL macros.
     let r = c.run_lit("FETCH 1 BODY.PEEK[]<1000.10>").await;
@@ -130,7 +141,7 @@ async fn fetch_items_sections_and_implicit_seen() {
     let f = c.ok("FETCH 1 FAST").await;
     assert!(
         f[0].starts_with(
-            "* 1 FETCH (FLAGS (\\Seen) INTERNALDATE \"14-Nov-2023 23:13:20 +0100\" RFC822.SIZE "
+            "* 1 FETCH (FLAGS (\\Seen \\Recent) INTERNALDATE \"14-Nov-2023 23:13:20 +0100\" RFC822.SIZE "
         ),
         "{f:?}"
     );
@@ -149,7 +160,13 @@ async fn fetch_items_sections_and_implicit_seen() {
     let r = c.run_lit("FETCH 3 BODY[]").await;
     assert!(!r[0].text.contains("\\Seen"));
     let f = c.ok("FETCH 3 FLAGS").await;
-    assert_eq!(f[0], "* 3 FETCH (FLAGS ())");
+    // EXAMINE shows message 3 as \Recent (no session was shown it) but does
+    // not take it: the next SELECT still gets it.
+    assert_eq!(f[0], "* 3 FETCH (FLAGS (\\Recent))");
+    let l = c.ok("SELECT INBOX").await;
+    assert!(l.contains(&"* 1 RECENT".to_string()), "{l:?}");
+    let l = c.ok("SELECT INBOX").await;
+    assert!(l.contains(&"* 0 RECENT".to_string()), "{l:?}");
     t.stop().await;
 }
 

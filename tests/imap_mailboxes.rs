@@ -108,7 +108,7 @@ async fn create_delete_rename_subscribe() {
         .await;
     assert_eq!(
         s[0],
-        "* STATUS \"Old-Inbox\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2 RECENT 0)"
+        "* STATUS \"Old-Inbox\" (MESSAGES 2 UIDNEXT 3 UNSEEN 2 RECENT 2)"
     );
     // Subscriptions.
     c.ok("SUBSCRIBE Job").await;
@@ -145,7 +145,8 @@ async fn select_examine_status() {
     );
     assert_eq!(l[1], "* OK [PERMANENTFLAGS (\\Answered \\Deleted \\Draft \\Flagged \\Seen $Work \\*)] Flags permitted");
     assert!(l.contains(&"* 4 EXISTS".to_string()));
-    assert!(l.contains(&"* 0 RECENT".to_string()));
+    // No session was shown them yet: all four are \Recent, in this session.
+    assert!(l.contains(&"* 4 RECENT".to_string()), "{l:?}");
     assert!(has(&l, "* OK [UNSEEN 1]"));
     assert!(has(&l, &format!("* OK [UIDVALIDITY {uidv}]")));
     assert!(has(&l, "* OK [UIDNEXT 5]"));
@@ -153,14 +154,15 @@ async fn select_examine_status() {
     assert!(l.last().unwrap().contains("[READ-WRITE]"));
     let l = c.ok("EXAMINE INBOX").await;
     assert!(has(&l, "[PERMANENTFLAGS ()]"));
+    assert!(l.contains(&"* 0 RECENT".to_string()), "{l:?}");
     assert!(l.last().unwrap().contains("[READ-ONLY]"));
     assert!(c.no("STORE 1 +FLAGS (\\Seen)").await.contains("read-only"));
     let s = c
-        .ok("STATUS INBOX (MESSAGES UNSEEN UIDVALIDITY HIGHESTMODSEQ)")
+        .ok("STATUS INBOX (MESSAGES UNSEEN UIDVALIDITY RECENT HIGHESTMODSEQ)")
         .await;
     assert!(
         s[0].starts_with(&format!(
-            "* STATUS \"INBOX\" (MESSAGES 4 UNSEEN 3 UIDVALIDITY {uidv} HIGHESTMODSEQ "
+            "* STATUS \"INBOX\" (MESSAGES 4 UNSEEN 3 UIDVALIDITY {uidv} RECENT 0 HIGHESTMODSEQ "
         )),
         "{s:?}"
     );

@@ -42,15 +42,18 @@ async fn expunge_reaches_the_other_session_only_when_allowed() {
     // And A hears of B's flag change at its next command.
     let n = a.ok("NOOP").await;
     assert!(
-        n.contains(&"* 3 FETCH (UID 4 FLAGS (\\Flagged))".to_string()),
+        n.contains(&"* 3 FETCH (UID 4 FLAGS (\\Flagged \\Recent))".to_string()),
         "{n:?}"
     );
     // A new delivery is EXISTS for both.
     t.deliver("INBOX", &message(5), Flags::new()).await;
     let n = a.ok("NOOP").await;
     assert!(n.contains(&"* 4 EXISTS".to_string()), "{n:?}");
+    // ... and \Recent in the session that saw it first only.
+    assert!(n.contains(&"* 4 RECENT".to_string()), "{n:?}");
     let n = b.ok("CHECK").await;
     assert!(n.contains(&"* 4 EXISTS".to_string()), "{n:?}");
+    assert!(!has(&n, "RECENT"), "{n:?}");
     // A session on another mailbox hears nothing.
     let mut c = t.login().await;
     c.ok("SELECT Sent").await;
@@ -90,14 +93,21 @@ async fn idle_gets_updates_at_once() {
     let l = b.c.until("x ").await;
     assert!(l.last().unwrap().starts_with("x OK"), "{l:?}");
     assert_eq!(a.line().await, "* 3 EXISTS");
-    // A flag change and an expunge from the other session.
+    // A flag change and an expunge from the other session. (A selected
+    // first: messages 1 and 2 are \Recent in A.)
     b.ok("STORE 1 +FLAGS (\\Deleted)").await;
-    assert_eq!(a.line().await, "* 1 FETCH (UID 1 FLAGS (\\Deleted))");
+    assert_eq!(
+        a.line_past_recent().await,
+        "* 1 FETCH (UID 1 FLAGS (\\Deleted \\Recent))"
+    );
     b.ok("EXPUNGE").await;
     assert_eq!(a.line().await, "* 1 EXPUNGE");
     // A delivery (as SMTP does it).
     t.deliver("INBOX", &message(4), Flags::new()).await;
     assert_eq!(a.line().await, "* 3 EXISTS");
+    // UID 2 and 4 are \Recent in A; UID 3 (B's APPEND) if A saw it before B.
+    let l = a.line().await;
+    assert!(l == "* 2 RECENT" || l == "* 3 RECENT", "{l}");
     a.c.send("DONE").await;
     assert_eq!(a.line().await, "i1 OK IDLE terminated");
     let f = a.ok("FETCH 1:* UID").await;
@@ -214,6 +224,7 @@ async fn smtp_delivery_reaches_a_running_idle_session() {
     w.write_all(b"QUIT\r\n").await.unwrap();
 
     assert_eq!(a.line().await, "* 2 EXISTS");
+    assert_eq!(a.line().await, "* 2 RECENT");
     a.c.send("DONE").await;
     assert_eq!(a.line().await, "i1 OK IDLE terminated");
     let f = a

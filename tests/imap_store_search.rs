@@ -25,21 +25,25 @@ async fn store_flags_and_keywords() {
         "{l:?}"
     );
     assert!(l[1].starts_with("* OK [PERMANENTFLAGS ("), "{l:?}");
-    assert_eq!(l[2], "* 1 FETCH (FLAGS ($Work \\Seen))");
-    assert_eq!(l[3], "* 2 FETCH (FLAGS ($Work \\Seen))");
+    // The first SELECT of the delivered messages: \Recent in this session.
+    assert_eq!(l[2], "* 1 FETCH (FLAGS ($Work \\Seen \\Recent))");
+    assert_eq!(l[3], "* 2 FETCH (FLAGS ($Work \\Seen \\Recent))");
     let l = c.ok("STORE 2 -FLAGS.SILENT ($work)").await;
     assert_eq!(l.len(), 1, "silent: {l:?}");
     let l = c.ok("UID STORE 3 FLAGS (\\Flagged \\Answered)").await;
-    assert_eq!(l[0], "* 3 FETCH (FLAGS (\\Answered \\Flagged) UID 3)");
+    assert_eq!(
+        l[0],
+        "* 3 FETCH (FLAGS (\\Answered \\Flagged \\Recent) UID 3)"
+    );
     let l = c.ok("STORE * FLAGS.SILENT (\\Draft)").await;
     assert_eq!(l.len(), 1);
     let f = c.ok("FETCH 1:* FLAGS").await;
     assert_eq!(
         f[..3],
         [
-            "* 1 FETCH (FLAGS ($Work \\Seen))",
-            "* 2 FETCH (FLAGS (\\Seen))",
-            "* 3 FETCH (FLAGS (\\Draft))"
+            "* 1 FETCH (FLAGS ($Work \\Seen \\Recent))",
+            "* 2 FETCH (FLAGS (\\Seen \\Recent))",
+            "* 3 FETCH (FLAGS (\\Draft \\Recent))"
         ]
     );
     assert!(c
@@ -47,11 +51,17 @@ async fn store_flags_and_keywords() {
         .await
         .contains("Invalid flag"));
     assert!(c.bad("STORE 4 +FLAGS (\\Seen)").await.contains("sequence"));
-    // \Recent cannot be stored; it is ignored.
+    // \Recent cannot be stored or removed; it is ignored.
     c.ok("STORE 1 +FLAGS (\\Recent)").await;
-    // The new keyword is announced in FLAGS at the next SELECT.
+    let l = c.ok("STORE 1 FLAGS ($Work)").await;
+    assert_eq!(l[0], "* 1 FETCH (FLAGS ($Work \\Recent))");
+    // The new keyword is announced in FLAGS at the next SELECT; the messages
+    // were shown to this session already: not \Recent any more.
     let l = c.ok("SELECT INBOX").await;
     assert!(l[0].contains("$Work"), "{l:?}");
+    assert!(l.contains(&"* 0 RECENT".to_string()), "{l:?}");
+    let f = c.ok("FETCH 1 FLAGS").await;
+    assert_eq!(f[0], "* 1 FETCH (FLAGS ($Work))");
     t.stop().await;
 }
 
@@ -93,9 +103,10 @@ async fn search_keys() {
         ("UNDRAFT", "1 2 3"),
         ("KEYWORD $Blue", "2"),
         ("UNKEYWORD $blue", "1 3"),
-        ("NEW", ""),
-        ("OLD", "1 2 3"),
-        ("RECENT", ""),
+        // All three are \Recent in this session (its SELECT was the first).
+        ("NEW", "2"),
+        ("OLD", ""),
+        ("RECENT", "1 2 3"),
         ("FROM alice", "1 3"),
         ("TO someone", "3"),
         ("CC carol", "2"),
@@ -136,6 +147,12 @@ async fn search_keys() {
     }
     let l = c.ok("UID SEARCH FROM alice").await;
     assert_eq!(l[0], "* SEARCH 1 3");
+    // Selected again, nothing is \Recent.
+    c.ok("SELECT INBOX").await;
+    for (q, want) in [("NEW", ""), ("OLD", "1 2 3"), ("RECENT", "")] {
+        let l = c.ok(&format!("SEARCH {q}")).await;
+        assert_eq!(l[0].strip_prefix("* SEARCH").unwrap().trim(), want, "{q}");
+    }
     let l = c.no("SEARCH CHARSET KOI8-R ALL").await;
     assert!(l.contains("[BADCHARSET (UTF-8 US-ASCII)]"), "{l}");
     c.bad("SEARCH").await;
@@ -164,7 +181,7 @@ async fn condstore() {
     let m1b = modseq_of(&l[0]);
     assert!(m1b > m1 && m1b > hms, "{l:?}");
     assert!(
-        l[0].starts_with("* 1 FETCH (FLAGS (\\Seen) UID 1 MODSEQ ("),
+        l[0].starts_with("* 1 FETCH (FLAGS (\\Seen \\Recent) UID 1 MODSEQ ("),
         "{l:?}"
     );
     // CHANGEDSINCE returns only what changed.
@@ -173,7 +190,7 @@ async fn condstore() {
         .await;
     assert_eq!(f.len(), 2, "{f:?}");
     assert!(
-        f[0].starts_with("* 1 FETCH (FLAGS (\\Seen) MODSEQ ("),
+        f[0].starts_with("* 1 FETCH (FLAGS (\\Seen \\Recent) MODSEQ ("),
         "{f:?}"
     );
     let f = c
@@ -202,7 +219,7 @@ async fn condstore() {
     let r = c.run_lit("FETCH 3 BODY[HEADER.FIELDS (Subject)]").await;
     assert!(
         r[0].text
-            .contains(" FLAGS (\\Flagged \\Seen) UID 3 MODSEQ ("),
+            .contains(" FLAGS (\\Flagged \\Seen \\Recent) UID 3 MODSEQ ("),
         "{:?}",
         r[0].text
     );

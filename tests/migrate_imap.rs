@@ -155,6 +155,7 @@ print('LOGIN', typ, data[0].decode())
 typ, data = m.select('INBOX', readonly=True)
 print('EXISTS', data[0].decode())
 print('UIDVALIDITY', m.response('UIDVALIDITY')[1][0].decode())
+print('RECENT', m.response('RECENT')[1][0].decode())
 if sys.argv[2] == 'hold':
     # Stay in the session until the switch ends it.
     try:
@@ -207,5 +208,7 @@ fn imap_first_login_is_proxied_then_served_locally() {
     );
     assert!(out.contains("EXISTS 25"), "{out}");
     assert!(out.contains(&format!("UIDVALIDITY {uidvalidity}")), "{out}");
+    // Copied mail is not new mail: nothing \Recent after the move.
+    assert!(out.contains("RECENT 0"), "{out}");
     d.terminate();
 }

@@ -2,7 +2,7 @@
 //! UIDs), the flags it last told the client, and the updates from the account's
 //! change feed that it still owes the client (RFC 3501 §5.2, §7.4.1).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use tokio::sync::broadcast::{self, error::TryRecvError};
 
@@ -28,6 +28,9 @@ pub struct Selected {
     pub dirty: bool,
     /// The keywords the client was told of in `FLAGS` (at SELECT and since).
     pub keywords: BTreeSet<String>,
+    /// Messages that are `\Recent` in this session (RFC 3501 §2.3.2: shown to
+    /// no other session first).
+    pub recent: HashSet<u32>,
 }
 
 /// `FLAGS` and `PERMANENTFLAGS` for the system flags and `keywords`.
@@ -141,6 +144,7 @@ impl Selected {
         let i = self.uids.binary_search(&uid).ok()?;
         self.uids.remove(i);
         self.known.remove(&uid);
+        self.recent.remove(&uid);
         self.pending_expunge.retain(|&u| u != uid);
         Some(i as u32 + 1)
     }
@@ -179,7 +183,7 @@ impl Selected {
                                 "* {} FETCH (UID {} FLAGS {}",
                                 i + 1,
                                 m.uid,
-                                write::flags(&m.flags)
+                                write::flags_recent(&m.flags, self.recent.contains(&m.uid))
                             );
                             if condstore {
                                 line.push_str(&format!(" MODSEQ ({})", m.modseq));
@@ -208,6 +212,22 @@ impl Selected {
             self.uids.sort_unstable();
             if added {
                 out.extend_from_slice(format!("* {} EXISTS\r\n", self.uids.len()).as_bytes());
+                // The new messages are recent here unless another session saw
+                // them first (read-only sessions take none).
+                let upto = self.uids.last().map_or(1, |u| u.saturating_add(1));
+                let first = ms
+                    .claim_recent(self.mailbox_id, upto, !self.read_only)
+                    .await?;
+                let before = self.recent.len();
+                for &u in self.uids.iter().rev() {
+                    if u < first || u <= last {
+                        break;
+                    }
+                    self.recent.insert(u);
+                }
+                if self.recent.len() != before {
+                    out.extend_from_slice(format!("* {} RECENT\r\n", self.recent.len()).as_bytes());
+                }
             }
             self.modseq = self.modseq.max(changes.highestmodseq);
         }
@@ -259,6 +279,7 @@ mod tests {
             pending_expunge: vec![],
             dirty: false,
             keywords: BTreeSet::new(),
+            recent: HashSet::new(),
         }
     }
 

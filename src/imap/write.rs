@@ -38,6 +38,19 @@ pub fn mailbox(name: &str) -> String {
     string(&crate::mutf7::encode(name))
 }
 
+/// `flags`, with `\Recent` when the message is recent in this session.
+pub fn flags_recent(f: &Flags, recent: bool) -> String {
+    let mut s = flags(f);
+    if recent {
+        s.pop();
+        if s.len() > 1 {
+            s.push(' ');
+        }
+        s.push_str("\\Recent)");
+    }
+    s
+}
+
 /// `(\Seen $Label)`.
 pub fn flags(f: &Flags) -> String {
     let mut s = String::from("(");

@@ -276,6 +276,9 @@ async fn flip_to_migrated(
     delta: &PassReport,
 ) -> Result<()> {
     add_default_folders(ms).await;
+    if let Err(e) = ms.clear_recent().await {
+        tracing::warn!(user = %um.address, error = %e, "cannot clear \\Recent of the copied mail");
+    }
     let before = match engine.store.account_by_id(um.account_id).await {
         Ok(Some(a)) => a.state,
         _ => AccountState::Copying,

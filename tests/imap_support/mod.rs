@@ -172,6 +172,18 @@ impl Imap {
     pub async fn line(&mut self) -> String {
         self.c.line().await.expect("connection closed")
     }
+
+    /// The next line that is not `* N RECENT`: which of two sessions gets
+    /// a new message's \Recent depends on which sees it first.
+    pub async fn line_past_recent(&mut self) -> String {
+        loop {
+            let l = self.line().await;
+            let n = l.strip_prefix("* ").and_then(|r| r.strip_suffix(" RECENT"));
+            if !n.is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) {
+                return l;
+            }
+        }
+    }
 }
 
 /// True when some line contains `needle`.

@@ -125,6 +125,7 @@ impl Session {
             }
         }
         let wants_flags = items.contains(&FetchItem::Flags);
+        let recent = &sel.recent;
         let mut missing = false;
         for (seq, u) in msgs.drain(..) {
             let Some(meta) = metas.get(&u) else {
@@ -165,7 +166,11 @@ impl Session {
                     match item {
                         FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
                         FetchItem::Flags => out.extend_from_slice(
-                            format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                            format!(
+                                "FLAGS {}",
+                                write::flags_recent(&meta.flags, recent.contains(&u))
+                            )
+                            .as_bytes(),
                         ),
                         FetchItem::InternalDate => out.extend_from_slice(
                             format!(
@@ -253,7 +258,11 @@ impl Session {
                 if !wants_flags && seen_now.contains(&u) {
                     sep(&mut out);
                     out.extend_from_slice(
-                        format!("FLAGS {}", write::flags(&meta.flags)).as_bytes(),
+                        format!(
+                            "FLAGS {}",
+                            write::flags_recent(&meta.flags, recent.contains(&u))
+                        )
+                        .as_bytes(),
                     );
                 }
                 // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries

@@ -14,6 +14,8 @@ struct Candidate<'a> {
     meta: &'a MessageMeta,
     max_seq: u32,
     max_uid: u32,
+    /// `\Recent` in this session.
+    recent: bool,
     raw: Option<&'a [u8]>,
     /// Parsed once, on first use by a key that needs it.
     msg: &'a std::cell::OnceCell<Message<'a>>,
@@ -106,9 +108,9 @@ fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::All => true,
         SearchKey::Flag(f) => m.flags.contains(f),
         SearchKey::NoFlag(f) => !m.flags.contains(f),
-        // \Recent is never set in this server (see docs/quirks.md).
-        SearchKey::New | SearchKey::Recent => false,
-        SearchKey::Old => true,
+        SearchKey::Recent => c.recent,
+        SearchKey::New => c.recent && !m.flags.contains("\\Seen"),
+        SearchKey::Old => !c.recent,
         SearchKey::Before(d) => day(m.internaldate, m.tz_minutes) < *d,
         SearchKey::On(d) => day(m.internaldate, m.tz_minutes) == *d,
         SearchKey::Since(d) => day(m.internaldate, m.tz_minutes) >= *d,
@@ -173,6 +175,7 @@ impl Session {
                 meta,
                 max_seq,
                 max_uid,
+                recent: sel.recent.contains(u),
                 raw: raw.as_deref(),
                 msg: &cell,
             };

@@ -69,8 +69,22 @@ impl Session {
             .max(info.highestmodseq);
         self.conn
             .write(flags_lines(&keywords, read_only).as_bytes());
+        // \Recent: SELECT takes the messages no session was shown yet;
+        // EXAMINE shows them as recent without taking them.
+        let first_recent = match user.ms.claim_recent(info.id, uidnext, !read_only).await {
+            Ok(f) => f,
+            Err(e) => {
+                self.state = State::Authenticated(user);
+                return store_error(e);
+            }
+        };
+        let recent: std::collections::HashSet<u32> = uids
+            .iter()
+            .copied()
+            .filter(|&u| u >= first_recent)
+            .collect();
         self.untagged(&format!("{} EXISTS", uids.len()));
-        self.untagged("0 RECENT");
+        self.untagged(&format!("{} RECENT", recent.len()));
         if let Some(n) = first_unseen {
             self.untagged(&format!("OK [UNSEEN {n}] First unseen"));
         }
@@ -91,6 +105,7 @@ impl Session {
             pending_expunge: vec![],
             dirty: true,
             keywords,
+            recent,
         };
         self.state = State::Selected(user, sel);
         Done::Ok(format!(

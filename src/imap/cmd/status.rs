@@ -18,7 +18,10 @@ impl Session {
         for i in items {
             match i {
                 StatusItem::Messages => parts.push(format!("MESSAGES {}", info.exists)),
-                StatusItem::Recent => parts.push("RECENT 0".into()),
+                StatusItem::Recent => match u.ms.recent_count(info.id).await {
+                    Ok(n) => parts.push(format!("RECENT {n}")),
+                    Err(e) => return store_error(e),
+                },
                 StatusItem::UidNext => parts.push(format!("UIDNEXT {}", info.uidnext)),
                 StatusItem::UidValidity => parts.push(format!("UIDVALIDITY {}", info.uidvalidity)),
                 StatusItem::Unseen => parts.push(format!("UNSEEN {}", info.unseen)),

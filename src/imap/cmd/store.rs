@@ -72,7 +72,10 @@ impl Session {
             out.push_str(&format!("* {seq} FETCH ("));
             let mut items = Vec::new();
             if !silent {
-                items.push(format!("FLAGS {}", write::flags(&m.flags)));
+                items.push(format!(
+                    "FLAGS {}",
+                    write::flags_recent(&m.flags, sel.recent.contains(&m.uid))
+                ));
             }
             if uid || condstore {
                 items.push(format!("UID {}", m.uid));

@@ -36,6 +36,57 @@ impl Mailstore {
             .await
     }
 
+    /// \Recent: the first UID of the mailbox no session has been shown yet.
+    /// With `claim`, the messages below `upto` become this caller's (the
+    /// session that selected the mailbox, or saw them arrive): later callers
+    /// get `upto` or more. A message is recent in exactly one session.
+    pub async fn claim_recent(&self, mailbox_id: i64, upto: u32, claim: bool) -> Result<u32> {
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let first: i64 = tx
+                    .query_row(
+                        "SELECT first_recent FROM mailboxes WHERE id = ?1",
+                        [mailbox_id],
+                        |r| r.get(0),
+                    )
+                    .optional()?
+                    .unwrap_or(i64::from(upto));
+                if claim && i64::from(upto) > first {
+                    tx.execute(
+                        "UPDATE mailboxes SET first_recent = ?2 WHERE id = ?1",
+                        rusqlite::params![mailbox_id, upto],
+                    )?;
+                }
+                tx.commit()?;
+                Ok(first.clamp(0, i64::from(u32::MAX)) as u32)
+            })
+            .await
+    }
+
+    /// No message of the account is `\Recent` any more (a migrated mailbox:
+    /// what came from the legacy server is not new mail).
+    pub async fn clear_recent(&self) -> Result<()> {
+        self.db
+            .call(|c| Ok(c.execute("UPDATE mailboxes SET first_recent = uidnext", [])?))
+            .await
+            .map(|_| ())
+    }
+
+    /// Messages no session has been shown yet (STATUS RECENT).
+    pub async fn recent_count(&self, mailbox_id: i64) -> Result<u32> {
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT count(*) FROM messages m JOIN mailboxes b ON b.id = m.mailbox_id
+                     WHERE b.id = ?1 AND m.uid >= b.first_recent",
+                    [mailbox_id],
+                    |r| r.get::<_, i64>(0),
+                )? as u32)
+            })
+            .await
+    }
+
     pub async fn mailbox_by_id(&self, id: i64) -> Result<Option<MailboxInfo>> {
         self.db
             .call(move |c| {

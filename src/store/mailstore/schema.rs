@@ -3,7 +3,8 @@
 use crate::store::db::Migration;
 
 /// Append steps; never edit a released one.
-pub(super) const SCHEMA: &[Migration] = &[r#"
+pub(super) const SCHEMA: &[Migration] = &[
+    r#"
 CREATE TABLE meta (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -48,4 +49,11 @@ CREATE TABLE legacy_map (
     message_id  INTEGER NOT NULL,
     PRIMARY KEY (folder, uidvalidity, uid)
 );
-"#];
+"#,
+    r#"
+-- \Recent (RFC 3501 §2.3.2): messages with a UID from first_recent on have
+-- not been shown to any session yet. Existing mailboxes start with none.
+ALTER TABLE mailboxes ADD COLUMN first_recent INTEGER NOT NULL DEFAULT 1;
+UPDATE mailboxes SET first_recent = uidnext;
+"#,
+];
