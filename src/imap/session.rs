@@ -34,7 +34,7 @@ pub struct User {
 pub enum State {
     NotAuthenticated,
     Authenticated(User),
-    Selected(User, Selected),
+    Selected(User, Box<Selected>),
     Logout,
 }
 
@@ -414,7 +414,7 @@ impl Session {
         match std::mem::replace(&mut self.state, State::Logout) {
             State::Selected(u, s) => {
                 self.state = State::Authenticated(u);
-                Some(s)
+                Some(*s)
             }
             other => {
                 self.state = other;

@@ -107,7 +107,7 @@ impl Session {
             keywords,
             recent,
         };
-        self.state = State::Selected(user, sel);
+        self.state = State::Selected(user, Box::new(sel));
         Done::Ok(format!(
             "[{}] {} completed",
             if read_only { "READ-ONLY" } else { "READ-WRITE" },
