@@ -235,3 +235,82 @@ async fn smtp_delivery_reaches_a_running_idle_session() {
     assert!(all.contains("Subject: over smtp"), "{all}");
     t.stop().await;
 }
+
+/// RFC 2180 §4.1.1, as Dovecot does: a message another session expunged is
+/// still readable (body and flags) in a session that was not told yet; its
+/// file goes once every session that had it was told. (imaptest's stress
+/// mode counts a NO [EXPUNGEISSUED] here as an error.)
+#[tokio::test]
+async fn an_expunged_message_stays_readable_until_the_session_is_told() {
+    let t = start(PLAIN, "", 3).await;
+    let inbox = t.ms.mailbox("INBOX").await.unwrap().unwrap().id;
+    let blob = t.ms.messages(inbox).await.unwrap()[1].blob.clone();
+    let path = t.ms.blob_path(&blob);
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    let mut c = t.login().await;
+    a.ok("SELECT INBOX").await;
+    c.ok("EXAMINE INBOX").await;
+    b.ok("SELECT INBOX").await;
+    b.ok("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    let l = b.ok("EXPUNGE").await;
+    assert_eq!(l[0], "* 2 EXPUNGE");
+    // A still has message 2: FETCH gives its body, no EXPUNGE in between.
+    let r = a.run_lit("FETCH 2 (FLAGS BODY.PEEK[])").await;
+    assert_eq!(r.len(), 2, "{r:?}");
+    assert!(
+        r[0].text
+            .starts_with("* 2 FETCH (FLAGS (\\Deleted \\Recent) BODY[] {"),
+        "{:?}",
+        r[0].text
+    );
+    assert_eq!(r[0].literals[0], message(2));
+    assert!(r[1].text.ends_with("OK FETCH completed"), "{:?}", r[1].text);
+    // UID FETCH too.
+    let r = a
+        .run_lit("UID FETCH 2 BODY.PEEK[HEADER.FIELDS (SUBJECT)]")
+        .await;
+    assert!(r[0].text.starts_with("* 2 FETCH (UID 2 BODY["), "{r:?}");
+    // Told at NOOP; C (read-only) still has it, so the file stays.
+    let n = a.ok("NOOP").await;
+    assert!(n.contains(&"* 2 EXPUNGE".to_string()), "{n:?}");
+    assert!(path.exists());
+    let r = c.run_lit("FETCH 2 BODY.PEEK[TEXT]").await;
+    assert!(r[0].text.starts_with("* 2 FETCH (BODY[TEXT] {"), "{r:?}");
+    // C logs out without being told: the file goes with its view.
+    c.ok("LOGOUT").await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while path.exists() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(!path.exists(), "the expunged message's file is still there");
+    t.stop().await;
+}
+
+/// A keyword another session added appears in FLAGS before a FETCH shows it
+/// (RFC 3501 §7.2.6; imaptest's stress mode checks it).
+#[tokio::test]
+async fn a_keyword_from_another_session_is_announced_before_fetch_shows_it() {
+    let t = start(PLAIN, "", 2).await;
+    let mut a = t.login().await;
+    let mut b = t.login().await;
+    a.ok("SELECT INBOX").await;
+    b.ok("SELECT INBOX").await;
+    b.ok("STORE 1 +FLAGS.SILENT ($Label2)").await;
+    let f = a.ok("FETCH 1 FLAGS").await;
+    let flags_at = f.iter().position(|l| l.starts_with("* FLAGS ("));
+    let fetch_at = f
+        .iter()
+        .position(|l| l.starts_with("* 1 FETCH") && l.contains("$Label2"));
+    assert!(
+        flags_at.is_some_and(|i| f[i].contains("$Label2")) && flags_at < fetch_at,
+        "{f:?}"
+    );
+    // Shown once: no second FETCH for the same change.
+    assert_eq!(
+        f.iter().filter(|l| l.contains(" FETCH (")).count(),
+        1,
+        "{f:?}"
+    );
+    t.stop().await;
+}

@@ -9,6 +9,7 @@ use tokio::sync::broadcast::{self, error::TryRecvError};
 use super::proto::{SeqBound, SeqSet};
 use super::write;
 use crate::store::flags::SYSTEM_FLAGS;
+use crate::store::mailstore::View;
 use crate::store::{Change, Flags, Mailstore, StoreError};
 
 pub struct Selected {
@@ -31,6 +32,9 @@ pub struct Selected {
     /// Messages that are `\Recent` in this session (RFC 3501 §2.3.2: shown to
     /// no other session first).
     pub recent: HashSet<u32>,
+    /// Keeps removed messages readable here until this session was told
+    /// (`None` in unit tests).
+    pub view: Option<View>,
 }
 
 /// `FLAGS` and `PERMANENTFLAGS` for the system flags and `keywords`.
@@ -146,6 +150,9 @@ impl Selected {
         self.known.remove(&uid);
         self.recent.remove(&uid);
         self.pending_expunge.retain(|&u| u != uid);
+        if let Some(v) = &self.view {
+            v.told_expunged(uid);
+        }
         Some(i as u32 + 1)
     }
 
@@ -163,7 +170,12 @@ impl Selected {
             self.dirty = false;
             let changes = ms.changes_since(self.mailbox_id, self.modseq).await?;
             for uid in changes.expunged {
-                if self.uids.binary_search(&uid).is_ok() && !self.pending_expunge.contains(&uid) {
+                if self.uids.binary_search(&uid).is_err() {
+                    // Never shown here: nothing to tell, nothing to keep.
+                    if let Some(v) = &self.view {
+                        v.told_expunged(uid);
+                    }
+                } else if !self.pending_expunge.contains(&uid) {
                     self.pending_expunge.push(uid);
                 }
             }
@@ -280,6 +292,7 @@ mod tests {
             dirty: false,
             keywords: BTreeSet::new(),
             recent: HashSet::new(),
+            view: None,
         }
     }
 

@@ -84,6 +84,15 @@ impl Session {
             Err(e) => return store_error(e),
         };
         let mut metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
+        // Removed by another session and not reported here yet: still readable,
+        // as it was (RFC 2180 §4.1.1).
+        for (_, u) in &msgs {
+            if !metas.contains_key(u) {
+                if let Some(m) = ms.kept_message(sel.mailbox_id, *u) {
+                    metas.insert(*u, m);
+                }
+            }
+        }
         let mut msgs: Vec<(u32, u32)> = msgs
             .into_iter()
             .filter(|(_, u)| {
@@ -125,6 +134,17 @@ impl Session {
             }
         }
         let wants_flags = items.contains(&FetchItem::Flags);
+        // A keyword another session added is announced with FLAGS before the
+        // FETCH that shows it (RFC 3501 §7.2.6); flags shown here need no
+        // FETCH of their own later.
+        for (_, u) in &msgs {
+            if let Some(m) = metas.get(u).filter(|_| wants_flags || seen_now.contains(u)) {
+                if let Some(lines) = sel.new_keywords(&m.flags) {
+                    self.conn.write(lines.as_bytes());
+                }
+                sel.told(*u, &m.flags, m.modseq);
+            }
+        }
         let recent = &sel.recent;
         let mut missing = false;
         for (seq, u) in msgs.drain(..) {

@@ -40,6 +40,9 @@ impl Session {
                 return store_error(e);
             }
         };
+        // Open before the read: what is removed after it stays readable here
+        // until this session is told.
+        let view = user.ms.open_view(info.id);
         let messages = match user.ms.messages(info.id).await {
             Ok(m) => m,
             Err(e) => {
@@ -106,6 +109,7 @@ impl Session {
             dirty: true,
             keywords,
             recent,
+            view: Some(view),
         };
         self.state = State::Selected(user, Box::new(sel));
         Done::Ok(format!(

@@ -289,6 +289,7 @@ impl Mailstore {
         to: i64,
         remove_source: bool,
     ) -> Result<Vec<(u32, u32)>> {
+        let views = self.views.clone();
         let (pairs, added_modseq, expunged_modseq) = self
             .db
             .call(move |c| {
@@ -338,12 +339,16 @@ impl Mailstore {
                 }
                 tx.execute("UPDATE mailboxes SET uidnext = ?2 WHERE id = ?1", params![to, next])?;
                 let mut expunged_modseq = 0;
+                let mut moved = Vec::new();
                 if remove_source && !pairs.is_empty() {
                     let src: Vec<u32> = pairs.iter().map(|p| p.0).collect();
-                    let (_, m, _) = remove_in_tx(&tx, from, Some(src), false)?;
+                    let (removed, m, _) = remove_in_tx(&tx, from, Some(src), false)?;
                     expunged_modseq = m;
+                    moved = removed;
                 }
                 tx.commit()?;
+                // The files now belong to the moved copies: nothing to unlink.
+                views.removed(from, moved, vec![]);
                 Ok((pairs, modseq, expunged_modseq))
             })
             .await?;

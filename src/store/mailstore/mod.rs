@@ -19,6 +19,7 @@ mod removal;
 mod schema;
 mod sql;
 pub mod types;
+mod views;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -38,6 +39,7 @@ pub use self::types::{
     Change, Changes, FlagOp, FlagsResult, IngestSource, LegacyRef, MailboxInfo, MessageMeta,
     NewMailbox, NewMessage, StoredMessage,
 };
+pub use self::views::View;
 
 /// One account's mail store.
 pub struct Mailstore {
@@ -46,6 +48,7 @@ pub struct Mailstore {
     db: Db,
     feed: broadcast::Sender<Change>,
     writes: Arc<BatchWrites>,
+    views: Arc<views::Views>,
 }
 
 impl std::fmt::Debug for Mailstore {
@@ -133,7 +136,23 @@ impl Mailstore {
             db,
             feed,
             writes: Arc::default(),
+            views: Arc::new(views::Views::new(dir.to_path_buf())),
         })
+    }
+
+    /// Opens a session's view of a mailbox ([`View`]): messages removed while
+    /// it is open stay readable through [`Mailstore::kept_message`] until the
+    /// view was told ([`View::told_expunged`]) or is closed. Take it before
+    /// reading the mailbox's messages.
+    pub fn open_view(&self, mailbox_id: i64) -> View {
+        self.views.open(mailbox_id)
+    }
+
+    /// A message removed from `mailbox_id` that some open view was not told
+    /// of yet, as it was (its file is still there unless a copy of it sharing
+    /// the file was removed meanwhile).
+    pub fn kept_message(&self, mailbox_id: i64, uid: u32) -> Option<MessageMeta> {
+        self.views.kept(mailbox_id, uid)
     }
 
     pub fn dir(&self) -> &Path {

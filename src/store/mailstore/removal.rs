@@ -4,12 +4,11 @@ use std::collections::HashSet;
 
 use rusqlite::{params, Transaction};
 
-use super::sql::{bump_modseq, unreferenced};
-use super::types::Change;
+use super::sql::{bump_modseq, msg_from_row, unreferenced, MSG_COLUMNS};
+use super::types::{Change, MessageMeta};
 use super::Mailstore;
 use crate::store::blob;
 use crate::store::error::Result;
-use crate::store::flags::Flags;
 
 impl Mailstore {
     /// Removes messages flagged `\Deleted` (restricted to `uids` when given, as UID
@@ -48,17 +47,19 @@ impl Mailstore {
         only_deleted: bool,
     ) -> Result<Vec<u32>> {
         let dir = self.dir.clone();
+        let views = self.views.clone();
         let (removed, modseq) = self
             .db
             .call(move |c| {
                 let tx = c.transaction()?;
-                let victims = remove_in_tx(&tx, mailbox_id, uids, only_deleted)?;
-                let (removed, modseq, gone) = victims;
+                let (removed, modseq, gone) = remove_in_tx(&tx, mailbox_id, uids, only_deleted)?;
                 tx.commit()?;
-                for b in gone {
+                let uids: Vec<u32> = removed.iter().map(|m| m.uid).collect();
+                // Sessions with the mailbox open may still read them.
+                for b in views.removed(mailbox_id, removed, gone) {
                     let _ = std::fs::remove_file(blob::blob_path(&dir, &b));
                 }
-                Ok((removed, modseq))
+                Ok((uids, modseq))
             })
             .await?;
         self.announce(
@@ -75,31 +76,28 @@ impl Mailstore {
     }
 }
 
-/// Deletes messages inside a transaction; returns (uids, modseq, blobs to unlink
-/// after commit).
+/// Deletes messages inside a transaction; returns (the messages as they were,
+/// modseq, blobs to unlink after commit).
 pub(super) fn remove_in_tx(
     tx: &Transaction<'_>,
     mailbox_id: i64,
     uids: Option<Vec<u32>>,
     only_deleted: bool,
-) -> Result<(Vec<u32>, u64, Vec<String>)> {
-    let candidates: Vec<(i64, u32, String, String)> = {
-        let mut st = tx.prepare_cached(
-            "SELECT id, uid, blob, flags FROM messages WHERE mailbox_id = ?1 ORDER BY uid",
-        )?;
-        let rows = st.query_map([mailbox_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-        })?;
+) -> Result<(Vec<MessageMeta>, u64, Vec<String>)> {
+    let candidates: Vec<MessageMeta> = {
+        let mut st = tx.prepare_cached(&format!(
+            "SELECT {MSG_COLUMNS} FROM messages WHERE mailbox_id = ?1 ORDER BY uid"
+        ))?;
+        let rows = st.query_map([mailbox_id], msg_from_row)?;
         rows.collect::<rusqlite::Result<_>>()?
     };
     let wanted: Option<HashSet<u32>> = uids.map(|u| u.into_iter().collect());
-    let victims: Vec<(i64, u32, String)> = candidates
+    let victims: Vec<MessageMeta> = candidates
         .into_iter()
-        .filter(|(_, uid, _, flags)| {
-            wanted.as_ref().is_none_or(|w| w.contains(uid))
-                && (!only_deleted || Flags::parse(flags).contains("\\Deleted"))
+        .filter(|m| {
+            wanted.as_ref().is_none_or(|w| w.contains(&m.uid))
+                && (!only_deleted || m.flags.contains("\\Deleted"))
         })
-        .map(|(id, uid, blob, _)| (id, uid, blob))
         .collect();
     if victims.is_empty() {
         return Ok((vec![], 0, vec![]));
@@ -111,12 +109,12 @@ pub(super) fn remove_in_tx(
         let mut tomb = tx.prepare_cached(
             "INSERT OR REPLACE INTO expunged (mailbox_id, uid, modseq) VALUES (?1, ?2, ?3)",
         )?;
-        for (id, uid, blob) in &victims {
-            del.execute([id])?;
-            tomb.execute(params![mailbox_id, uid, modseq as i64])?;
-            blobs.push(blob.clone());
+        for m in &victims {
+            del.execute([m.id])?;
+            tomb.execute(params![mailbox_id, m.uid, modseq as i64])?;
+            blobs.push(m.blob.clone());
         }
     }
     let gone = unreferenced(tx, &blobs)?;
-    Ok((victims.iter().map(|v| v.1).collect(), modseq, gone))
+    Ok((victims, modseq, gone))
 }
