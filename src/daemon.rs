@@ -281,7 +281,19 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     tracing::info!("{}", config.summary());
     // Nothing is made in data_dir before every socket is bound and the data
     // dir is ours.
-    let sockets = bind_all(&config)?;
+    let sockets = bind_all(&config).map_err(|busy| {
+        // Busy because a daemon already runs on this data dir: say that.
+        use crate::store::lock::{holder, LockError, Role};
+        match holder(&config.data_dir) {
+            Some(
+                held @ LockError::Held {
+                    role: Some(Role::Serve),
+                    ..
+                },
+            ) => lock_refused(&config.data_dir, held),
+            _ => busy,
+        }
+    })?;
     let _lock = lock_data_dir(&config.data_dir)?;
     warn_if_open(&config);
     let app = App::new(config)?;
@@ -307,22 +319,27 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
 /// One daemon per data dir: takes `data_dir/lock` for as long as the daemon
 /// runs (waiting a little while a command holds it for a moment).
 fn lock_data_dir(data_dir: &Path) -> Result<crate::store::lock::DataDirLock, String> {
+    use crate::store::lock::{self, Role};
+    lock::lock_waiting_for_commands(data_dir, Role::Serve, Duration::from_secs(10))
+        .map_err(|e| lock_refused(data_dir, e))
+}
+
+/// Why `serve` does not start on a locked data dir.
+fn lock_refused(data_dir: &Path, e: crate::store::lock::LockError) -> String {
     use crate::store::lock::{self, LockError, Role};
-    lock::lock_waiting_for_commands(data_dir, Role::Serve, Duration::from_secs(10)).map_err(|e| {
-        let path = lock::lock_path(data_dir);
-        match e {
-            LockError::Held {
-                pid: Some(pid),
-                role: Some(Role::Serve),
-            } => format!(
-                "another ferrymail daemon (PID {pid}) is running on the data dir {} (it holds {}); one daemon per data dir: stop it first, or give this one another data_dir",
-                data_dir.display(),
-                path.display()
-            ),
-            LockError::Held { .. } => format!("{e}: {} is locked; not starting", path.display()),
-            LockError::Io(e) => format!("cannot lock {}: {e}", path.display()),
-        }
-    })
+    let path = lock::lock_path(data_dir);
+    match e {
+        LockError::Held {
+            pid: Some(pid),
+            role: Some(Role::Serve),
+        } => format!(
+            "another ferrymail daemon (PID {pid}) is running on the data dir {} (it holds {}); one daemon per data dir: stop it first, or give this one another data_dir",
+            data_dir.display(),
+            path.display()
+        ),
+        LockError::Held { .. } => format!("{e}: {} is locked; not starting", path.display()),
+        LockError::Io(e) => format!("cannot lock {}: {e}", path.display()),
+    }
 }
 
 /// Makes the disk reserve again once there is room (it is released when a

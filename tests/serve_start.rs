@@ -94,7 +94,23 @@ fn second_daemon_on_one_data_dir_is_refused() {
         std::fs::read_to_string(cfg.data_dir().join("lock")).unwrap(),
         lock
     );
-    let mut c = Line::connect_timeout(first.addr("imap", "plain"), Duration::from_secs(10));
+    // The same with the first one's own addresses (all busy, by it): the
+    // message is still about the daemon, not the ports.
+    let imap = first.addr("imap", "plain");
+    let admin = first.addr("admin", "plain");
+    std::fs::write(
+        cfg.dir.path().join("ferrymail.toml"),
+        format!(
+            "hostname = \"mail.test\"\ndata_dir = \"data\"\ndomains_dir = \"domains\"\n[imap]\nlisten = [\"{imap}\"]\n[admin]\nlisten = \"{admin}\"\n"
+        ),
+    )
+    .unwrap();
+    let (code, err) = serve_once(&cfg);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains(&format!("PID {}", first.pid())), "{err}");
+    assert!(!err.contains("in use"), "{err}");
+
+    let mut c = Line::connect_timeout(imap, Duration::from_secs(10));
     assert!(c.line().starts_with("* OK"));
     c.transact("z", "LOGOUT");
     let log = first.log_text();

@@ -88,7 +88,9 @@ pub fn try_lock(data_dir: &Path, role: Role) -> Result<DataDirLock, LockError> {
         f.rewind()?;
         f.write_all(format!("{} {}\n", std::process::id(), role.word()).as_bytes())
     };
-    write(&mut file).map_err(LockError::Io)?;
+    // The PID only informs the next one who tries (a full disk may refuse it):
+    // the lock itself is held either way.
+    let _ = write(&mut file);
     Ok(DataDirLock { _file: file })
 }
 
@@ -109,6 +111,18 @@ pub fn lock_waiting_for_commands(
             r => return r,
         }
     }
+}
+
+/// Who holds the lock of `data_dir` now, if anyone; creates nothing (no
+/// lock file: nobody).
+pub fn holder(data_dir: &Path) -> Option<LockError> {
+    let mut file = File::open(lock_path(data_dir)).ok()?;
+    // SAFETY: as in `try_lock`; a lock taken here is dropped with `file`.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Some(held(&mut file));
+    }
+    None
 }
 
 fn open(path: &Path) -> std::io::Result<File> {
@@ -163,7 +177,17 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+        assert!(matches!(
+            holder(&data),
+            Some(LockError::Held {
+                role: Some(Role::Serve),
+                ..
+            })
+        ));
         drop(first);
+        assert!(holder(&data).is_none());
+        assert!(holder(&dir.path().join("none")).is_none());
+        assert!(!dir.path().join("none").exists());
         let again = try_lock(&data, Role::Command).unwrap();
         drop(again);
         let text = std::fs::read_to_string(lock_path(&data)).unwrap();
