@@ -320,3 +320,21 @@ fn account_commands_go_through_the_running_daemon() {
     drop(d);
     assert!(grep_dir(&cfg.data_dir(), b"Carol-Pw").is_empty());
 }
+
+/// A daemon without `[admin] listen` holds the data dir too: the account
+/// commands refuse, naming it, and change nothing.
+#[test]
+fn without_an_admin_api_the_running_daemon_refuses_account_changes() {
+    let cfg = TestConfig::new(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let mut d = common::Daemon::start(&cfg.path(), &cfg.data_dir());
+    let (code, out, err) = cli(&cfg, &["account", "add", "pat@example.test"], "pat-pw\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains(&format!("PID {}", d.pid())), "{err}");
+    assert!(err.contains("no [admin] listen"), "{err}");
+    assert!(d.terminate().success());
+    let (code, out, _) = cli(&cfg, &["account", "list"], "");
+    assert_eq!((code, out.as_str()), (0, ""));
+}
