@@ -6,9 +6,7 @@ use clap::{Parser, Subcommand};
 
 pub use crate::admin::discover_cli::AliasesAction;
 pub use crate::admin::ops_cli::{read_password, MigrateAction};
-use crate::auth::hash_password;
 use crate::config::{self, Config};
-use crate::store::{AccountState, Store};
 
 pub const DEFAULT_CONFIG: &str = "/etc/ferrymail/ferrymail.toml";
 
@@ -128,8 +126,13 @@ pub enum AccountAction {
     },
     /// Set a new password, read from standard input.
     Passwd { address: String },
-    /// Delete an account and all its mail.
-    Delete { address: String },
+    /// Delete an account and all its mail (asks first on a terminal).
+    Delete {
+        address: String,
+        /// Delete without asking (needed when standard input is not a terminal).
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 /// Runs the command line; returns the process exit status.
@@ -255,37 +258,23 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Account { config, action } => {
             let cfg = load_config(&config)?;
-            runtime()?.block_on(account(&cfg, action))
+            use crate::admin::accounts_cli as accounts;
+            match action {
+                AccountAction::Add {
+                    address,
+                    hash_stdin,
+                } => accounts::add(&cfg, &address, hash_stdin),
+                AccountAction::List { domain } => accounts::list(&cfg, domain.as_deref()),
+                AccountAction::Passwd { address } => accounts::passwd(&cfg, &address),
+                AccountAction::Delete { address, yes } => accounts::delete(&cfg, &address, yes),
+            }
         }
         Command::Users {
             config,
             action: UsersAction::Import { domain, file },
         } => {
             let cfg = load_config(&config)?;
-            let d = cfg
-                .domain(&domain)
-                .ok_or_else(|| format!("domain {domain} is not hosted here"))?
-                .name
-                .clone();
-            let text = std::fs::read_to_string(&file)
-                .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-            let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
-            let r = runtime()?.block_on(crate::admin::import::import(&store, &d, &text));
-            for e in &r.errors {
-                eprintln!("{e}");
-            }
-            println!(
-                "{d}: {} users imported as pending ({} with a password hash), {} already known, {} lines rejected",
-                r.imported,
-                r.with_hash,
-                r.existing,
-                r.errors.len()
-            );
-            if r.errors.is_empty() {
-                Ok(())
-            } else {
-                Err(format!("{} lines rejected", r.errors.len()))
-            }
+            crate::admin::accounts_cli::import_users(&cfg, &domain, &file)
         }
         Command::Migrate { config, action } => {
             let cfg = load_config(&config)?;
@@ -307,83 +296,6 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-async fn account(cfg: &Config, action: AccountAction) -> Result<(), String> {
-    let store = Store::open(&cfg.data_dir).map_err(|e| e.to_string())?;
-    match action {
-        AccountAction::Add {
-            address,
-            hash_stdin,
-        } => {
-            let address = checked_address(cfg, &address)?;
-            if store
-                .account(&address)
-                .await
-                .map_err(|e| e.to_string())?
-                .is_some()
-            {
-                return Err(format!("account {address} already exists"));
-            }
-            let hash = if hash_stdin {
-                read_hash()?
-            } else {
-                hash_password(&read_password(true)?)
-            };
-            store
-                .create_account(&address, &hash, AccountState::Local, true)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("created {address}");
-        }
-        AccountAction::List { domain } => {
-            let accounts = store
-                .accounts(domain.as_deref())
-                .await
-                .map_err(|e| e.to_string())?;
-            for a in accounts {
-                match &a.state_reason {
-                    Some(r) => println!("{}\t{}\t{}", a.address, a.state, r),
-                    None => println!("{}\t{}", a.address, a.state),
-                }
-            }
-        }
-        AccountAction::Passwd { address } => {
-            let a = store
-                .account(&address)
-                .await
-                .map_err(|e| e.to_string())?
-                .ok_or_else(|| format!("no account {address}"))?;
-            let pw = read_password(true)?;
-            store
-                .set_password_hash(a.id, &hash_password(&pw))
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("password changed for {}", a.address);
-        }
-        AccountAction::Delete { address } => {
-            store
-                .delete_account(&address)
-                .await
-                .map_err(|e| e.to_string())?;
-            println!("deleted {address}");
-        }
-    }
-    Ok(())
-}
-
-/// Reads one password hash from standard input and checks that ferrymail can
-/// verify it.
-fn read_hash() -> Result<String, String> {
-    let mut line = String::new();
-    std::io::stdin()
-        .read_line(&mut line)
-        .map_err(|e| format!("cannot read the hash from standard input: {e}"))?;
-    let hash = line.trim();
-    if !crate::auth::password::is_supported_hash(hash) {
-        return Err("unsupported password hash: expected {SHA512-CRYPT}$6$..., {SHA256-CRYPT}$5$..., {BLF-CRYPT}$2y$... or $argon2id$...".into());
-    }
-    Ok(hash.to_string())
-}
-
 /// Percent-encodes a query value.
 pub fn url_encode(s: &str) -> String {
     s.bytes()
@@ -394,20 +306,4 @@ pub fn url_encode(s: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect()
-}
-
-/// Lower-cases an address and checks that its domain is hosted.
-fn checked_address(cfg: &Config, address: &str) -> Result<String, String> {
-    let (local, domain) = crate::store::accounts::split_address(address)
-        .ok_or_else(|| format!("`{address}` is not an address (local@domain)"))?;
-    if local.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!("`{address}` is not a valid address"));
-    }
-    if cfg.domain(&domain).is_none() {
-        return Err(format!(
-            "domain {domain} is not hosted here (no file for it in {})",
-            cfg.domains_dir.display()
-        ));
-    }
-    Ok(format!("{local}@{domain}"))
 }

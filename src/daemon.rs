@@ -8,7 +8,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 
 use crate::app::App;
 use crate::config::{Config, ListenerSpec, Protocol};
@@ -74,24 +74,112 @@ impl Running {
     }
 }
 
+/// Every socket of a configuration, bound and listening, made before anything
+/// else so that a busy address stops the start with nothing created.
+pub struct Sockets {
+    listeners: Vec<(ListenerSpec, TcpListener)>,
+    admin: Option<TcpListener>,
+}
+
+/// Binds every listener of `config` (and `[admin] listen`). When any cannot be
+/// bound, none is kept and the one error names every address that failed,
+/// with its config key and what to change. Must run inside the runtime.
+pub fn bind_all(config: &Config) -> Result<Sockets, String> {
+    let mut failed = Vec::new();
+    let mut listeners = Vec::new();
+    for spec in &config.listeners {
+        match bind_one(spec.addr) {
+            Ok(l) => listeners.push((spec.clone(), l)),
+            Err(e) => failed.push((spec.addr, config_key(spec), e)),
+        }
+    }
+    let mut admin = None;
+    if let Some(addr) = config.admin_listen {
+        match bind_one(addr) {
+            Ok(l) => admin = Some(l),
+            Err(e) => failed.push((addr, ("admin", "listen"), e)),
+        }
+    }
+    if failed.is_empty() {
+        Ok(Sockets { listeners, admin })
+    } else {
+        Err(bind_failures(&failed))
+    }
+}
+
+/// `SO_REUSEADDR` as tokio's own `bind` does: a restart does not wait for the
+/// old connections' TIME_WAIT.
+fn bind_one(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
+}
+
+/// The section and key a listener comes from.
+fn config_key(spec: &ListenerSpec) -> (&'static str, &'static str) {
+    let key = if spec.implicit_tls {
+        "listen_tls"
+    } else {
+        "listen"
+    };
+    (spec.protocol.name(), key)
+}
+
+/// One message for every address that could not be bound.
+fn bind_failures(failed: &[(SocketAddr, (&str, &str), std::io::Error)]) -> String {
+    use std::io::ErrorKind;
+    let each: Vec<String> = failed
+        .iter()
+        .map(|(addr, (section, key), e)| {
+            let why = match e.kind() {
+                ErrorKind::AddrInUse => "is in use".to_string(),
+                ErrorKind::PermissionDenied => {
+                    "is not allowed (ports below 1024 need root or CAP_NET_BIND_SERVICE)".into()
+                }
+                ErrorKind::AddrNotAvailable => "is not an address of this machine".into(),
+                _ => format!("cannot be bound: {e}"),
+            };
+            format!("{addr} ([{section}] {key}) {why}")
+        })
+        .collect();
+    let (addr, (section, key), _) = &failed[0];
+    let port = addr
+        .port()
+        .checked_add(10000)
+        .unwrap_or(addr.port().saturating_sub(10000));
+    let them = if failed.len() == 1 { "it" } else { "them" };
+    format!(
+        "cannot listen: {} \u{2014} free {them} or move {them}, e.g. --set {section}.{key}={}; nothing was started",
+        each.join("; "),
+        SocketAddr::new(addr.ip(), port)
+    )
+}
+
 /// Binds every listener of the configuration and starts serving.
 pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, String> {
-    let config = app.config();
+    let sockets = bind_all(&app.config())?;
+    start_bound(app, services, sockets).await
+}
+
+/// Starts serving on sockets [`bind_all`] made.
+pub async fn start_bound(
+    app: Arc<App>,
+    services: &ServiceFactory,
+    sockets: Sockets,
+) -> Result<Running, String> {
     crate::smtp::start_queue(&app);
     keep_disk_reserve(&app);
     let mut bound = Vec::new();
-    for spec in &config.listeners {
+    for (spec, listener) in sockets.listeners {
         let Some(service) = services(&app, spec.protocol) else {
             tracing::warn!(protocol = spec.protocol.name(), addr = %spec.addr, "this protocol is not served by this build; listener not opened");
             continue;
         };
-        let listener = TcpListener::bind(spec.addr).await.map_err(|e| {
-            format!(
-                "cannot listen on {} ({}): {e}",
-                spec.addr,
-                spec.protocol.name()
-            )
-        })?;
         let addr = listener.local_addr().map_err(|e| e.to_string())?;
         tracing::info!(
             protocol = spec.protocol.name(),
@@ -110,13 +198,13 @@ pub async fn start(app: Arc<App>, services: &ServiceFactory) -> Result<Running, 
                 metrics: app.metrics.clone(),
             },
         );
-        bound.push((spec.clone(), addr));
+        bound.push((spec, addr));
     }
     let mut admin = None;
-    if let Some(addr) = config.admin_listen {
-        admin = Some(crate::admin::start(app.clone(), addr).await?);
+    if let Some(listener) = sockets.admin {
+        admin = Some(crate::admin::start(app.clone(), listener).await?);
     }
-    write_listeners_file(&config.data_dir, &bound, admin);
+    write_listeners_file(&app.config().data_dir, &bound, admin);
     // Copies a restart interrupted go on (with the admin credential) once the
     // listeners are up.
     crate::migrate::queue::resume_at_startup(&app.migrations).await;
@@ -191,9 +279,25 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     }
     let config_path = config.file.clone();
     tracing::info!("{}", config.summary());
+    // Nothing is made in data_dir before every socket is bound and the data
+    // dir is ours.
+    let sockets = bind_all(&config).map_err(|busy| {
+        // Busy because a daemon already runs on this data dir: say that.
+        use crate::store::lock::{holder, LockError, Role};
+        match holder(&config.data_dir) {
+            Some(
+                held @ LockError::Held {
+                    role: Some(Role::Serve),
+                    ..
+                },
+            ) => lock_refused(&config.data_dir, held),
+            _ => busy,
+        }
+    })?;
+    let _lock = lock_data_dir(&config.data_dir)?;
     warn_if_open(&config);
     let app = App::new(config)?;
-    let running = start(app.clone(), services).await?;
+    let running = start_bound(app.clone(), services, sockets).await?;
     wait_for_signal(|| match crate::config::load(&config_path) {
         Ok(c) => {
             tracing::info!("SIGHUP: configuration reloaded ({})", c.summary());
@@ -210,6 +314,32 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// One daemon per data dir: takes `data_dir/lock` for as long as the daemon
+/// runs (waiting a little while a command holds it for a moment).
+fn lock_data_dir(data_dir: &Path) -> Result<crate::store::lock::DataDirLock, String> {
+    use crate::store::lock::{self, Role};
+    lock::lock_waiting_for_commands(data_dir, Role::Serve, Duration::from_secs(10))
+        .map_err(|e| lock_refused(data_dir, e))
+}
+
+/// Why `serve` does not start on a locked data dir.
+fn lock_refused(data_dir: &Path, e: crate::store::lock::LockError) -> String {
+    use crate::store::lock::{self, LockError, Role};
+    let path = lock::lock_path(data_dir);
+    match e {
+        LockError::Held {
+            pid: Some(pid),
+            role: Some(Role::Serve),
+        } => format!(
+            "another ferrymail daemon (PID {pid}) is running on the data dir {} (it holds {}); one daemon per data dir: stop it first, or give this one another data_dir",
+            data_dir.display(),
+            path.display()
+        ),
+        LockError::Held { .. } => format!("{e}: {} is locked; not starting", path.display()),
+        LockError::Io(e) => format!("cannot lock {}: {e}", path.display()),
+    }
 }
 
 /// Makes the disk reserve again once there is room (it is released when a

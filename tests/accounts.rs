@@ -89,7 +89,11 @@ async fn add_verify_passwd_delete() {
     assert!(grep_dir(&cfg.data_dir(), b"S3cret-first").is_empty());
     assert!(grep_dir(&cfg.data_dir(), b"n3w-Pass").is_empty());
 
-    let (code, _, _) = cli(&cfg, &["account", "delete", "bob@example.test"], "");
+    let (code, _, _) = cli(
+        &cfg,
+        &["account", "delete", "bob@example.test", "--yes"],
+        "",
+    );
     assert_eq!(code, 0);
     let store = Store::open(&cfg.data_dir()).unwrap();
     assert!(store.account("bob@example.test").await.unwrap().is_none());
@@ -99,7 +103,11 @@ async fn add_verify_passwd_delete() {
             .count(),
         0
     );
-    let (code, _, err) = cli(&cfg, &["account", "delete", "bob@example.test"], "");
+    let (code, _, err) = cli(
+        &cfg,
+        &["account", "delete", "bob@example.test", "--yes"],
+        "",
+    );
     assert_eq!(code, 1);
     assert!(err.contains("does not exist"), "{err}");
 }
@@ -159,4 +167,174 @@ async fn imported_legacy_hash_logs_in_and_is_upgraded() {
     ));
     drop(store);
     assert!(grep_dir(&cfg.data_dir(), b"legacy-pw").is_empty());
+}
+
+/// A bare name gets `default_domain`, as at login; without one it is refused
+/// with a message saying so.
+#[test]
+fn bare_names_take_the_default_domain() {
+    let cfg = TestConfig::new(
+        "default_domain = \"example.test\"\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let (code, out, err) = cli(&cfg, &["account", "add", "Bob"], "bob-pw\n");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created bob@example.test"), "{out}");
+    let (code, out, err) = cli(&cfg, &["account", "passwd", "bob"], "bob-pw2\n");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(
+        out.contains("password changed for bob@example.test"),
+        "{out}"
+    );
+    let (code, out, _) = cli(&cfg, &["account", "list", "--domain", "example.test"], "");
+    assert_eq!((code, out.trim()), (0, "bob@example.test\tlocal"));
+
+    // Unknown names and domains: a message and exit 1, never silence.
+    let (code, _, err) = cli(&cfg, &["account", "passwd", "nobody"], "pw\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("nobody@example.test does not exist"), "{err}");
+    let (code, out, err) = cli(&cfg, &["account", "list", "--domain", "nope.test"], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("nope.test is not hosted here"), "{err}");
+
+    let none = TestConfig::new("", &[("example.test", "domain = \"example.test\"\n")]);
+    let (code, _, err) = cli(&none, &["account", "add", "bob"], "pw\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("no default_domain"), "{err}");
+}
+
+/// `account delete` asks on a terminal; with no terminal to ask on it needs
+/// `--yes`, and without it deletes nothing.
+#[test]
+fn delete_without_a_terminal_needs_yes() {
+    let cfg = TestConfig::new("", &[("example.test", "domain = \"example.test\"\n")]);
+    let (code, out, err) = cli(&cfg, &["account", "add", "pat@example.test"], "pat-pw\n");
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = cli(&cfg, &["account", "delete", "pat@example.test"], "y\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("--yes"), "{err}");
+    assert!(err.contains("not a terminal"), "{err}");
+    let (_, out, _) = cli(&cfg, &["account", "list"], "");
+    assert_eq!(out.trim(), "pat@example.test\tlocal");
+    let (code, out, err) = cli(&cfg, &["account", "delete", "pat", "--yes"], "");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains("no default_domain"), "{err}");
+    let (code, out, err) = cli(
+        &cfg,
+        &["account", "delete", "pat@example.test", "--yes"],
+        "",
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("deleted pat@example.test"), "{out}");
+}
+
+/// While the daemon runs it holds the data dir: `account add|passwd|list|
+/// delete` and `users import` go through its admin API, and the new account
+/// logs in over IMAP at once. The password is in no request line, log or file.
+#[test]
+fn account_commands_go_through_the_running_daemon() {
+    let cfg = TestConfig::new(
+        "default_domain = \"example.test\"\n[auth]\nallow_plaintext = true\nfailure_delay_ms = 0\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[admin]\nlisten = \"127.0.0.1:0\"\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let d = common::Daemon::start(&cfg.path(), &cfg.data_dir());
+    let imap = d.addr("imap", "plain");
+    let login = |user: &str, pw: &str| -> String {
+        let mut c = Line::connect_timeout(imap, Duration::from_secs(20));
+        c.line();
+        let r = c.transact("a", &format!("LOGIN {user} {pw}"));
+        c.transact("z", "LOGOUT");
+        r
+    };
+
+    let (code, out, err) = cli(&cfg, &["account", "add", "carol"], "Carol-Pw-1\n");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("created carol@example.test"), "{out}");
+    assert!(login("carol@example.test", "Carol-Pw-1").starts_with("a OK"));
+
+    let (code, _, err) = cli(&cfg, &["account", "add", "carol@example.test"], "x\n");
+    assert_eq!(code, 1);
+    assert!(err.contains("already exists"), "{err}");
+
+    let (code, out, err) = cli(&cfg, &["account", "passwd", "carol"], "Carol-Pw-2\n");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(login("carol", "Carol-Pw-1").starts_with("a NO"));
+    assert!(login("carol", "Carol-Pw-2").starts_with("a OK"));
+
+    let users = cfg.dir.path().join("users.txt");
+    std::fs::write(
+        &users,
+        "dave\n# a comment\nerin@example.test\nfrank@other.test\n",
+    )
+    .unwrap();
+    let (code, out, err) = cli(
+        &cfg,
+        &[
+            "users",
+            "import",
+            "--domain",
+            "example.test",
+            users.to_str().unwrap(),
+        ],
+        "",
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("2 users imported as pending"), "{out}");
+    assert!(
+        err.contains("line 4: the address is not in the imported domain"),
+        "{err}"
+    );
+
+    let (code, out, err) = cli(&cfg, &["account", "list", "--domain", "example.test"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(
+        lines,
+        [
+            "carol@example.test\tlocal",
+            "dave@example.test\tpending",
+            "erin@example.test\tpending"
+        ]
+    );
+    let (code, _, err) = cli(&cfg, &["account", "list", "--domain", "nope.test"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("nope.test is not hosted here"), "{err}");
+
+    let (code, out, err) = cli(&cfg, &["account", "delete", "carol", "--yes"], "");
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(login("carol", "Carol-Pw-2").starts_with("a NO"));
+    let (code, _, err) = cli(&cfg, &["account", "delete", "carol", "--yes"], "");
+    assert_eq!(code, 1);
+    assert!(err.contains("carol@example.test does not exist"), "{err}");
+
+    let log = common::proc::wait_log(&d, "through the admin API", 4, 10);
+    for what in [
+        "account created through the admin API",
+        "password changed through the admin API",
+        "users imported through the admin API",
+        "account deleted through the admin API",
+    ] {
+        assert!(log.contains(what), "{what}:\n{log}");
+    }
+    assert!(!log.contains("Carol-Pw"), "{log}");
+    drop(d);
+    assert!(grep_dir(&cfg.data_dir(), b"Carol-Pw").is_empty());
+}
+
+/// A daemon without `[admin] listen` holds the data dir too: the account
+/// commands refuse, naming it, and change nothing.
+#[test]
+fn without_an_admin_api_the_running_daemon_refuses_account_changes() {
+    let cfg = TestConfig::new(
+        "[imap]\nlisten = [\"127.0.0.1:0\"]\n",
+        &[("example.test", "domain = \"example.test\"\n")],
+    );
+    let mut d = common::Daemon::start(&cfg.path(), &cfg.data_dir());
+    let (code, out, err) = cli(&cfg, &["account", "add", "pat@example.test"], "pat-pw\n");
+    assert_eq!(code, 1, "{out}");
+    assert!(err.contains(&format!("PID {}", d.pid())), "{err}");
+    assert!(err.contains("no [admin] listen"), "{err}");
+    assert!(d.terminate().success());
+    let (code, out, _) = cli(&cfg, &["account", "list"], "");
+    assert_eq!((code, out.as_str()), (0, ""));
 }

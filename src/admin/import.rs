@@ -66,7 +66,7 @@ pub fn parse(text: &str, domain: &str) -> Vec<Result<ImportLine, (usize, &'stati
 }
 
 /// What an import did.
-#[derive(Debug, Default, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ImportReport {
     pub imported: usize,
     pub with_hash: usize,
@@ -76,12 +76,14 @@ pub struct ImportReport {
     pub errors: Vec<String>,
 }
 
-/// Creates the `pending` accounts of `text` for `domain`.
-pub async fn import(store: &Store, domain: &str, text: &str) -> ImportReport {
+/// Creates the `pending` accounts of `text` for `domain`; `text` starts at
+/// line `first_line` of the file (it comes in chunks), for the errors.
+pub async fn import(store: &Store, domain: &str, text: &str, first_line: usize) -> ImportReport {
     let mut r = ImportReport::default();
+    let at = |line: usize| line + first_line.max(1) - 1;
     for entry in parse(text, domain) {
         match entry {
-            Err((line, why)) => r.errors.push(format!("line {line}: {why}")),
+            Err((line, why)) => r.errors.push(format!("line {}: {why}", at(line))),
             Ok(u) => match store.create_pending_account(&u.address, &u.hash).await {
                 Ok(_) => {
                     r.imported += 1;
@@ -90,11 +92,44 @@ pub async fn import(store: &Store, domain: &str, text: &str) -> ImportReport {
                     }
                 }
                 Err(StoreError::AlreadyExists(_)) => r.existing += 1,
-                Err(e) => r.errors.push(format!("line {}: {e}", u.line)),
+                Err(e) => r.errors.push(format!("line {}: {e}", at(u.line))),
             },
         }
     }
     r
+}
+
+impl ImportReport {
+    /// Adds the counts and errors of the next chunk.
+    pub fn add(&mut self, next: ImportReport) {
+        self.imported += next.imported;
+        self.with_hash += next.with_hash;
+        self.existing += next.existing;
+        self.errors.extend(next.errors);
+    }
+}
+
+/// `text` cut at line ends into pieces of about `max` bytes (a longer line is
+/// one piece), each with the number of its first line.
+pub fn chunks(text: &str, max: usize) -> Vec<(usize, &str)> {
+    let mut out = Vec::new();
+    let (mut rest, mut line) = (text, 1);
+    while !rest.is_empty() {
+        let cut = if rest.len() <= max {
+            rest.len()
+        } else {
+            let head = &rest.as_bytes()[..max];
+            match head.iter().rposition(|b| *b == b'\n') {
+                Some(i) => i + 1,
+                None => rest.find('\n').map_or(rest.len(), |i| i + 1),
+            }
+        };
+        let (piece, tail) = rest.split_at(cut);
+        out.push((line, piece));
+        line += piece.matches('\n').count();
+        rest = tail;
+    }
+    out
 }
 
 #[cfg(test)]
@@ -121,5 +156,23 @@ mod tests {
         for e in r.iter().filter_map(|e| e.as_ref().err()) {
             assert!(!e.1.contains("xyz"));
         }
+    }
+
+    #[test]
+    fn chunks_keep_lines_whole_and_numbered() {
+        let text = "aa\nbbbb\nc\n\nddddddddd\ne";
+        let c = chunks(text, 6);
+        assert_eq!(
+            c,
+            vec![
+                (1, "aa\n"),
+                (2, "bbbb\n"),
+                (3, "c\n\n"),
+                (5, "ddddddddd\n"),
+                (6, "e")
+            ]
+        );
+        assert_eq!(c.iter().map(|p| p.1).collect::<String>(), text);
+        assert_eq!(chunks("", 6), vec![]);
     }
 }

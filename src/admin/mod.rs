@@ -3,6 +3,8 @@
 //! token kept in `data_dir/admin-token` (mode 0600): `Authorization: Bearer TOKEN`,
 //! or, for the dashboard in a browser, `/?token=TOKEN` once, which sets a cookie.
 
+pub mod accounts;
+pub mod accounts_cli;
 pub mod client;
 pub mod discover_cli;
 pub mod follow;
@@ -68,13 +70,10 @@ fn token_matches(given: &str, token: &str) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Binds the admin listener and serves it until shutdown.
-pub async fn start(app: Arc<App>, addr: SocketAddr) -> Result<SocketAddr, String> {
+/// Serves the bound admin listener until shutdown.
+pub async fn start(app: Arc<App>, listener: TcpListener) -> Result<SocketAddr, String> {
     let token = ensure_token(&app.config().data_dir)
         .map_err(|e| format!("cannot create the admin token: {e}"))?;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|e| format!("cannot listen on {addr} (admin): {e}"))?;
     let bound = listener.local_addr().map_err(|e| e.to_string())?;
     if !bound.ip().is_loopback() {
         tracing::warn!(addr = %bound, "the admin API listens on a non-loopback address; protect it with a firewall");
@@ -184,6 +183,9 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             tracing::warn!(path = %req.path, origin = req.header("origin").unwrap_or(""), "admin API: {why}");
             return Response::error(403, why);
         }
+    }
+    if let Some(r) = accounts::route(app, req).await {
+        return r;
     }
     match (req.method.as_str(), req.path.as_str()) {
         ("GET", "/") => {

@@ -15,6 +15,7 @@ pub mod cache;
 pub mod db;
 mod error;
 pub mod flags;
+pub mod lock;
 pub mod mailstore;
 pub mod reserve;
 mod util;
