@@ -72,7 +72,18 @@ pub enum FetchItem {
         peek: bool,
     },
     ModSeq,
-    /// BINARY and friends: not served.
+    /// `BINARY[part]<partial>`, `BINARY.PEEK[...]` (RFC 3516): the part with
+    /// its Content-Transfer-Encoding undone.
+    Binary {
+        part: Vec<u32>,
+        partial: Option<(u32, u32)>,
+        peek: bool,
+    },
+    /// `BINARY.SIZE[part]`: the size of that.
+    BinarySize {
+        part: Vec<u32>,
+    },
+    /// Items not served.
     Unsupported(&'static str),
 }
 
@@ -171,6 +182,8 @@ pub enum Cmd {
         /// Seconds since the epoch and zone offset in minutes.
         date: Option<(i64, i32)>,
         message: Vec<u8>,
+        /// Sent as a literal8 (RFC 3516): may hold NULs.
+        binary: bool,
     },
     Check,
     Close,

@@ -239,7 +239,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -317,7 +317,8 @@ impl Session {
                 flags,
                 date,
                 message,
-            } => self.cmd_append(mailbox, flags, date, message).await,
+                binary,
+            } => self.cmd_append(mailbox, flags, date, message, binary).await,
             Cmd::Expunge { uids } => self.cmd_expunge(uids).await,
             Cmd::Search { uid, charset, key } => self.cmd_search(uid, charset, key).await,
             Cmd::Fetch {

@@ -4,11 +4,25 @@
 
 use super::value::hex;
 
-/// Quoted-printable (RFC 2045 §6.7): `=XX` and soft line breaks; a stray `=` is kept.
+/// Quoted-printable (RFC 2045 §6.7): `=XX` and soft line breaks; a stray `=` is
+/// kept; white space at the end of a line was added in transport and goes.
 pub fn quoted_printable(v: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(v.len());
     let mut i = 0;
     while i < v.len() {
+        if v[i] == b' ' || v[i] == b'\t' {
+            let mut j = i;
+            while j < v.len() && (v[j] == b' ' || v[j] == b'\t') {
+                j += 1;
+            }
+            if j == v.len() || v[j] == b'\n' || (v[j] == b'\r' && v.get(j + 1) == Some(&b'\n')) {
+                i = j;
+                continue;
+            }
+            out.extend_from_slice(&v[i..j]);
+            i = j;
+            continue;
+        }
         if v[i] == b'=' {
             if let (Some(&a), Some(&b)) = (v.get(i + 1), v.get(i + 2)) {
                 if let (Some(h), Some(l)) = (hex(a), hex(b)) {

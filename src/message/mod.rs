@@ -9,6 +9,9 @@
 
 use std::borrow::Cow;
 
+pub use binary::encode_nul_parts;
+
+mod binary;
 mod bodystructure;
 mod date;
 mod decode;
@@ -125,6 +128,32 @@ impl<'a> Message<'a> {
             SectionKind::HeaderFieldsNot(names) => {
                 message.map_or(empty, |m| Cow::Owned(header_fields(raw, m, names, false)))
             }
+        }
+    }
+
+    /// `BINARY[part]` (RFC 3516): the whole message for an empty part number;
+    /// else the part's body with its Content-Transfer-Encoding undone (a
+    /// multipart or message/rfc822 part as it is). `Err` names an encoding
+    /// this server cannot undo (`UNKNOWN-CTE`). A part that does not exist
+    /// gives an empty result.
+    pub fn binary(&self, path: &[u32]) -> Result<Cow<'a, [u8]>, String> {
+        let raw: &'a [u8] = self.raw;
+        if path.is_empty() {
+            return Ok(Cow::Borrowed(raw));
+        }
+        let Some(part) = self.find(path) else {
+            return Ok(Cow::Borrowed(&raw[..0]));
+        };
+        let body = &raw[part.body.clone()];
+        if !matches!(part.kind, mime::Kind::Leaf) {
+            return Ok(Cow::Borrowed(body));
+        }
+        let cte = bodystructure::encoding(raw, part);
+        match cte.as_slice() {
+            b"7bit" | b"8bit" | b"binary" => Ok(Cow::Borrowed(body)),
+            b"base64" => Ok(Cow::Owned(decode::base64(body))),
+            b"quoted-printable" => Ok(Cow::Owned(decode::quoted_printable(body))),
+            other => Err(String::from_utf8_lossy(other).into_owned()),
         }
     }
 

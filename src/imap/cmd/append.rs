@@ -11,7 +11,8 @@ impl Session {
         mailbox: String,
         flags: Vec<String>,
         date: Option<(i64, i32)>,
-        message: Vec<u8>,
+        mut message: Vec<u8>,
+        binary: bool,
     ) -> Done {
         let Some(u) = self.user() else {
             return Done::Bad("Not authenticated".into());
@@ -22,7 +23,26 @@ impl Session {
             Ok(None) => return Done::No("[TRYCREATE] No such mailbox".into()),
             Err(e) => return store_error(e),
         };
-        let streamed = self.streamed.take();
+        let mut streamed = self.streamed.take();
+        if let Some(w) = streamed.take_if(|_| binary) {
+            // A large literal8 went to a file: it is read back to look for NULs.
+            let staged = match w.finish(Durability::Now).await {
+                Ok(b) => b,
+                Err(e) => return store_error(e),
+            };
+            let path = ms.blob_path(&staged.id);
+            let read = tokio::fs::read(&path).await;
+            let _ = tokio::fs::remove_file(&path).await;
+            message = match read {
+                Ok(m) => m,
+                Err(e) => return store_error(e.into()),
+            };
+        }
+        // RFC 3516 §4.4: parts with NULs are stored base64-encoded, so that
+        // FETCH BODY never sends a NUL; FETCH BINARY gives the bytes back.
+        if let Some(encoded) = crate::message::encode_nul_parts(&message) {
+            message = encoded;
+        }
         if message.is_empty() && streamed.is_none() {
             return Done::No("[CANNOT] Empty messages are not stored".into());
         }

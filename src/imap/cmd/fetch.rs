@@ -18,6 +18,23 @@ fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(data);
 }
 
+/// A BINARY result: a literal8 (`~{n}`) when it holds a NUL, which a literal
+/// may not carry (RFC 3516 §4.3); a literal otherwise.
+fn literal8(out: &mut Vec<u8>, data: &[u8]) {
+    if data.contains(&0) {
+        out.push(b'~');
+    }
+    literal(out, data);
+}
+
+/// `1.2.3`.
+fn part_label(part: &[u32]) -> String {
+    part.iter()
+        .map(|n| n.to_string())
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
 fn needs_body(items: &[FetchItem]) -> bool {
     items.iter().any(|i| {
         matches!(
@@ -29,6 +46,8 @@ fn needs_body(items: &[FetchItem]) -> bool {
                 | FetchItem::Rfc822Header
                 | FetchItem::Rfc822Text
                 | FetchItem::BodySection { .. }
+                | FetchItem::Binary { .. }
+                | FetchItem::BinarySize { .. }
         )
     })
 }
@@ -37,7 +56,10 @@ fn sets_seen(items: &[FetchItem]) -> bool {
     items.iter().any(|i| {
         matches!(
             i,
-            FetchItem::Rfc822 | FetchItem::Rfc822Text | FetchItem::BodySection { peek: false, .. }
+            FetchItem::Rfc822
+                | FetchItem::Rfc822Text
+                | FetchItem::BodySection { peek: false, .. }
+                | FetchItem::Binary { peek: false, .. }
         )
     })
 }
@@ -147,6 +169,7 @@ impl Session {
         }
         let recent = &sel.recent;
         let mut missing = false;
+        let mut unknown_cte: Option<String> = None;
         for (seq, u) in msgs.drain(..) {
             let Some(meta) = metas.get(&u) else {
                 continue;
@@ -272,6 +295,35 @@ impl Session {
                                 }
                             }
                         }
+                        FetchItem::Binary { part, partial, .. } => {
+                            let data = match msg().binary(part) {
+                                Ok(d) => d,
+                                Err(cte) => {
+                                    unknown_cte = Some(cte);
+                                    continue;
+                                }
+                            };
+                            out.extend_from_slice(
+                                format!("BINARY[{}]", part_label(part)).as_bytes(),
+                            );
+                            let data = match partial {
+                                Some((origin, len)) => {
+                                    out.extend_from_slice(format!("<{origin}>").as_bytes());
+                                    let start = (*origin as usize).min(data.len());
+                                    let end = start.saturating_add(*len as usize).min(data.len());
+                                    &data[start..end]
+                                }
+                                None => &data[..],
+                            };
+                            out.push(b' ');
+                            literal8(&mut out, data);
+                        }
+                        FetchItem::BinarySize { part } => match msg().binary(part) {
+                            Ok(d) => out.extend_from_slice(
+                                format!("BINARY.SIZE[{}] {}", part_label(part), d.len()).as_bytes(),
+                            ),
+                            Err(cte) => unknown_cte = Some(cte),
+                        },
                         FetchItem::Unsupported(_) => {}
                     }
                 }
@@ -301,6 +353,11 @@ impl Session {
             if self.conn.pending_output() > FLUSH_AT && self.conn.flush().await.is_err() {
                 return Done::Close;
             }
+        }
+        if let Some(cte) = unknown_cte {
+            return Done::No(format!(
+                "[UNKNOWN-CTE] Cannot decode Content-Transfer-Encoding {cte}"
+            ));
         }
         if missing {
             return Done::No("[EXPUNGEISSUED] Some messages were expunged meanwhile".into());

@@ -156,8 +156,18 @@ fn fetch_item(i: &MessageDataItemName<'_>) -> FetchItem {
         MessageDataItemName::Rfc822Text => FetchItem::Rfc822Text,
         MessageDataItemName::Uid => FetchItem::Uid,
         MessageDataItemName::ModSeq => FetchItem::ModSeq,
-        MessageDataItemName::Binary { .. } => FetchItem::Unsupported("BINARY"),
-        MessageDataItemName::BinarySize { .. } => FetchItem::Unsupported("BINARY.SIZE"),
+        MessageDataItemName::Binary {
+            section,
+            partial,
+            peek,
+        } => FetchItem::Binary {
+            part: section.iter().map(|n| n.get()).collect(),
+            partial: partial.map(|(a, b)| (a, b.get())),
+            peek: *peek,
+        },
+        MessageDataItemName::BinarySize { section } => FetchItem::BinarySize {
+            part: section.iter().map(|n| n.get()).collect(),
+        },
     }
 }
 
@@ -288,11 +298,11 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                 let d = d.as_ref();
                 (d.timestamp(), d.offset().local_minus_utc() / 60)
             }),
+            binary: matches!(message, LiteralOrLiteral8::Literal8(_)),
             message: match message {
                 LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                LiteralOrLiteral8::Literal8(_) => {
-                    return Err("BINARY literals are not supported".into())
-                }
+                // RFC 3516 §4.4: binary content, NULs allowed.
+                LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
             },
         },
         CommandBody::Check => Cmd::Check,
