@@ -200,3 +200,117 @@ async fn an_invalid_modified_utf7_name_gets_no_not_bad() {
     c.ok("NOOP").await;
     t.stop().await;
 }
+
+/// LIST-EXTENDED (RFC 5258): several patterns, SUBSCRIBED with
+/// RECURSIVEMATCH and CHILDINFO (a parent shown for a subscribed descendant
+/// the patterns do not show), `\NonExistent`, RETURN (CHILDREN SUBSCRIBED),
+/// and BAD for options that make no sense. The cases of imaptest's `listext`.
+#[tokio::test]
+async fn list_extended_recursivematch_and_childinfo() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" LIST-EXTENDED"), "{caps:?}");
+    for m in [
+        "t/a",
+        "t/b/",
+        "t/b/a",
+        "t/c",
+        "t/d/e",
+        "t/g/g",
+        "t/h/h",
+        "t/h/i",
+        "t/Entw&APw-rfe/x",
+        "t/f",
+    ] {
+        c.ok(&format!("CREATE \"{m}\"")).await;
+    }
+    for m in [
+        "t/a",
+        "t/b/a",
+        "t/f",
+        "t/g/g",
+        "t/h/h",
+        "t/h/i",
+        "t/Entw&APw-rfe/x",
+    ] {
+        c.ok(&format!("SUBSCRIBE \"{m}\"")).await;
+    }
+    // Subscribed, then deleted: \NonExistent.
+    c.ok("DELETE t/f").await;
+    let list = |l: Vec<String>| -> Vec<String> {
+        l.into_iter().filter(|x| x.starts_with("* LIST")).collect()
+    };
+    // Two patterns.
+    let l = list(c.ok("LIST \"\" (t/*a t/c)").await);
+    assert_eq!(
+        l,
+        [
+            "* LIST (\\HasNoChildren) \"/\" \"t/a\"",
+            "* LIST (\\HasNoChildren) \"/\" \"t/b/a\"",
+            "* LIST (\\HasNoChildren) \"/\" \"t/c\""
+        ]
+    );
+    // t/b is not subscribed; its subscribed child t/b/a is not shown by `t/b%`.
+    let l = list(
+        c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" t/b% RETURN (CHILDREN)")
+            .await,
+    );
+    assert_eq!(
+        l,
+        ["* LIST (\\HasChildren) \"/\" \"t/b\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"]
+    );
+    // ... but when a pattern shows t/b/a itself, t/b is not listed.
+    let l = list(
+        c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (t/b t/b/a)")
+            .await,
+    );
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!(
+        l[0].ends_with("\"t/b/a\"") && l[0].contains("\\Subscribed"),
+        "{l:?}"
+    );
+    // t/g/g is shown by `*g`: nothing more; t/h/i is not shown by `*h`: t/h is.
+    let l = list(c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" t*g").await);
+    assert_eq!(l.len(), 1, "{l:?}");
+    assert!(l[0].ends_with("\"t/g/g\""), "{l:?}");
+    let l = list(c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" t*h").await);
+    assert_eq!(l.len(), 2, "{l:?}");
+    assert!(
+        l[0].ends_with("\"t/h\" (\"CHILDINFO\" (\"SUBSCRIBED\"))")
+            && !l[0].contains("\\Subscribed"),
+        "{l:?}"
+    );
+    assert!(l[1].ends_with("\"t/h/h\""), "{l:?}");
+    // A subscribed name that does not exist.
+    let l = list(c.ok("LIST (SUBSCRIBED) \"\" t/f").await);
+    assert_eq!(
+        l,
+        ["* LIST (\\NonExistent \\Subscribed \\HasNoChildren) \"/\" \"t/f\""]
+    );
+    // Non-ASCII names in CHILDINFO answers.
+    let l = list(c.ok("LIST (SUBSCRIBED RECURSIVEMATCH) \"\" t/Entw%").await);
+    assert_eq!(
+        l,
+        ["* LIST (\\HasChildren) \"/\" \"t/Entw&APw-rfe\" (\"CHILDINFO\" (\"SUBSCRIBED\"))"]
+    );
+    // RETURN (CHILDREN SUBSCRIBED) on a plain selection.
+    let l = list(c.ok("LIST \"\" t/% RETURN (CHILDREN SUBSCRIBED)").await);
+    assert!(
+        l.contains(&"* LIST (\\Subscribed \\HasNoChildren) \"/\" \"t/a\"".to_string()),
+        "{l:?}"
+    );
+    assert!(
+        l.contains(&"* LIST (\\HasChildren) \"/\" \"t/b\"".to_string()),
+        "{l:?}"
+    );
+    for bad in [
+        "LIST (IMAPTEST) \"\" \"\"",
+        "LIST (RECURSIVEMATCH) \"\" \"\"",
+        "LIST (RECURSIVEMATCH REMOTE) \"\" \"\"",
+        "LIST \"\" \"\" RETURN (IMAPTEST)",
+    ] {
+        c.bad(bad).await;
+    }
+    t.stop().await;
+}

@@ -140,6 +140,7 @@ impl Session {
                 continue;
             }
             let mut attrs: Vec<String> = Vec::new();
+            let mut childinfo = false;
             if a.lsub {
                 if !e.subscribed {
                     // RFC 3501 §6.3.9: a parent of a subscribed name, shown for `%`.
@@ -153,10 +154,14 @@ impl Session {
                 }
             } else {
                 if a.select_subscribed && !e.subscribed {
-                    if a.recursive_match && subs.iter().any(|s| s.starts_with(&format!("{name}/")))
-                    {
-                        // Shown for its subscribed children (CHILDINFO omitted).
-                    } else {
+                    // RFC 5258 §3.5 RECURSIVEMATCH: shown, with CHILDINFO, for
+                    // a subscribed descendant the patterns do not show.
+                    let prefix = format!("{name}/");
+                    childinfo = a.recursive_match
+                        && subs.iter().any(|s| {
+                            s.starts_with(&prefix) && !patterns.iter().any(|p| matches(p, s))
+                        });
+                    if !childinfo {
                         continue;
                     }
                 }
@@ -190,9 +195,14 @@ impl Session {
                 );
             }
             lines.push(format!(
-                "{verb} ({}) \"/\" {}",
+                "{verb} ({}) \"/\" {}{}",
                 attrs.join(" "),
-                write::mailbox(name)
+                write::mailbox(name),
+                if childinfo {
+                    " (\"CHILDINFO\" (\"SUBSCRIBED\"))"
+                } else {
+                    ""
+                }
             ));
         }
         for l in lines {
