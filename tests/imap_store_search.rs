@@ -314,3 +314,98 @@ async fn comments_inside_an_address_are_not_a_name() {
     );
     t.stop().await;
 }
+
+/// ESEARCH (RFC 4731): `SEARCH RETURN (...)` answered like a real Dovecot
+/// for the same mailbox (tags aside), empty results, UID, BAD for return
+/// options not served; with CONDSTORE, MODSEQ; and the first
+/// CONDSTORE-enabling command reports HIGHESTMODSEQ (RFC 7162 §3.1).
+#[tokio::test]
+async fn esearch_answers_like_dovecot() {
+    use common::legacy::{Legacy, LegacyOptions};
+    const CMDS: &[&str] = &[
+        "SEARCH RETURN (ALL) ALL",
+        "SEARCH RETURN () ALL",
+        "SEARCH RETURN (MIN MAX COUNT) ALL",
+        "UID SEARCH RETURN (ALL) SEEN",
+        "UID SEARCH RETURN (MIN COUNT) UNSEEN",
+        "SEARCH RETURN (COUNT) 1000",
+        "SEARCH RETURN (MIN MAX ALL) 1000",
+        "UID SEARCH RETURN () 1000",
+        "SEARCH RETURN (all count) SUBJECT m",
+        "SEARCH RETURN (ALL) 2:4,7",
+    ];
+    let tagless = |l: &str| -> String {
+        let s = l.to_ascii_uppercase();
+        match s.find(")") {
+            Some(i) if s.starts_with("* ESEARCH (TAG ") => format!("* ESEARCH{}", &s[i + 1..]),
+            _ => s,
+        }
+    };
+    let bodies: Vec<Vec<u8>> = (1..=8).map(message).collect();
+    // Dovecot first.
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut d = legacy.imap("alice", "alice-pw");
+    for b in &bodies {
+        d.append("INBOX", "", "01-Jan-2024 10:00:00 +0000", b);
+    }
+    d.ok("SELECT INBOX");
+    d.ok("STORE 2,4,5 +FLAGS (\\Seen)");
+    d.ok("STORE 3 +FLAGS (\\Deleted)");
+    d.ok("EXPUNGE");
+    let theirs: Vec<String> = CMDS
+        .iter()
+        .map(|c| {
+            let l = d.ok(c);
+            let e = l.iter().find(|l| l.text.starts_with("* ESEARCH")).unwrap();
+            tagless(&e.text)
+        })
+        .collect();
+    // Ours.
+    let t = start(PLAIN, "", 0).await;
+    for b in &bodies {
+        t.deliver("INBOX", b, Flags::new()).await;
+    }
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" ESEARCH"), "{caps:?}");
+    c.ok("SELECT INBOX").await;
+    c.ok("STORE 2,4,5 +FLAGS.SILENT (\\Seen)").await;
+    c.ok("STORE 3 +FLAGS.SILENT (\\Deleted)").await;
+    c.ok("EXPUNGE").await;
+    for (cmd, want) in CMDS.iter().zip(&theirs) {
+        let tag = c.next_tag();
+        c.c.send(&format!("{tag} {cmd}")).await;
+        let l = c.c.until(&format!("{tag} ")).await;
+        assert_eq!(l.len(), 2, "{cmd}: {l:?}");
+        assert!(
+            l[0].starts_with(&format!("* ESEARCH (TAG \"{tag}\")")),
+            "{l:?}"
+        );
+        assert_eq!(&tagless(&l[0]), want, "{cmd}");
+    }
+    assert!(c.bad("SEARCH RETURN (SAVE) ALL").await.contains("SAVE"));
+    c.bad("SEARCH RETURN (MIN ALL").await;
+    // CONDSTORE: the first enabling command reports HIGHESTMODSEQ; ESEARCH
+    // carries MODSEQ (of MIN/MAX only, or of every match with ALL/COUNT).
+    let f = c.ok("FETCH 1:3 (MODSEQ)").await;
+    assert!(has(&f, "* OK [HIGHESTMODSEQ "), "{f:?}");
+    let m: Vec<u64> = f
+        .iter()
+        .filter(|l| l.contains(" FETCH ("))
+        .map(|l| modseq_of(l))
+        .collect();
+    let l = c.ok("SEARCH RETURN (MIN) 1:3 MODSEQ 1").await;
+    assert!(
+        l[0].starts_with("* ESEARCH (TAG ") && l[0].ends_with(&format!(") MIN 1 MODSEQ {}", m[0])),
+        "{l:?}"
+    );
+    let l = c.ok("SEARCH RETURN (COUNT) 1:3 MODSEQ 1").await;
+    assert!(
+        l[0].ends_with(&format!("COUNT 3 MODSEQ {}", m.iter().max().unwrap())),
+        "{l:?}"
+    );
+    // No second HIGHESTMODSEQ once CONDSTORE is on.
+    let f = c.ok("FETCH 1 (MODSEQ)").await;
+    assert!(!has(&f, "HIGHESTMODSEQ"), "{f:?}");
+    t.stop().await;
+}

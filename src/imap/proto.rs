@@ -87,6 +87,15 @@ pub enum FetchItem {
     Unsupported(&'static str),
 }
 
+/// The ESEARCH result options of `SEARCH RETURN (...)` (RFC 4731).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SearchReturn {
+    pub min: bool,
+    pub max: bool,
+    pub all: bool,
+    pub count: bool,
+}
+
 /// A SEARCH key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchKey {
@@ -194,6 +203,8 @@ pub enum Cmd {
         uid: bool,
         charset: Option<String>,
         key: SearchKey,
+        /// `RETURN (...)`: answer with ESEARCH (RFC 4731).
+        ret: Option<SearchReturn>,
     },
     Fetch {
         uid: bool,

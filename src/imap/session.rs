@@ -239,7 +239,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -286,7 +286,11 @@ impl Session {
             return Done::Bad(format!("{} not allowed now: {why}", cmd.name()));
         }
         tracing::trace!(tag, command = cmd.name(), "imap command");
-        match cmd {
+        // (SELECT/EXAMINE (CONDSTORE) report it themselves.)
+        let condstore_was = self.condstore
+            || !matches!(self.state, State::Selected(..))
+            || matches!(cmd, Cmd::Select { .. });
+        let done = match cmd {
             Cmd::Capability => self.cmd_capability(),
             Cmd::Noop | Cmd::Check => Done::Ok(format!("{} completed", cmd.name())),
             Cmd::Logout => self.cmd_logout(tag),
@@ -320,7 +324,12 @@ impl Session {
                 binary,
             } => self.cmd_append(mailbox, flags, date, message, binary).await,
             Cmd::Expunge { uids } => self.cmd_expunge(uids).await,
-            Cmd::Search { uid, charset, key } => self.cmd_search(uid, charset, key).await,
+            Cmd::Search {
+                uid,
+                charset,
+                key,
+                ret,
+            } => self.cmd_search(tag, uid, charset, key, ret).await,
             Cmd::Fetch {
                 uid,
                 set,
@@ -346,7 +355,18 @@ impl Session {
             } => self.cmd_copy(uid, set, mailbox, is_move).await,
             Cmd::Idle => self.cmd_idle(tag).await,
             Cmd::Unsupported(name) => Done::Bad(format!("{name} is not supported")),
+        };
+        // RFC 7162 §3.1: the first CONDSTORE-enabling command while a mailbox
+        // is selected reports its HIGHESTMODSEQ.
+        if !condstore_was && self.condstore {
+            if let State::Selected(user, sel) = &self.state {
+                if let Ok(Some(info)) = user.ms.mailbox_by_id(sel.mailbox_id).await {
+                    let h = info.highestmodseq.max(sel.modseq);
+                    self.untagged(&format!("OK [HIGHESTMODSEQ {h}] Highest"));
+                }
+            }
         }
+        done
     }
 
     /// Sends what the selected mailbox owes the client, then the tagged reply.

@@ -3,6 +3,7 @@
 mod any;
 mod append;
 mod copy;
+mod esearch;
 mod expunge;
 mod fetch;
 mod idle;

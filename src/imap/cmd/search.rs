@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::imap::proto::SearchKey;
+use crate::imap::proto::{SearchKey, SearchReturn};
 use crate::imap::session::{store_error, Done, Session, State};
 use crate::message::{Message, SearchField};
 use crate::store::MessageMeta;
@@ -129,9 +129,11 @@ fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
 impl Session {
     pub(crate) async fn cmd_search(
         &mut self,
+        tag: &str,
         uid: bool,
         charset: Option<String>,
         key: SearchKey,
+        ret: Option<SearchReturn>,
     ) -> Done {
         if let Some(cs) = &charset {
             let cs = cs.to_ascii_uppercase();
@@ -156,6 +158,7 @@ impl Session {
         let max_seq = sel.exists();
         let max_uid = sel.uids.last().copied().unwrap_or(0);
         let mut hits = Vec::new();
+        let mut hit_modseqs = Vec::new();
         let mut highest = 0u64;
         for (i, u) in sel.uids.iter().enumerate() {
             let Some(meta) = metas.get(u) else {
@@ -181,8 +184,15 @@ impl Session {
             };
             if eval(&key, &c) {
                 hits.push(if uid { *u } else { c.seq });
+                hit_modseqs.push(meta.modseq);
                 highest = highest.max(meta.modseq);
             }
+        }
+        if let Some(ret) = ret {
+            let line =
+                super::esearch::response(tag, uid, ret, &hits, modseq.then_some(&hit_modseqs[..]));
+            self.conn.write(line.as_bytes());
+            return Done::Ok("SEARCH completed".into());
         }
         let mut line = String::from("* SEARCH");
         for h in &hits {

@@ -329,6 +329,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                 } else {
                     SearchKey::And(keys)
                 },
+                ret: None,
             }
         }
         CommandBody::Fetch {

@@ -7,6 +7,7 @@
 //! - `list`: the LIST/LSUB tokenizer and argument grammar.
 
 mod codec;
+mod esearch;
 mod list;
 
 use imap_codec::decode::{CommandDecodeError, Decoder};
@@ -76,12 +77,29 @@ pub fn parse(input: &[u8]) -> Parsed {
         None => return bad(tag, "Missing command"),
         _ => {}
     }
+    let (stripped, ret) = match esearch::strip_return(input) {
+        Ok(Some((cmd, ret))) => (Some(cmd), Some(ret)),
+        Ok(None) => (None, None),
+        Err(text) => return bad(tag, text),
+    };
+    let input = stripped.as_deref().unwrap_or(input);
     match CommandCodec::default().decode(input) {
         Ok((rest, command)) => {
             if !rest.is_empty() {
                 return bad(tag, "Junk after command");
             }
             match convert(command.body) {
+                Ok(Cmd::Search {
+                    uid, charset, key, ..
+                }) => Parsed::Ok {
+                    tag: tag_s,
+                    cmd: Cmd::Search {
+                        uid,
+                        charset,
+                        key,
+                        ret,
+                    },
+                },
                 Ok(cmd) => Parsed::Ok { tag: tag_s, cmd },
                 Err(text) if text == codec::INVALID_NAME => Parsed::No { tag: tag_s, text },
                 Err(text) => bad(tag, text),

@@ -1,0 +1,135 @@
+//! The ESEARCH response of `SEARCH RETURN (...)` (RFC 4731; with CONDSTORE,
+//! its MODSEQ as RFC 7162 §3.1.5 says).
+
+use crate::imap::proto::SearchReturn;
+
+/// `* ESEARCH (TAG "a") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4 MODSEQ 17`.
+/// `hits` ascending; `modseqs` (parallel to `hits`) when the search used
+/// MODSEQ. With no hit only `COUNT 0` is left.
+pub fn response(
+    tag: &str,
+    uid: bool,
+    ret: SearchReturn,
+    hits: &[u32],
+    modseqs: Option<&[u64]>,
+) -> String {
+    let mut s = format!("* ESEARCH (TAG \"{tag}\")");
+    if uid {
+        s.push_str(" UID");
+    }
+    let (first, last) = (hits.first(), hits.last());
+    if let (true, Some(m)) = (ret.min, first) {
+        s.push_str(&format!(" MIN {m}"));
+    }
+    if let (true, Some(m)) = (ret.max, last) {
+        s.push_str(&format!(" MAX {m}"));
+    }
+    if ret.all && !hits.is_empty() {
+        s.push_str(" ALL ");
+        s.push_str(&sequence_set(hits));
+    }
+    if ret.count {
+        s.push_str(&format!(" COUNT {}", hits.len()));
+    }
+    if let Some(ms) = modseqs.filter(|m| !m.is_empty()) {
+        // Of every match when ALL or COUNT was asked; else of the ones shown.
+        let highest = if ret.all || ret.count {
+            ms.iter().max().copied()
+        } else {
+            [ret.min.then(|| ms[0]), ret.max.then(|| ms[ms.len() - 1])]
+                .into_iter()
+                .flatten()
+                .max()
+        };
+        if let Some(h) = highest {
+            s.push_str(&format!(" MODSEQ {h}"));
+        }
+    }
+    s.push_str("\r\n");
+    s
+}
+
+/// `1:3,5,7:8` for ascending numbers.
+pub fn sequence_set(n: &[u32]) -> String {
+    let mut out = String::new();
+    let mut i = 0;
+    while i < n.len() {
+        let mut j = i;
+        while j + 1 < n.len() && n[j + 1] == n[j].saturating_add(1) {
+            j += 1;
+        }
+        if !out.is_empty() {
+            out.push(',');
+        }
+        if j > i {
+            out.push_str(&format!("{}:{}", n[i], n[j]));
+        } else {
+            out.push_str(&n[i].to_string());
+        }
+        i = j + 1;
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ret(min: bool, max: bool, all: bool, count: bool) -> SearchReturn {
+        SearchReturn {
+            min,
+            max,
+            all,
+            count,
+        }
+    }
+
+    #[test]
+    fn responses() {
+        assert_eq!(sequence_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
+        assert_eq!(
+            response("a1", true, ret(true, true, true, true), &[2, 3, 4, 9], None),
+            "* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4\r\n"
+        );
+        assert_eq!(
+            response("b", false, ret(true, true, true, true), &[], Some(&[])),
+            "* ESEARCH (TAG \"b\") COUNT 0\r\n"
+        );
+        assert_eq!(
+            response("c", false, ret(false, false, true, false), &[], None),
+            "* ESEARCH (TAG \"c\")\r\n"
+        );
+        // MODSEQ: of MIN and MAX only, unless ALL or COUNT.
+        let ms = [5, 9, 7];
+        assert_eq!(
+            response(
+                "d",
+                false,
+                ret(true, false, false, false),
+                &[1, 2, 3],
+                Some(&ms)
+            ),
+            "* ESEARCH (TAG \"d\") MIN 1 MODSEQ 5\r\n"
+        );
+        assert_eq!(
+            response(
+                "d",
+                false,
+                ret(true, true, false, false),
+                &[1, 2, 3],
+                Some(&ms)
+            ),
+            "* ESEARCH (TAG \"d\") MIN 1 MAX 3 MODSEQ 7\r\n"
+        );
+        assert_eq!(
+            response(
+                "d",
+                false,
+                ret(false, false, false, true),
+                &[1, 2, 3],
+                Some(&ms)
+            ),
+            "* ESEARCH (TAG \"d\") COUNT 3 MODSEQ 9\r\n"
+        );
+    }
+}
