@@ -312,3 +312,89 @@ fn header_sections_from_the_header_block_alone() {
         }
     }
 }
+
+/// MULTIAPPEND (RFC 3502): several messages in one APPEND, each with its own
+/// flags and date, large ones streamed to files; all stored or none;
+/// APPENDUID names the UIDs as a set.
+#[tokio::test]
+async fn multiappend_stores_all_or_nothing() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" MULTIAPPEND"), "{caps:?}");
+    c.ok("CREATE \"Entw&APw-rfe\"").await;
+    let mbx = t.ms.mailbox("Entwürfe").await.unwrap().unwrap();
+    let small = message(1);
+    // Two messages over 64 KiB: both streamed to files while they arrive.
+    let big = |n: usize| -> Vec<u8> {
+        let mut m = format!("Subject: big {n}\r\n\r\n").into_bytes();
+        while m.len() < 200 * 1024 {
+            m.extend_from_slice(format!("line {n} of a big message\r\n").as_bytes());
+        }
+        m
+    };
+    let (b1, b2) = (big(1), big(2));
+    c.send_raw(
+        format!(
+            "m1 APPEND \"Entw&APw-rfe\" (\\Seen) \"05-Jan-2024 10:00:00 +0100\" {{{}+}}\r\n",
+            b1.len()
+        )
+        .as_bytes(),
+    )
+    .await;
+    c.send_raw(&b1).await;
+    c.send_raw(format!(" {{{}+}}\r\n", small.len()).as_bytes())
+        .await;
+    c.send_raw(&small).await;
+    c.send_raw(format!(" (\\Flagged $Work) {{{}+}}\r\n", b2.len()).as_bytes())
+        .await;
+    c.send_raw(&b2).await;
+    c.send_raw(b"\r\n").await;
+    let l = c.line().await;
+    assert_eq!(
+        l,
+        format!("m1 OK [APPENDUID {} 1:3] APPEND completed", mbx.uidvalidity)
+    );
+    let msgs = t.ms.messages(mbx.id).await.unwrap();
+    assert_eq!(msgs.len(), 3);
+    for (m, (body, flags)) in
+        msgs.iter()
+            .zip([(&b1, "\\Seen"), (&small, ""), (&b2, "$Work \\Flagged")])
+    {
+        assert_eq!(&std::fs::read(t.ms.blob_path(&m.blob)).unwrap(), body);
+        assert_eq!(m.flags.to_stored(), flags);
+    }
+    assert_eq!((msgs[0].internaldate, msgs[0].tz_minutes), (1704445200, 60));
+    // An invalid flag on the second message: nothing of the command is stored.
+    c.send_raw(b"m2 APPEND INBOX {3+}\r\nabc (\\Bogus) {3+}\r\ndef\r\n")
+        .await;
+    assert!(c.line().await.starts_with("m2 BAD"));
+    let inbox = t.ms.mailbox("INBOX").await.unwrap().unwrap();
+    assert!(t.ms.messages(inbox.id).await.unwrap().is_empty());
+    // The same, with a large first message already in a file.
+    c.send_raw(format!("m3 APPEND INBOX {{{}+}}\r\n", b1.len()).as_bytes())
+        .await;
+    c.send_raw(&b1).await;
+    c.send_raw(b" {0+}\r\n\r\n").await;
+    let l = c.line().await;
+    assert!(l.starts_with("m3 NO [CANNOT]"), "{l}");
+    assert!(t.ms.messages(inbox.id).await.unwrap().is_empty());
+    let files = walk(&t.ms.dir().join("blobs"));
+    assert_eq!(files, 3, "only the three stored messages have files");
+    c.ok("NOOP").await;
+    t.stop().await;
+}
+
+fn walk(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}

@@ -87,6 +87,17 @@ pub enum FetchItem {
     Unsupported(&'static str),
 }
 
+/// One message of an APPEND.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AppendMessage {
+    pub flags: Vec<String>,
+    /// Seconds since the epoch and zone offset in minutes.
+    pub date: Option<(i64, i32)>,
+    pub message: Vec<u8>,
+    /// Sent as a literal8 (RFC 3516): may hold NULs.
+    pub binary: bool,
+}
+
 /// The ESEARCH result options of `SEARCH RETURN (...)` (RFC 4731).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SearchReturn {
@@ -185,14 +196,10 @@ pub enum Cmd {
         mailbox: String,
         items: Vec<StatusItem>,
     },
+    /// APPEND of one message, or several (MULTIAPPEND, RFC 3502).
     Append {
         mailbox: String,
-        flags: Vec<String>,
-        /// Seconds since the epoch and zone offset in minutes.
-        date: Option<(i64, i32)>,
-        message: Vec<u8>,
-        /// Sent as a literal8 (RFC 3516): may hold NULs.
-        binary: bool,
+        messages: Vec<AppendMessage>,
     },
     Check,
     Close,

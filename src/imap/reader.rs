@@ -25,12 +25,12 @@ pub struct Limits {
 
 /// What [`read_command`] got.
 pub enum Input {
-    /// A complete command, CRLF-terminated, literals inlined, except a large
-    /// APPEND message literal: that one is written to `blob` and appears in the
-    /// command as an empty literal (`{0}`).
+    /// A complete command, CRLF-terminated, literals inlined, except large
+    /// APPEND message literals: those are written to `blobs` (in order) and
+    /// appear in the command as empty literals (`{0}`).
     Command {
         bytes: Vec<u8>,
-        blob: Option<BlobWriter>,
+        blobs: Vec<BlobWriter>,
     },
     /// Writing a streamed literal failed (disk full...); the command was consumed.
     StoreFailed {
@@ -82,9 +82,9 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
     let mut line_bytes = 0usize;
     let mut literal_bytes = 0u64;
     // Literal bytes held in memory: bounded by `other_literals` whatever the
-    // command (a second APPEND literal is never streamed).
+    // command.
     let mut memory_bytes = 0u64;
-    let mut blob: Option<BlobWriter> = None;
+    let mut blobs: Vec<BlobWriter> = Vec::new();
     let mut failed: Option<StoreError> = None;
     loop {
         let room = limits.max_line.saturating_sub(line_bytes).max(1);
@@ -115,7 +115,7 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
                     error,
                 };
             }
-            return Input::Command { bytes: buf, blob };
+            return Input::Command { bytes: buf, blobs };
         };
         let (tag, verb) = tag_and_verb(&buf);
         let is_append = verb.as_deref() == Some("APPEND");
@@ -124,8 +124,8 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
         } else {
             limits.other_literals
         };
-        let streams =
-            sink.is_some() && is_append && n > STREAM_ABOVE && blob.is_none() && failed.is_none();
+        // Every large message of an APPEND (MULTIAPPEND: several) is streamed.
+        let streams = sink.is_some() && is_append && n > STREAM_ABOVE && failed.is_none();
         let (over, limit) = if literal_bytes.saturating_add(n) > limit {
             (true, limit)
         } else if !streams && memory_bytes.saturating_add(n) > limits.other_literals {
@@ -159,7 +159,7 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
                     buf.extend_from_slice(b"{0}\r\n");
                 }
                 match ms.blob_writer().await {
-                    Ok(w) => blob = Some(w),
+                    Ok(w) => blobs.push(w),
                     Err(e) => failed = Some(e),
                 }
                 true
@@ -175,10 +175,12 @@ pub async fn read_command(conn: &mut Conn, limits: Limits, sink: Option<&Mailsto
                     left -= chunk.len();
                     if !stream {
                         buf.extend_from_slice(&chunk);
-                    } else if let Some(w) = blob.as_mut() {
-                        if let Err(e) = w.write(&chunk).await {
-                            blob = None;
-                            failed = Some(e);
+                    } else if failed.is_none() {
+                        if let Some(w) = blobs.last_mut() {
+                            if let Err(e) = w.write(&chunk).await {
+                                blobs.clear();
+                                failed = Some(e);
+                            }
                         }
                     }
                 }

@@ -227,9 +227,17 @@ impl Selected {
                 // The new messages are recent here unless another session saw
                 // them first (read-only sessions take none).
                 let upto = self.uids.last().map_or(1, |u| u.saturating_add(1));
-                let first = ms
+                let first = match ms
                     .claim_recent(self.mailbox_id, upto, !self.read_only)
-                    .await?;
+                    .await
+                {
+                    Ok(f) => f,
+                    Err(e) => {
+                        // A full disk: the new mail is shown, not as \Recent.
+                        tracing::warn!(error = %e, "imap: cannot record \\Recent");
+                        upto
+                    }
+                };
                 let before = self.recent.len();
                 for &u in self.uids.iter().rev() {
                     if u < first || u <= last {

@@ -60,8 +60,9 @@ pub struct Session {
     pub bad_commands: u32,
     /// CONDSTORE enabled (RFC 7162 §3.1).
     pub condstore: bool,
-    /// The message of the APPEND being run, when it was streamed to a file.
-    pub streamed: Option<crate::store::BlobWriter>,
+    /// The messages of the APPEND being run that were streamed to files, in
+    /// order.
+    pub streamed: Vec<crate::store::BlobWriter>,
 }
 
 pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
@@ -74,7 +75,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
         auth_failures: 0,
         bad_commands: 0,
         condstore: false,
-        streamed: None,
+        streamed: Vec::new(),
     };
     let hostname = s.app.config().hostname.clone();
     let caps = s.capabilities();
@@ -101,13 +102,13 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             other_literals: cfg.imap.max_line_length as u64,
         };
         let done = match reader::read_command(&mut s.conn, limits, sink.as_deref()).await {
-            Input::Command { bytes, blob } => match convert::parse(&bytes) {
+            Input::Command { bytes, blobs } => match convert::parse(&bytes) {
                 Parsed::Ok { tag, cmd } => {
                     let name = cmd.name();
-                    s.streamed = blob;
+                    s.streamed = blobs;
                     let done = s.command(&tag, cmd).await;
                     // Unused (the command failed earlier): the file goes away.
-                    s.streamed = None;
+                    s.streamed = Vec::new();
                     s.finish(&tag, name, done).await
                 }
                 Parsed::No { tag, text } => s.finish(&tag, "", Done::No(text)).await,
@@ -239,7 +240,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -316,13 +317,7 @@ impl Session {
             Cmd::Unsubscribe(m) => self.cmd_subscribe(m, false).await,
             Cmd::List(args) => self.cmd_list(args).await,
             Cmd::Status { mailbox, items } => self.cmd_status(mailbox, items).await,
-            Cmd::Append {
-                mailbox,
-                flags,
-                date,
-                message,
-                binary,
-            } => self.cmd_append(mailbox, flags, date, message, binary).await,
+            Cmd::Append { mailbox, messages } => self.cmd_append(mailbox, messages).await,
             Cmd::Expunge { uids } => self.cmd_expunge(uids).await,
             Cmd::Search {
                 uid,

@@ -1,19 +1,21 @@
-//! APPEND. State: authenticated. RFC 3501 §6.3.11, UIDPLUS APPENDUID (RFC 4315),
+//! APPEND. State: authenticated. RFC 3501 §6.3.11, MULTIAPPEND (RFC 3502),
+//! UIDPLUS APPENDUID (RFC 4315),
 //! APPENDLIMIT (RFC 7889; the size check happens before the literal is read).
 
+use crate::imap::proto::AppendMessage;
 use crate::imap::session::{store_error, Done, Session};
-use crate::store::blob::Durability;
-use crate::store::{Flags, IngestSource, NewMessage};
+use crate::store::blob::{Durability, StagedBlob};
+use crate::store::{BlobWriter, Flags, IngestSource, Mailstore, NewMessage, StoreError};
 
 impl Session {
+    /// APPEND of one message or several (MULTIAPPEND, RFC 3502): all are
+    /// stored in one transaction or none.
     pub(crate) async fn cmd_append(
         &mut self,
         mailbox: String,
-        flags: Vec<String>,
-        date: Option<(i64, i32)>,
-        mut message: Vec<u8>,
-        binary: bool,
+        messages: Vec<AppendMessage>,
     ) -> Done {
+        let mut streamed = std::mem::take(&mut self.streamed).into_iter();
         let Some(u) = self.user() else {
             return Done::Bad("Not authenticated".into());
         };
@@ -23,70 +25,100 @@ impl Session {
             Ok(None) => return Done::No("[TRYCREATE] No such mailbox".into()),
             Err(e) => return store_error(e),
         };
-        let mut streamed = self.streamed.take();
-        if let Some(w) = streamed.take_if(|_| binary) {
-            // A large literal8 went to a file: it is read back to look for NULs.
-            let staged = match w.finish(Durability::Now).await {
-                Ok(b) => b,
-                Err(e) => return store_error(e),
+        let mut new = Vec::with_capacity(messages.len());
+        let mut staged_ids = Vec::new();
+        for m in messages {
+            // An empty literal stands for the next message streamed to a file.
+            let file = if m.message.is_empty() {
+                streamed.next()
+            } else {
+                None
             };
-            let path = ms.blob_path(&staged.id);
-            let read = tokio::fs::read(&path).await;
-            let _ = tokio::fs::remove_file(&path).await;
-            message = match read {
-                Ok(m) => m,
-                Err(e) => return store_error(e.into()),
+            let staged = match stage(&ms, m.message, file, m.binary).await {
+                Ok(Some(b)) => b,
+                Ok(None) => {
+                    discard(&ms, &staged_ids).await;
+                    return Done::No("[CANNOT] Empty messages are not stored".into());
+                }
+                Err(e) => {
+                    discard(&ms, &staged_ids).await;
+                    return store_error(e);
+                }
             };
-        }
-        // RFC 3516 §4.4: parts with NULs are stored base64-encoded, so that
-        // FETCH BODY never sends a NUL; FETCH BINARY gives the bytes back.
-        if let Some(encoded) = crate::message::encode_nul_parts(&message) {
-            message = encoded;
-        }
-        if message.is_empty() && streamed.is_none() {
-            return Done::No("[CANNOT] Empty messages are not stored".into());
-        }
-        let mut set = Flags::new();
-        for f in &flags {
-            if f.eq_ignore_ascii_case("\\Recent") {
-                continue;
+            staged_ids.push(staged.id.clone());
+            let mut set = Flags::new();
+            for f in &m.flags {
+                if f.eq_ignore_ascii_case("\\Recent") {
+                    continue;
+                }
+                if !set.insert(f) {
+                    discard(&ms, &staged_ids).await;
+                    return Done::Bad(format!("Invalid flag {f}"));
+                }
             }
-            if !set.insert(f) {
-                return Done::Bad(format!("Invalid flag {f}"));
-            }
+            let (internaldate, tz_minutes) = m.date.unwrap_or((crate::store::now(), 0));
+            new.push(NewMessage {
+                mailbox_id: info.id,
+                uid: None,
+                flags: set,
+                internaldate,
+                tz_minutes,
+                blob: staged,
+                legacy: None,
+                legacy_uidl: None,
+            });
         }
-        let (internaldate, tz_minutes) = date.unwrap_or((crate::store::now(), 0));
-        let staged = match streamed {
-            Some(w) => w.finish(Durability::Now).await,
-            None => ms.stage_bytes(&message).await,
-        };
-        let blob = match staged {
-            Ok(b) => b,
-            Err(e) => return store_error(e),
-        };
-        drop(message);
-        let stored = ms
-            .ingest(
-                IngestSource::Append,
-                vec![NewMessage {
-                    mailbox_id: info.id,
-                    uid: None,
-                    flags: set,
-                    internaldate,
-                    tz_minutes,
-                    blob,
-                    legacy: None,
-                    legacy_uidl: None,
-                }],
-            )
-            .await;
-        match stored {
-            Ok(s) if !s.is_empty() => Done::Ok(format!(
-                "[APPENDUID {} {}] APPEND completed",
-                info.uidvalidity, s[0].uid
-            )),
+        let count = new.len();
+        match ms.ingest(IngestSource::Append, new).await {
+            Ok(s) if s.len() == count && count > 0 => {
+                let uids: Vec<u32> = s.iter().map(|m| m.uid).collect();
+                Done::Ok(format!(
+                    "[APPENDUID {} {}] APPEND completed",
+                    info.uidvalidity,
+                    super::esearch::sequence_set(&uids)
+                ))
+            }
             Ok(_) => Done::No("[SERVERBUG] Message not stored".into()),
             Err(e) => store_error(e),
         }
+    }
+}
+
+/// Makes one message's file: from memory, or the file it was streamed to.
+/// RFC 3516 §4.4: parts holding NULs are stored base64-encoded, so that FETCH
+/// BODY never sends a NUL; FETCH BINARY gives the bytes back. `None` for an
+/// empty message.
+async fn stage(
+    ms: &Mailstore,
+    mut message: Vec<u8>,
+    file: Option<BlobWriter>,
+    binary: bool,
+) -> Result<Option<StagedBlob>, StoreError> {
+    let file = match file {
+        // A large literal8 went to a file: it is read back to look for NULs.
+        Some(w) if binary => {
+            let staged = w.finish(Durability::Now).await?;
+            let path = ms.blob_path(&staged.id);
+            let read = tokio::fs::read(&path).await;
+            let _ = tokio::fs::remove_file(&path).await;
+            message = read?;
+            None
+        }
+        other => other,
+    };
+    if let Some(encoded) = crate::message::encode_nul_parts(&message) {
+        message = encoded;
+    }
+    match file {
+        Some(w) => Ok(Some(w.finish(Durability::Now).await?)),
+        None if message.is_empty() => Ok(None),
+        None => Ok(Some(ms.stage_bytes(&message).await?)),
+    }
+}
+
+/// Removes message files staged for an APPEND that stores nothing.
+async fn discard(ms: &Mailstore, ids: &[String]) {
+    for id in ids {
+        let _ = tokio::fs::remove_file(ms.blob_path(id)).await;
     }
 }

@@ -74,11 +74,13 @@ impl Session {
             .write(flags_lines(&keywords, read_only).as_bytes());
         // \Recent: SELECT takes the messages no session was shown yet;
         // EXAMINE shows them as recent without taking them.
+        // On a full disk the claim cannot be written: nothing is \Recent then,
+        // and the mailbox still opens.
         let first_recent = match user.ms.claim_recent(info.id, uidnext, !read_only).await {
             Ok(f) => f,
             Err(e) => {
-                self.state = State::Authenticated(user);
-                return store_error(e);
+                tracing::warn!(error = %e, "imap: cannot record \\Recent; none shown");
+                uidnext
             }
         };
         let recent: std::collections::HashSet<u32> = uids

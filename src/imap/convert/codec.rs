@@ -293,17 +293,19 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
             message,
         } => Cmd::Append {
             mailbox: mailbox(&m)?,
-            flags: flags.iter().map(flag).collect(),
-            date: date.map(|d| {
-                let d = d.as_ref();
-                (d.timestamp(), d.offset().local_minus_utc() / 60)
-            }),
-            binary: matches!(message, LiteralOrLiteral8::Literal8(_)),
-            message: match message {
-                LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
-                // RFC 3516 §4.4: binary content, NULs allowed.
-                LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
-            },
+            messages: vec![AppendMessage {
+                flags: flags.iter().map(flag).collect(),
+                date: date.map(|d| {
+                    let d = d.as_ref();
+                    (d.timestamp(), d.offset().local_minus_utc() / 60)
+                }),
+                binary: matches!(message, LiteralOrLiteral8::Literal8(_)),
+                message: match message {
+                    LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
+                    // RFC 3516 §4.4: binary content, NULs allowed.
+                    LiteralOrLiteral8::Literal8(l) => l.data.to_vec(),
+                },
+            }],
         },
         CommandBody::Check => Cmd::Check,
         CommandBody::Close => Cmd::Close,

@@ -6,6 +6,7 @@
 //! - `codec`: imap-codec's command body -> [`Cmd`], mailbox names.
 //! - `list`: the LIST/LSUB tokenizer and argument grammar.
 
+mod append;
 mod codec;
 mod esearch;
 mod list;
@@ -76,6 +77,11 @@ pub fn parse(input: &[u8]) -> Parsed {
         Some("UID") => {}
         None => return bad(tag, "Missing command"),
         _ => {}
+    }
+    if verb.as_deref() == Some("APPEND") {
+        if let Some(parts) = append::split(input) {
+            return parse_multiappend(tag_s, &parts);
+        }
     }
     let (stripped, ret) = match esearch::strip_return(input) {
         Ok(Some((cmd, ret))) => (Some(cmd), Some(ret)),
@@ -152,6 +158,34 @@ const KNOWN: &[&str] = &[
     "UNSELECT",
 ];
 
+/// One APPEND of several messages from single-message APPENDs, each decoded
+/// on its own; the first error is the command's.
+fn parse_multiappend(tag: String, parts: &[Vec<u8>]) -> Parsed {
+    let mut mailbox = String::new();
+    let mut messages = Vec::with_capacity(parts.len());
+    for p in parts {
+        match parse(p) {
+            Parsed::Ok {
+                cmd:
+                    Cmd::Append {
+                        mailbox: m,
+                        messages: mut one,
+                    },
+                ..
+            } => {
+                mailbox = m;
+                messages.append(&mut one);
+            }
+            Parsed::Ok { .. } => return bad(Some(tag), "Invalid arguments"),
+            other => return other,
+        }
+    }
+    Parsed::Ok {
+        tag,
+        cmd: Cmd::Append { mailbox, messages },
+    }
+}
+
 fn parse_list(tag: String, input: &[u8]) -> Parsed {
     match list_args(input) {
         Ok(args) => Parsed::Ok {
@@ -218,18 +252,26 @@ mod tests {
             c => panic!("{c:?}"),
         }
         match ok("a APPEND INBOX (\\Seen) \"05-Jan-2024 10:00:00 +0100\" {3+}\r\nabc\r\n") {
-            Cmd::Append {
-                date,
-                message,
-                flags,
-                ..
-            } => {
-                assert_eq!(date, Some((1704445200, 60)));
-                assert_eq!(message, b"abc");
-                assert_eq!(flags, vec!["\\Seen"]);
+            Cmd::Append { messages, .. } => {
+                assert_eq!(messages.len(), 1);
+                assert_eq!(messages[0].date, Some((1704445200, 60)));
+                assert_eq!(messages[0].message, b"abc");
+                assert_eq!(messages[0].flags, vec!["\\Seen"]);
             }
             c => panic!("{c:?}"),
         }
+        match ok("a APPEND INBOX (\\Seen) {3+}\r\nabc (\\Draft) {2+}\r\nde\r\n") {
+            Cmd::Append { mailbox, messages } => {
+                assert_eq!(mailbox, "INBOX");
+                assert_eq!(messages.len(), 2);
+                assert_eq!(messages[1].message, b"de");
+                assert_eq!(messages[1].flags, vec!["\\Draft"]);
+            }
+            c => panic!("{c:?}"),
+        }
+        assert!(is_bad(
+            b"a APPEND INBOX {3+}\r\nabc \"not a date\" {2+}\r\nde\r\n"
+        ));
         assert!(is_bad(b"\r\n"));
         assert!(is_bad(b"a\r\n"));
         assert!(is_bad(b"a FROB\r\n"));
