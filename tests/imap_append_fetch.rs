@@ -398,3 +398,75 @@ fn walk(dir: &std::path::Path) -> usize {
         })
         .sum()
 }
+
+/// CATENATE (RFC 4469): a message made of TEXT literals and IMAP URLs of
+/// messages or parts of the account (mailbox names percent-encoded UTF-8),
+/// with MULTIAPPEND; an URL that names nothing is `NO [BADURL]` and nothing
+/// of the command is stored; a missing target is `NO [TRYCREATE]`.
+#[tokio::test]
+async fn catenate_builds_messages_from_text_and_urls() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" CATENATE"), "{caps:?}");
+    c.ok("CREATE \"Entw&APw-rfe\"").await;
+    let src = t.ms.mailbox("Entwürfe").await.unwrap().unwrap();
+    t.deliver(
+        "Entwürfe",
+        b"From: a@example.net\r\nSubject: source\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n\r\nfirst part\r\n--b\r\n\r\nsecond part\r\n--b--\r\n",
+        ferrymail::store::Flags::new(),
+    )
+    .await;
+    let url = |rest: &str| {
+        format!(
+            "\"/Entw%C3%BCrfe;UIDVALIDITY={}/;UID=1{rest}\"",
+            src.uidvalidity
+        )
+    };
+    let cmd = format!(
+        "c1 APPEND INBOX (\\Seen) CATENATE (URL {} TEXT {{12+}}\r\nnew body\r\n\r\n URL {} URL {}) CATENATE (TEXT {{20+}}\r\nSubject: second\r\n\r\nx URL {})\r\n",
+        url("/;SECTION=HEADER"),
+        url("/;SECTION=2"),
+        url("/;SECTION=1/;PARTIAL=0.5"),
+        url("/;SECTION=1"),
+    );
+    c.send_raw(cmd.as_bytes()).await;
+    let l = c.line().await;
+    assert!(l.starts_with("c1 OK [APPENDUID "), "{l}");
+    let inbox = t.ms.mailbox("INBOX").await.unwrap().unwrap();
+    let msgs = t.ms.messages(inbox.id).await.unwrap();
+    assert_eq!(msgs.len(), 2);
+    assert_eq!(
+        std::fs::read(t.ms.blob_path(&msgs[0].blob)).unwrap(),
+        b"From: a@example.net\r\nSubject: source\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\nnew body\r\n\r\nsecond partfirst"
+    );
+    assert_eq!(msgs[0].flags.to_stored(), "\\Seen");
+    assert_eq!(
+        std::fs::read(t.ms.blob_path(&msgs[1].blob)).unwrap(),
+        b"Subject: second\r\n\r\nxfirst part"
+    );
+    // A wrong UIDVALIDITY, after a good message: nothing stored.
+    let bad = "c2 APPEND INBOX {3+}\r\nabc CATENATE (TEXT {3+}\r\nhi\n URL \"/Entw%C3%BCrfe;UIDVALIDITY=1/;UID=1\")\r\n";
+    c.send_raw(bad.as_bytes()).await;
+    let l = c.line().await;
+    assert!(
+        l.starts_with("c2 NO [BADURL \"/Entw%C3%BCrfe;UIDVALIDITY=1/;UID=1\"]"),
+        "{l}"
+    );
+    assert_eq!(t.ms.messages(inbox.id).await.unwrap().len(), 2);
+    for (tag, u) in [
+        ("c3", "\"/INBOX/;UID=99\""),
+        ("c4", "\"imap://x@y/INBOX/;UID=1\""),
+    ] {
+        c.send_raw(format!("{tag} APPEND INBOX CATENATE (URL {u})\r\n").as_bytes())
+            .await;
+        let l = c.line().await;
+        assert!(l.starts_with(&format!("{tag} NO [BADURL")), "{l}");
+    }
+    c.send_raw(format!("c5 APPEND Nowhere CATENATE (URL {})\r\n", url("")).as_bytes())
+        .await;
+    assert_eq!(c.line().await, "c5 NO [TRYCREATE] No such mailbox");
+    assert!(c.bad("APPEND INBOX CATENATE ()").await.contains("Invalid"));
+    assert_eq!(t.ms.messages(inbox.id).await.unwrap().len(), 2);
+    t.stop().await;
+}

@@ -96,6 +96,16 @@ pub struct AppendMessage {
     pub message: Vec<u8>,
     /// Sent as a literal8 (RFC 3516): may hold NULs.
     pub binary: bool,
+    /// CATENATE (RFC 4469): the message is made of these parts.
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// A part of a CATENATE message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CatPart {
+    Text(Vec<u8>),
+    /// An IMAP URL (RFC 5092) of a message or part of this account.
+    Url(String),
 }
 
 /// The ESEARCH result options of `SEARCH RETURN (...)` (RFC 4731).

@@ -2,7 +2,7 @@
 //! UIDPLUS APPENDUID (RFC 4315),
 //! APPENDLIMIT (RFC 7889; the size check happens before the literal is read).
 
-use crate::imap::proto::AppendMessage;
+use crate::imap::proto::{AppendMessage, CatPart};
 use crate::imap::session::{store_error, Done, Session};
 use crate::store::blob::{Durability, StagedBlob};
 use crate::store::{BlobWriter, Flags, IngestSource, Mailstore, NewMessage, StoreError};
@@ -25,9 +25,19 @@ impl Session {
             Ok(None) => return Done::No("[TRYCREATE] No such mailbox".into()),
             Err(e) => return store_error(e),
         };
+        let append_limit = self.app.config().imap.append_limit;
         let mut new = Vec::with_capacity(messages.len());
         let mut staged_ids = Vec::new();
-        for m in messages {
+        for mut m in messages {
+            if let Some(parts) = m.catenate.take() {
+                match catenated(&ms, parts, &mut streamed, append_limit).await {
+                    Ok(bytes) => m.message = bytes,
+                    Err(no) => {
+                        discard(&ms, &staged_ids).await;
+                        return no;
+                    }
+                }
+            }
             // An empty literal stands for the next message streamed to a file.
             let file = if m.message.is_empty() {
                 streamed.next()
@@ -114,6 +124,46 @@ async fn stage(
         None if message.is_empty() => Ok(None),
         None => Ok(Some(ms.stage_bytes(&message).await?)),
     }
+}
+
+/// A CATENATE message (RFC 4469) put together: its TEXT parts (an empty one
+/// stands for the next part streamed to a file) and the messages or parts
+/// its URLs name. `NO [BADURL]` for an URL that names nothing here, `NO
+/// [TOOBIG]` beyond APPENDLIMIT.
+async fn catenated(
+    ms: &Mailstore,
+    parts: Vec<CatPart>,
+    streamed: &mut impl Iterator<Item = BlobWriter>,
+    limit: u64,
+) -> Result<Vec<u8>, Done> {
+    let mut out = Vec::new();
+    for p in parts {
+        match p {
+            CatPart::Text(t) if t.is_empty() => {
+                if let Some(w) = streamed.next() {
+                    let staged = w.finish(Durability::Now).await.map_err(store_error)?;
+                    let path = ms.blob_path(&staged.id);
+                    let read = tokio::fs::read(&path).await;
+                    let _ = tokio::fs::remove_file(&path).await;
+                    out.extend_from_slice(&read.map_err(|e| store_error(e.into()))?);
+                }
+            }
+            CatPart::Text(t) => out.extend_from_slice(&t),
+            CatPart::Url(u) => match super::catenate::resolve(ms, &u).await {
+                Ok(data) => out.extend_from_slice(&data),
+                Err(why) => {
+                    let q = u.replace('\\', "\\\\").replace('"', "\\\"");
+                    return Err(Done::No(format!("[BADURL \"{q}\"] {why}")));
+                }
+            },
+        }
+        if out.len() as u64 > limit {
+            return Err(Done::No(format!(
+                "[TOOBIG] The message would be over APPENDLIMIT ({limit} bytes)"
+            )));
+        }
+    }
+    Ok(out)
 }
 
 /// Removes message files staged for an APPEND that stores nothing.

@@ -2,6 +2,7 @@
 
 mod any;
 mod append;
+mod catenate;
 mod copy;
 mod esearch;
 mod expunge;

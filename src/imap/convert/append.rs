@@ -1,12 +1,23 @@
-//! MULTIAPPEND (RFC 3502): `APPEND mailbox [flags] [date] literal [flags]
-//! [date] literal ...`. imap-codec decodes an APPEND of one message; this
-//! splits a command of several into one APPEND per message (same tag and
-//! mailbox), each decoded on its own.
+//! MULTIAPPEND (RFC 3502) and CATENATE (RFC 4469): `APPEND mailbox [flags]
+//! [date] (literal | CATENATE (TEXT literal | URL url ...)) ...`. imap-codec
+//! decodes an APPEND of one plain message; this splits a command into one
+//! APPEND per message (same tag and mailbox), each decoded on its own, a
+//! CATENATE message standing in as a one-byte literal with its parts kept
+//! aside.
 
-/// The single-message APPEND commands `input` is made of, when it has more
-/// than one message; `None` otherwise (or when it is not well-formed: the
-/// decoder then reports it).
-pub fn split(input: &[u8]) -> Option<Vec<Vec<u8>>> {
+use crate::imap::proto::CatPart;
+
+/// One message of an APPEND: a single-message APPEND command to decode, and
+/// the parts when it is a CATENATE.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Piece {
+    pub cmd: Vec<u8>,
+    pub catenate: Option<Vec<CatPart>>,
+}
+
+/// The messages of `input` when it has several or a CATENATE; `None`
+/// otherwise (or when it is not well-formed: the decoder then reports it).
+pub fn split(input: &[u8]) -> Option<Vec<Piece>> {
     let mut p = Scan { b: input, at: 0 };
     p.word()?; // tag
     let verb = p.word()?;
@@ -16,6 +27,7 @@ pub fn split(input: &[u8]) -> Option<Vec<Vec<u8>>> {
     p.astring()?;
     let prefix = &input[..p.at];
     let mut items = Vec::new();
+    let mut any_catenate = false;
     while p.peek() == Some(b' ') {
         p.at += 1;
         let start = p.at;
@@ -27,24 +39,33 @@ pub fn split(input: &[u8]) -> Option<Vec<Vec<u8>>> {
             p.quoted()?;
             p.space()?;
         }
+        let head = start..p.at;
+        if p.keyword(b"CATENATE (") {
+            items.push((head, Some(p.cat_parts()?)));
+            any_catenate = true;
+            continue;
+        }
         if p.peek() == Some(b'~') {
             p.at += 1;
         }
         p.literal()?;
-        items.push(start..p.at);
+        items.push((start..p.at, None));
     }
-    if &input[p.at..] != b"\r\n" || items.len() < 2 {
+    if &input[p.at..] != b"\r\n" || (items.len() < 2 && !any_catenate) {
         return None;
     }
     Some(
         items
             .into_iter()
-            .map(|r| {
-                let mut c = prefix.to_vec();
-                c.push(b' ');
-                c.extend_from_slice(&input[r]);
-                c.extend_from_slice(b"\r\n");
-                c
+            .map(|(r, catenate)| {
+                let mut cmd = prefix.to_vec();
+                cmd.push(b' ');
+                cmd.extend_from_slice(&input[r]);
+                if catenate.is_some() {
+                    cmd.extend_from_slice(b"{1}\r\nx");
+                }
+                cmd.extend_from_slice(b"\r\n");
+                Piece { cmd, catenate }
             })
             .collect(),
     )
@@ -80,7 +101,7 @@ impl<'a> Scan<'a> {
             _ => {
                 let len = self.b[self.at..]
                     .iter()
-                    .position(|&b| b == b' ' || b == b'\r')?;
+                    .position(|&b| matches!(b, b' ' | b'\r' | b'(' | b')'))?;
                 (len > 0).then(|| self.at += len)
             }
         }
@@ -98,6 +119,55 @@ impl<'a> Scan<'a> {
             }
         }
         None
+    }
+
+    /// `word` (case-insensitive) at the cursor: taken.
+    fn keyword(&mut self, word: &[u8]) -> bool {
+        let hit = self
+            .b
+            .get(self.at..self.at + word.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(word));
+        if hit {
+            self.at += word.len();
+        }
+        hit
+    }
+
+    /// `TEXT literal` and `URL astring` items up to and with `)`.
+    fn cat_parts(&mut self) -> Option<Vec<CatPart>> {
+        let mut parts = Vec::new();
+        loop {
+            if self.keyword(b"TEXT ") {
+                if self.peek() == Some(b'~') {
+                    self.at += 1;
+                }
+                let start = self.at;
+                self.literal()?;
+                let lit = &self.b[start..self.at];
+                let body = lit.iter().position(|&b| b == b'\n')? + 1;
+                parts.push(CatPart::Text(lit[body..].to_vec()));
+            } else if self.keyword(b"URL ") {
+                let start = self.at;
+                self.astring()?;
+                let raw = &self.b[start..self.at];
+                let url = match raw.first() {
+                    Some(b'"') => unquote(&raw[1..raw.len() - 1]),
+                    Some(b'{') => raw[raw.iter().position(|&b| b == b'\n')? + 1..].to_vec(),
+                    _ => raw.to_vec(),
+                };
+                parts.push(CatPart::Url(String::from_utf8(url).ok()?));
+            } else {
+                return None;
+            }
+            match self.peek()? {
+                b' ' => self.at += 1,
+                b')' => {
+                    self.at += 1;
+                    return (!parts.is_empty()).then_some(parts);
+                }
+                _ => return None,
+            }
+        }
     }
 
     /// `(...)` without nesting (a flag list).
@@ -129,6 +199,21 @@ impl<'a> Scan<'a> {
     }
 }
 
+/// A quoted string's content without its escapes.
+fn unquote(q: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(q.len());
+    let mut esc = false;
+    for &b in q {
+        if !esc && b == b'\\' {
+            esc = true;
+            continue;
+        }
+        esc = false;
+        out.push(b);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,7 +221,7 @@ mod tests {
     #[test]
     fn several_messages_become_several_appends() {
         let cmd = b"a1 APPEND \"Entw&APw-rfe\" (\\Seen) \"05-Jan-2024 10:00:00 +0100\" {3}\r\nabc {2+}\r\nde ~{1}\r\n\x00\r\n";
-        let parts = split(cmd).unwrap();
+        let parts: Vec<Vec<u8>> = split(cmd).unwrap().into_iter().map(|p| p.cmd).collect();
         assert_eq!(
             parts,
             [
@@ -154,5 +239,28 @@ mod tests {
         assert!(split(b"a APPEND INBOX {3}\r\nabc (\\Seen {1}\r\nx\r\n").is_none());
         assert!(split(b"a APPEND INBOX {3}\r\nabc junk\r\n").is_none());
         assert!(split(b"a APPEND INBOX {99999999999}\r\nabc {1}\r\nx\r\n").is_none());
+    }
+
+    #[test]
+    fn catenate_parts_are_kept_aside() {
+        let cmd = b"a APPEND Sent (\\Seen) CATENATE (URL \"/INBOX;UIDVALIDITY=9/;UID=3/;SECTION=HEADER\" TEXT {6}\r\nbody\r\n) {2}\r\nhi catenate (text ~{1}\r\n\x00)\r\n";
+        let p = split(cmd).unwrap();
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[0].cmd, b"a APPEND Sent (\\Seen) {1}\r\nx\r\n");
+        assert_eq!(
+            p[0].catenate,
+            Some(vec![
+                CatPart::Url("/INBOX;UIDVALIDITY=9/;UID=3/;SECTION=HEADER".into()),
+                CatPart::Text(b"body\r\n".to_vec()),
+            ])
+        );
+        assert_eq!(p[1].cmd, b"a APPEND Sent {2}\r\nhi\r\n");
+        assert_eq!(p[1].catenate, None);
+        assert_eq!(p[2].catenate, Some(vec![CatPart::Text(vec![0])]));
+        // One CATENATE message alone is split too.
+        assert!(split(b"a APPEND x CATENATE (URL /x/;UID=1)\r\n").is_some());
+        assert!(split(b"a APPEND x CATENATE ()\r\n").is_none());
+        assert!(split(b"a APPEND x CATENATE (FOO 1)\r\n").is_none());
+        assert!(split(b"a APPEND x CATENATE (URL /x/;UID=1\r\n").is_none());
     }
 }

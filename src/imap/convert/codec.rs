@@ -300,6 +300,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                     (d.timestamp(), d.offset().local_minus_utc() / 60)
                 }),
                 binary: matches!(message, LiteralOrLiteral8::Literal8(_)),
+                catenate: None,
                 message: match message {
                     LiteralOrLiteral8::Literal(l) => l.data().to_vec(),
                     // RFC 3516 §4.4: binary content, NULs allowed.

@@ -80,7 +80,7 @@ pub fn parse(input: &[u8]) -> Parsed {
     }
     if verb.as_deref() == Some("APPEND") {
         if let Some(parts) = append::split(input) {
-            return parse_multiappend(tag_s, &parts);
+            return parse_multiappend(tag_s, parts);
         }
     }
     let (stripped, ret) = match esearch::strip_return(input) {
@@ -158,13 +158,13 @@ const KNOWN: &[&str] = &[
     "UNSELECT",
 ];
 
-/// One APPEND of several messages from single-message APPENDs, each decoded
-/// on its own; the first error is the command's.
-fn parse_multiappend(tag: String, parts: &[Vec<u8>]) -> Parsed {
+/// One APPEND of several messages (or of a CATENATE) from single-message
+/// APPENDs, each decoded on its own; the first error is the command's.
+fn parse_multiappend(tag: String, parts: Vec<append::Piece>) -> Parsed {
     let mut mailbox = String::new();
     let mut messages = Vec::with_capacity(parts.len());
     for p in parts {
-        match parse(p) {
+        match parse(&p.cmd) {
             Parsed::Ok {
                 cmd:
                     Cmd::Append {
@@ -174,6 +174,10 @@ fn parse_multiappend(tag: String, parts: &[Vec<u8>]) -> Parsed {
                 ..
             } => {
                 mailbox = m;
+                if let (Some(cat), Some(first)) = (p.catenate, one.first_mut()) {
+                    first.message.clear();
+                    first.catenate = Some(cat);
+                }
                 messages.append(&mut one);
             }
             Parsed::Ok { .. } => return bad(Some(tag), "Invalid arguments"),
