@@ -122,6 +122,8 @@ const KNOWN: &[&str] = &[
     "CLOSE",
     "EXPUNGE",
     "SEARCH",
+    "SORT",
+    "THREAD",
     "FETCH",
     "STORE",
     "COPY",
