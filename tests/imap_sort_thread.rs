@@ -257,3 +257,88 @@ async fn answers_match_dovecot() {
     assert!(diffs.is_empty(), "{diffs:#?}");
     t.stop().await;
 }
+
+/// Odd messages: comments as names, groups, bad and missing dates, duplicate
+/// and missing Message-IDs, reference loops, ISO-8859-1 words, `Re[2]:`.
+const EDGE: &[(&str, &str)] = &[
+    (
+        "10-Feb-2024 09:00:00 +0100",
+        "From: ann@example.org (Ann Example)\r\nTo: <bea@example.org>\r\nSubject: Re[2]: =?ISO-8859-1?Q?K=E4se?=\r\nDate: not a date at all\r\nMessage-ID: <e1@x>\r\nReferences: <e3@x>\r\n\r\n1\r\n",
+    ),
+    (
+        "09-Feb-2024 09:00:00 +0100",
+        "From: \"\" <zz@example.org>\r\nTo: team: carl@example.org, dora@example.org;\r\nCc: =?ISO-8859-1?Q?=C9mile?= <emile@example.org>\r\nSubject: =?ISO-8859-1?Q?k=E4se?=\r\nDate: Sat, 10 Feb 2024 08:00:00 -0500\r\nMessage-ID: <e2@x>\r\nReferences: <e1@x>\r\n\r\n22\r\n",
+    ),
+    (
+        "08-Feb-2024 09:00:00 +0100",
+        "From: Carl <carl@example.org>\r\nSubject: [Fwd: Re: status]\r\nDate: Sat, 10 Feb 2024 08:00:00 -0500\r\nMessage-ID: <e3@x>\r\nReferences: <e2@x>\r\n\r\n333\r\n",
+    ),
+    (
+        "07-Feb-2024 09:00:00 +0100",
+        "From: Carl <carl@example.org>\r\nSubject: status\r\nMessage-ID: <e3@x>\r\n\r\n4444\r\n",
+    ),
+    (
+        "11-Feb-2024 09:00:00 +0100",
+        "From: <bea@example.org>\r\nTo: ann@example.org (Ann Example)\r\nSubject: RE: status (fwd)\r\nIn-Reply-To: <nowhere@x> <e3@x>\r\nDate: Fri, 9 Feb 2024 23:59:59 +0000\r\n\r\n55555\r\n",
+    ),
+    (
+        "11-Feb-2024 09:00:00 +0100",
+        "From: undisclosed:;\r\nSubject: [list]\r\nReferences: <a1@x> <a2@x> <a1@x>\r\nDate: Fri, 9 Feb 2024 23:59:59 +0000\r\n\r\n666666\r\n",
+    ),
+    (
+        "12-Feb-2024 09:00:00 +0100",
+        "Subject: Fw: [list]\r\nReferences: <a2@x>\r\nMessage-ID: <a1@x>\r\n\r\n7777777\r\n",
+    ),
+];
+
+#[tokio::test]
+async fn edge_cases_match_dovecot() {
+    let mut cmds = Vec::new();
+    for key in [
+        "ARRIVAL",
+        "DATE",
+        "SIZE",
+        "SUBJECT",
+        "FROM",
+        "TO",
+        "CC",
+        "DISPLAYFROM",
+        "DISPLAYTO",
+    ] {
+        cmds.push(format!("SORT ({key}) UTF-8 ALL"));
+        cmds.push(format!("UID SORT (REVERSE {key} SUBJECT) UTF-8 ALL"));
+    }
+    cmds.push("THREAD ORDEREDSUBJECT UTF-8 ALL".into());
+    cmds.push("THREAD REFERENCES UTF-8 ALL".into());
+    cmds.push("UID THREAD REFERENCES UTF-8 NOT SUBJECT list".into());
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut theirs = Vec::new();
+    {
+        let mut imap = legacy.imap("alice", "alice-pw");
+        for (date, raw) in EDGE {
+            imap.append("INBOX", "", date, raw.as_bytes());
+        }
+        imap.ok("SELECT INBOX");
+        for cmd in &cmds {
+            let lines: Vec<String> = imap.ok(cmd).into_iter().map(|l| l.text).collect();
+            theirs.push(answer(&lines, prefix_of(cmd)));
+        }
+        imap.logout();
+    }
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    for (date, raw) in EDGE {
+        c.ok(&append_cmd(date, raw)).await;
+    }
+    c.ok("SELECT INBOX").await;
+    let mut diffs = Vec::new();
+    for (cmd, dovecot) in cmds.iter().zip(theirs) {
+        let lines = c.ok(cmd).await;
+        let ours = answer(&lines, prefix_of(cmd));
+        if ours != dovecot.trim_end() {
+            diffs.push(format!("{cmd}: ferrymail {ours:?}, Dovecot {dovecot:?}"));
+        }
+    }
+    assert!(diffs.is_empty(), "{diffs:#?}");
+    t.stop().await;
+}
