@@ -184,6 +184,23 @@ async fn thread_after_expunge_and_with_uids() {
     assert_eq!(answer(&l, "* THREAD"), "* THREAD (2 7)(4 5)(3)(6)");
     let l = c.ok("UID SORT (REVERSE ARRIVAL) UTF-8 UNDELETED").await;
     assert_eq!(answer(&l, "* SORT"), "* SORT 7 6 2 3 4 5");
+    // CONDSTORE: a MODSEQ criterion adds the highest mod-sequence of the hits.
+    let l = c.ok("STORE 3 +FLAGS.SILENT (\\Flagged)").await;
+    assert_eq!(l.len(), 1, "{l:?}");
+    let f = c.ok("FETCH 3 (MODSEQ)").await;
+    let modseq: u64 = f[0]
+        .split("MODSEQ (")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap()
+        .parse()
+        .unwrap();
+    let l = c.ok(&format!("SORT (DATE) UTF-8 MODSEQ {modseq}")).await;
+    assert_eq!(answer(&l, "* SORT"), format!("* SORT 3 (MODSEQ {modseq})"));
+    let l = c
+        .ok(&format!("SORT (DATE) UTF-8 MODSEQ {}", modseq + 1))
+        .await;
+    assert_eq!(answer(&l, "* SORT"), "* SORT");
     t.stop().await;
 }
 

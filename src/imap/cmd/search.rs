@@ -85,7 +85,7 @@ pub(super) async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u
     }
 }
 
-fn uses_modseq(k: &SearchKey) -> bool {
+pub(super) fn uses_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::And(v) => v.iter().any(uses_modseq),
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),

@@ -1,10 +1,11 @@
 //! SORT and UID SORT (RFC 5256 §3) with DISPLAYFROM/DISPLAYTO (RFC 5957).
 //! State: selected. The search criteria are evaluated by SEARCH's code; text is
-//! compared with i;ascii-casemap; ties fall back to the sequence number.
+//! compared with i;ascii-casemap; ties fall back to the sequence number. A
+//! MODSEQ criterion adds `(MODSEQ n)` as in SEARCH (RFC 7162 §3.1.5).
 
 use std::cmp::Ordering;
 
-use super::search::{check_charset, read_header, Found};
+use super::search::{check_charset, read_header, uses_modseq, Found};
 use crate::imap::base_subject;
 use crate::imap::proto::{SearchKey, SortBy, SortCriterion};
 use crate::imap::session::{Done, Session};
@@ -146,6 +147,11 @@ impl Session {
             let f = &loaded[i].found;
             line.push(' ');
             line.push_str(&(if uid { f.meta.uid } else { f.seq }).to_string());
+        }
+        // RFC 7162 §3.1.5: a MODSEQ criterion adds the highest mod-sequence.
+        if uses_modseq(&key) && !loaded.is_empty() {
+            let highest = loaded.iter().map(|l| l.found.meta.modseq).max();
+            line.push_str(&format!(" (MODSEQ {})", highest.unwrap_or(0)));
         }
         line.push_str("\r\n");
         self.conn.write(line.as_bytes());
