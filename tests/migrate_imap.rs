@@ -192,9 +192,12 @@ fn imap_first_login_is_proxied_then_served_locally() {
     let port = d.addr("imap", "plain").port().to_string();
 
     // The first session is the legacy server's: its capabilities in the tagged
-    // OK of LOGIN (Dovecot's THREAD=), its mailbox; the switch ends it.
+    // OK of LOGIN (Dovecot's own THREAD=REFS), its mailbox; the switch ends it.
     let out = run_python(IMAP_SESSION, &[&port, "hold"], "");
-    assert!(out.contains("LOGIN OK") && out.contains("THREAD="), "{out}");
+    assert!(
+        out.contains("LOGIN OK") && out.contains("THREAD=REFS"),
+        "{out}"
+    );
     assert!(out.contains("EXISTS 25"), "{out}");
     assert!(out.contains(&format!("UIDVALIDITY {uidvalidity}")), "{out}");
     assert!(out.contains("ENDED"), "{out}");
@@ -203,7 +206,7 @@ fn imap_first_login_is_proxied_then_served_locally() {
     // Then ferrymail's own session: same mailbox, same UIDVALIDITY.
     let out = run_python(IMAP_SESSION, &[&port, "once"], "");
     assert!(
-        out.contains("LOGIN OK") && !out.contains("THREAD="),
+        out.contains("LOGIN OK") && !out.contains("THREAD=REFS"),
         "{out}"
     );
     assert!(out.contains("EXISTS 25"), "{out}");

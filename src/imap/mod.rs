@@ -8,6 +8,7 @@
 //! of the selected mailbox and its updates, `cmd/` one file per command group,
 //! [`write`] the response syntax.
 
+pub mod base_subject;
 mod cmd;
 pub mod convert;
 pub mod proto;

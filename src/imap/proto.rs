@@ -117,6 +117,34 @@ pub struct SearchReturn {
     pub count: bool,
 }
 
+/// What SORT orders by (RFC 5256 §3, RFC 5957).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Arrival,
+    Cc,
+    Date,
+    From,
+    Size,
+    Subject,
+    To,
+    DisplayFrom,
+    DisplayTo,
+}
+
+/// One SORT criterion: a key, possibly REVERSE.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SortCriterion {
+    pub reverse: bool,
+    pub by: SortBy,
+}
+
+/// A THREAD algorithm (RFC 5256 §2.1, §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThreadAlgorithm {
+    OrderedSubject,
+    References,
+}
+
 /// A SEARCH key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SearchKey {
@@ -223,6 +251,18 @@ pub enum Cmd {
         /// `RETURN (...)`: answer with ESEARCH (RFC 4731).
         ret: Option<SearchReturn>,
     },
+    Sort {
+        uid: bool,
+        criteria: Vec<SortCriterion>,
+        charset: String,
+        key: SearchKey,
+    },
+    Thread {
+        uid: bool,
+        algorithm: ThreadAlgorithm,
+        charset: String,
+        key: SearchKey,
+    },
     Fetch {
         uid: bool,
         set: SeqSet,
@@ -281,6 +321,8 @@ impl Cmd {
             Cmd::Close => "CLOSE",
             Cmd::Expunge { .. } => "EXPUNGE",
             Cmd::Search { .. } => "SEARCH",
+            Cmd::Sort { .. } => "SORT",
+            Cmd::Thread { .. } => "THREAD",
             Cmd::Fetch { .. } => "FETCH",
             Cmd::Store { .. } => "STORE",
             Cmd::Copy { is_move: false, .. } => "COPY",

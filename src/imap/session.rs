@@ -225,6 +225,8 @@ fn allowed(cmd: &Cmd) -> Allowed {
         | Cmd::Unselect
         | Cmd::Expunge { .. }
         | Cmd::Search { .. }
+        | Cmd::Sort { .. }
+        | Cmd::Thread { .. }
         | Cmd::Fetch { .. }
         | Cmd::Store { .. }
         | Cmd::Copy { .. } => Allowed::Selected,
@@ -233,14 +235,17 @@ fn allowed(cmd: &Cmd) -> Allowed {
 
 /// Commands during which EXPUNGE responses must not be sent (RFC 3501 §7.4.1).
 fn holds_expunges(cmd_name: &str) -> bool {
-    matches!(cmd_name, "FETCH" | "STORE" | "SEARCH" | "COPY" | "MOVE")
+    matches!(
+        cmd_name,
+        "FETCH" | "STORE" | "SEARCH" | "SORT" | "THREAD" | "COPY" | "MOVE"
+    )
 }
 
 impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -325,6 +330,18 @@ impl Session {
                 key,
                 ret,
             } => self.cmd_search(tag, uid, charset, key, ret).await,
+            Cmd::Sort {
+                uid,
+                criteria,
+                charset,
+                key,
+            } => self.cmd_sort(uid, criteria, charset, key).await,
+            Cmd::Thread {
+                uid,
+                algorithm,
+                charset,
+                key,
+            } => self.cmd_thread(uid, algorithm, charset, key).await,
             Cmd::Fetch {
                 uid,
                 set,

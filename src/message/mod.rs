@@ -21,6 +21,8 @@ mod mime;
 mod search;
 mod value;
 
+pub use envelope::Address;
+
 /// A section of BODY[...] (RFC 3501 §6.4.5).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Section {
@@ -213,6 +215,22 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// The last field `name` of the message header, unfolded, encoded-words
+    /// kept (SORT, THREAD).
+    pub fn header(&self, name: &str) -> Option<Vec<u8>> {
+        self.root.all(self.raw, name).last().map(value::unfold)
+    }
+
+    /// The addresses of every field `name` of the message header, as in
+    /// ENVELOPE (group syntax gives a start marker with the group's name as
+    /// mailbox and no host). Display names are not decoded.
+    pub fn addresses(&self, name: &str) -> Vec<Address> {
+        self.root
+            .all(self.raw, name)
+            .flat_map(|v| envelope::parse_addresses(&value::unfold(v)))
+            .collect()
+    }
+
     /// The Date header: seconds since the epoch and the zone offset in minutes.
     /// With several Date fields the last counts (as in ENVELOPE); None when
     /// there is none or it cannot be parsed.
@@ -249,6 +267,12 @@ fn header_fields(raw: &[u8], part: &mime::Part, names: &[String], keep: bool) ->
 /// offset in minutes.
 pub fn parse_date(value: &[u8]) -> Option<(i64, i32)> {
     date::parse(&value::unfold(value))
+}
+
+/// A header value with its RFC 2047 encoded-words decoded (text outside them
+/// read as UTF-8).
+pub fn decode_words(value: &[u8]) -> String {
+    decode::rfc2047(value)
 }
 
 /// Offset just after the header block (after the empty line), or the whole length

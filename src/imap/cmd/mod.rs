@@ -13,6 +13,8 @@ mod login;
 mod mailbox;
 mod search;
 mod select;
+mod sort;
 mod starttls;
 mod status;
 mod store;
+mod thread;

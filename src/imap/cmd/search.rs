@@ -53,7 +53,7 @@ fn needs_text(k: &SearchKey) -> bool {
 
 /// The header block of a message file (up to and including the empty line), read
 /// without the body; at most 1 MiB.
-async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+pub(super) async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     use tokio::io::AsyncReadExt;
     let mut f = tokio::fs::File::open(path).await?;
     let mut buf = Vec::with_capacity(8192);
@@ -85,7 +85,7 @@ async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     }
 }
 
-fn uses_modseq(k: &SearchKey) -> bool {
+pub(super) fn uses_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::And(v) => v.iter().any(uses_modseq),
         SearchKey::Or(a, b) => uses_modseq(a) || uses_modseq(b),
@@ -126,42 +126,47 @@ fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
     }
 }
 
+/// A message of the selected mailbox that matched the search criteria.
+pub(super) struct Found {
+    pub seq: u32,
+    pub meta: MessageMeta,
+    /// Its file.
+    pub path: std::path::PathBuf,
+}
+
+/// The charsets SEARCH, SORT and THREAD accept; NO [BADCHARSET] for others.
+pub(super) fn check_charset(charset: &str) -> Result<(), Done> {
+    let cs = charset.to_ascii_uppercase();
+    if cs != "UTF-8" && cs != "US-ASCII" {
+        return Err(Done::No(
+            "[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset".into(),
+        ));
+    }
+    Ok(())
+}
+
 impl Session {
-    pub(crate) async fn cmd_search(
-        &mut self,
-        tag: &str,
-        uid: bool,
-        charset: Option<String>,
-        key: SearchKey,
-        ret: Option<SearchReturn>,
-    ) -> Done {
-        if let Some(cs) = &charset {
-            let cs = cs.to_ascii_uppercase();
-            if cs != "UTF-8" && cs != "US-ASCII" {
-                return Done::No("[BADCHARSET (UTF-8 US-ASCII)] Unsupported charset".into());
-            }
-        }
-        let modseq = uses_modseq(&key);
-        if modseq {
+    /// The messages of the selected mailbox that match `key`, in sequence
+    /// order (shared by SEARCH, SORT and THREAD). `Err` is the command's answer.
+    pub(super) async fn search_matches(&mut self, key: &SearchKey) -> Result<Vec<Found>, Done> {
+        if uses_modseq(key) {
             self.condstore = true;
         }
         let State::Selected(user, sel) = &mut self.state else {
-            return Done::Bad("No mailbox selected".into());
+            return Err(Done::Bad("No mailbox selected".into()));
         };
         let all = match user.ms.messages(sel.mailbox_id).await {
             Ok(a) => a,
-            Err(e) => return store_error(e),
+            Err(e) => return Err(store_error(e)),
         };
-        let metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
-        let content = needs_content(&key);
-        let text = needs_text(&key);
+        let mut metas: HashMap<u32, MessageMeta> = all.into_iter().map(|m| (m.uid, m)).collect();
+        let content = needs_content(key);
+        let text = needs_text(key);
         let max_seq = sel.exists();
         let max_uid = sel.uids.last().copied().unwrap_or(0);
         let mut hits = Vec::new();
-        let mut hit_modseqs = Vec::new();
-        let mut highest = 0u64;
         for (i, u) in sel.uids.iter().enumerate() {
-            let Some(meta) = metas.get(u) else {
+            let Some(meta) = metas.remove(u) else {
                 continue;
             };
             let path = user.ms.blob_path(&meta.blob);
@@ -175,31 +180,64 @@ impl Session {
             let cell = std::cell::OnceCell::new();
             let c = Candidate {
                 seq: i as u32 + 1,
-                meta,
+                meta: &meta,
                 max_seq,
                 max_uid,
                 recent: sel.recent.contains(u),
                 raw: raw.as_deref(),
                 msg: &cell,
             };
-            if eval(&key, &c) {
-                hits.push(if uid { *u } else { c.seq });
-                hit_modseqs.push(meta.modseq);
-                highest = highest.max(meta.modseq);
+            if eval(key, &c) {
+                hits.push(Found {
+                    seq: c.seq,
+                    meta,
+                    path,
+                });
             }
         }
+        Ok(hits)
+    }
+
+    pub(crate) async fn cmd_search(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        charset: Option<String>,
+        key: SearchKey,
+        ret: Option<SearchReturn>,
+    ) -> Done {
+        if let Some(cs) = &charset {
+            if let Err(done) = check_charset(cs) {
+                return done;
+            }
+        }
+        let hits = match self.search_matches(&key).await {
+            Ok(h) => h,
+            Err(done) => return done,
+        };
         if let Some(ret) = ret {
-            let line =
-                super::esearch::response(tag, uid, ret, &hits, modseq.then_some(&hit_modseqs[..]));
+            let nums: Vec<u32> = hits
+                .iter()
+                .map(|h| if uid { h.meta.uid } else { h.seq })
+                .collect();
+            let modseqs: Vec<u64> = hits.iter().map(|h| h.meta.modseq).collect();
+            let line = super::esearch::response(
+                tag,
+                uid,
+                ret,
+                &nums,
+                uses_modseq(&key).then_some(&modseqs[..]),
+            );
             self.conn.write(line.as_bytes());
             return Done::Ok("SEARCH completed".into());
         }
         let mut line = String::from("* SEARCH");
         for h in &hits {
             line.push(' ');
-            line.push_str(&h.to_string());
+            line.push_str(&(if uid { h.meta.uid } else { h.seq }).to_string());
         }
-        if modseq && !hits.is_empty() {
+        if uses_modseq(&key) && !hits.is_empty() {
+            let highest = hits.iter().map(|h| h.meta.modseq).max().unwrap_or(0);
             line.push_str(&format!(" (MODSEQ {highest})"));
         }
         line.push_str("\r\n");

@@ -4,6 +4,8 @@
 use imap_codec::imap_types::command::{CommandBody, FetchModifier, SelectParameter, StoreModifier};
 use imap_codec::imap_types::core::AString;
 use imap_codec::imap_types::extensions::binary::LiteralOrLiteral8;
+use imap_codec::imap_types::extensions::sort::SortKey as CSortKey;
+use imap_codec::imap_types::extensions::thread::ThreadingAlgorithm;
 use imap_codec::imap_types::fetch::{
     Macro, MacroOrMessageDataItemNames, MessageDataItemName, Part, Section as CSection,
 };
@@ -221,6 +223,33 @@ fn search_key(k: &CKey<'_>) -> Result<SearchKey, String> {
     })
 }
 
+/// The search criteria of SEARCH, SORT and THREAD: one key, or all of them.
+fn search_keys(criteria: &[CKey<'_>]) -> Result<SearchKey, String> {
+    let mut keys = criteria
+        .iter()
+        .map(search_key)
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(if keys.len() == 1 {
+        keys.pop().unwrap_or(SearchKey::All)
+    } else {
+        SearchKey::And(keys)
+    })
+}
+
+fn sort_by(k: &CSortKey) -> SortBy {
+    match k {
+        CSortKey::Arrival => SortBy::Arrival,
+        CSortKey::Cc => SortBy::Cc,
+        CSortKey::Date => SortBy::Date,
+        CSortKey::From => SortBy::From,
+        CSortKey::Size => SortBy::Size,
+        CSortKey::Subject => SortBy::Subject,
+        CSortKey::To => SortBy::To,
+        CSortKey::DisplayFrom => SortBy::DisplayFrom,
+        CSortKey::DisplayTo => SortBy::DisplayTo,
+    }
+}
+
 /// Turns a command decoded by imap-codec into our [`Cmd`].
 pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
     Ok(match body {
@@ -318,23 +347,45 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
             charset,
             criteria,
             uid,
-        } => {
-            let keys = criteria
+        } => Cmd::Search {
+            uid,
+            charset: charset.map(|c| c.as_ref().to_string()),
+            key: search_keys(criteria.as_ref())?,
+            ret: None,
+        },
+        CommandBody::Sort {
+            sort_criteria,
+            charset,
+            search_criteria,
+            uid,
+        } => Cmd::Sort {
+            uid,
+            criteria: sort_criteria
                 .as_ref()
                 .iter()
-                .map(search_key)
-                .collect::<Result<Vec<_>, _>>()?;
-            Cmd::Search {
-                uid,
-                charset: charset.map(|c| c.as_ref().to_string()),
-                key: if keys.len() == 1 {
-                    keys.into_iter().next().unwrap_or(SearchKey::All)
-                } else {
-                    SearchKey::And(keys)
-                },
-                ret: None,
-            }
-        }
+                .map(|c| SortCriterion {
+                    reverse: c.reverse,
+                    by: sort_by(&c.key),
+                })
+                .collect(),
+            charset: charset.as_ref().to_string(),
+            key: search_keys(search_criteria.as_ref())?,
+        },
+        CommandBody::Thread {
+            algorithm,
+            charset,
+            search_criteria,
+            uid,
+        } => Cmd::Thread {
+            uid,
+            algorithm: match algorithm {
+                ThreadingAlgorithm::OrderedSubject => ThreadAlgorithm::OrderedSubject,
+                ThreadingAlgorithm::References => ThreadAlgorithm::References,
+                ThreadingAlgorithm::Other(_) => return Err("Unknown thread algorithm".into()),
+            },
+            charset: charset.as_ref().to_string(),
+            key: search_keys(search_criteria.as_ref())?,
+        },
         CommandBody::Fetch {
             sequence_set,
             macro_or_item_names,
@@ -440,8 +491,6 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
         CommandBody::List { .. } | CommandBody::Lsub { .. } => {
             return Err("LIST is parsed elsewhere".into())
         }
-        CommandBody::Sort { .. } => Cmd::Unsupported("SORT"),
-        CommandBody::Thread { .. } => Cmd::Unsupported("THREAD"),
         CommandBody::Compress { .. } => Cmd::Unsupported("COMPRESS"),
         CommandBody::GetQuota { .. }
         | CommandBody::GetQuotaRoot { .. }

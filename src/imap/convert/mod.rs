@@ -146,6 +146,8 @@ const KNOWN: &[&str] = &[
     "CLOSE",
     "EXPUNGE",
     "SEARCH",
+    "SORT",
+    "THREAD",
     "FETCH",
     "STORE",
     "COPY",
