@@ -359,3 +359,50 @@ async fn edge_cases_match_dovecot() {
     assert!(diffs.is_empty(), "{diffs:#?}");
     t.stop().await;
 }
+
+/// ESORT (RFC 5267 §3.2): `SORT RETURN (...)` answers ESEARCH with MIN and
+/// MAX the first and last in the sort order and ALL in that order, as a real
+/// Dovecot does for the same mailbox (tags aside).
+#[tokio::test]
+async fn esort_answers_match_dovecot() {
+    const CMDS: &[&str] = &[
+        "SORT RETURN (MIN MAX COUNT) (REVERSE DATE) UTF-8 ALL",
+        "SORT RETURN (ALL) (SUBJECT) UTF-8 ALL",
+        "UID SORT RETURN (MIN ALL) (FROM) UTF-8 NOT 1",
+        "SORT RETURN () (ARRIVAL) UTF-8 ALL",
+        "SORT RETURN (COUNT MAX) (SIZE) UTF-8 1000",
+    ];
+    let tagless = |l: &str| -> String {
+        let s = l.to_ascii_uppercase();
+        match s.find(')') {
+            Some(i) if s.starts_with("* ESEARCH (TAG ") => format!("* ESEARCH{}", &s[i + 1..]),
+            _ => s,
+        }
+    };
+    let legacy = Legacy::start(LegacyOptions::default());
+    let mut theirs = Vec::new();
+    {
+        let mut imap = legacy.imap("alice", "alice-pw");
+        for (date, raw) in MSGS {
+            imap.append("INBOX", "", date, raw.as_bytes());
+        }
+        imap.ok("SELECT INBOX");
+        for cmd in CMDS {
+            let lines: Vec<String> = imap.ok(cmd).into_iter().map(|l| l.text).collect();
+            theirs.push(tagless(&answer(&lines, "* ESEARCH")));
+        }
+        imap.logout();
+    }
+    let (t, mut c) = seeded().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" ESORT"), "{caps:?}");
+    for (cmd, dovecot) in CMDS.iter().zip(theirs) {
+        let lines = c.ok(cmd).await;
+        assert_eq!(tagless(&answer(&lines, "* ESEARCH")), dovecot, "{cmd}");
+    }
+    assert!(c
+        .bad("SORT RETURN (PARTIAL 1:2) (ARRIVAL) UTF-8 ALL")
+        .await
+        .contains("PARTIAL"));
+    t.stop().await;
+}

@@ -256,6 +256,8 @@ pub enum Cmd {
         criteria: Vec<SortCriterion>,
         charset: String,
         key: SearchKey,
+        /// `RETURN (...)`: answer with ESEARCH (ESORT, RFC 5267).
+        ret: Option<SearchReturn>,
     },
     Thread {
         uid: bool,

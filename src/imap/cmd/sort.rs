@@ -7,7 +7,7 @@ use std::cmp::Ordering;
 
 use super::search::{check_charset, read_header, uses_modseq, Found};
 use crate::imap::base_subject;
-use crate::imap::proto::{SearchKey, SortBy, SortCriterion};
+use crate::imap::proto::{SearchKey, SearchReturn, SortBy, SortCriterion};
 use crate::imap::session::{Done, Session};
 use crate::message::{decode_words, Address, Message};
 
@@ -126,10 +126,12 @@ fn order(loaded: &[Loaded], criteria: &[SortCriterion]) -> Vec<usize> {
 impl Session {
     pub(crate) async fn cmd_sort(
         &mut self,
+        tag: &str,
         uid: bool,
         criteria: Vec<SortCriterion>,
         charset: String,
         key: SearchKey,
+        ret: Option<SearchReturn>,
     ) -> Done {
         if let Err(done) = check_charset(&charset) {
             return done;
@@ -142,6 +144,29 @@ impl Session {
             .iter()
             .any(|c| !matches!(c.by, SortBy::Arrival | SortBy::Size));
         let loaded = load(found, needs_header).await;
+        if let Some(ret) = ret {
+            // ESORT (RFC 5267 §3.2): MIN and MAX are the first and last in
+            // the sort order; ALL lists them in that order.
+            let sorted = order(&loaded, &criteria);
+            let nums: Vec<u32> = sorted
+                .iter()
+                .map(|&i| &loaded[i].found)
+                .map(|f| if uid { f.meta.uid } else { f.seq })
+                .collect();
+            let modseqs: Vec<u64> = sorted
+                .iter()
+                .map(|&i| loaded[i].found.meta.modseq)
+                .collect();
+            let line = super::esearch::response(
+                tag,
+                uid,
+                ret,
+                &nums,
+                uses_modseq(&key).then_some(&modseqs[..]),
+            );
+            self.conn.write(line.as_bytes());
+            return Done::Ok("SORT completed".into());
+        }
         let mut line = String::from("* SORT");
         for i in order(&loaded, &criteria) {
             let f = &loaded[i].found;

@@ -370,6 +370,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                 .collect(),
             charset: charset.as_ref().to_string(),
             key: search_keys(search_criteria.as_ref())?,
+            ret: None,
         },
         CommandBody::Thread {
             algorithm,

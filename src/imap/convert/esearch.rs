@@ -1,10 +1,10 @@
-//! `SEARCH RETURN (...)` (ESEARCH, RFC 4731), which imap-codec does not parse:
-//! the return options are taken out here and the rest of the command is
-//! decoded as a plain SEARCH.
+//! `SEARCH RETURN (...)` (ESEARCH, RFC 4731) and `SORT RETURN (...)` (ESORT,
+//! RFC 5267), which imap-codec does not parse: the return options are taken
+//! out here and the rest of the command is decoded as a plain SEARCH or SORT.
 
 use crate::imap::proto::SearchReturn;
 
-/// Splits `tag [UID] SEARCH RETURN (opts) rest` into the command without the
+/// Splits `tag [UID] SEARCH|SORT RETURN (opts) rest` into the command without the
 /// RETURN clause and the options; `Ok(None)` when there is no RETURN clause.
 pub fn strip_return(input: &[u8]) -> Result<Option<(Vec<u8>, SearchReturn)>, String> {
     // Tag, optional UID, SEARCH: single spaces, as RFC 3501 requires.
@@ -25,10 +25,10 @@ pub fn strip_return(input: &[u8]) -> Result<Option<(Vec<u8>, SearchReturn)>, Str
         let Some((s, e)) = word(&mut at) else {
             return Ok(None);
         };
-        if !input[s..e].eq_ignore_ascii_case(b"SEARCH") {
+        if !is_search_or_sort(&input[s..e]) {
             return Ok(None);
         }
-    } else if !input[s..e].eq_ignore_ascii_case(b"SEARCH") {
+    } else if !is_search_or_sort(&input[s..e]) {
         return Ok(None);
     }
     let rest = &input[at..];
@@ -73,6 +73,10 @@ pub fn strip_return(input: &[u8]) -> Result<Option<(Vec<u8>, SearchReturn)>, Str
     Ok(Some((out, ret)))
 }
 
+fn is_search_or_sort(verb: &[u8]) -> bool {
+    verb.eq_ignore_ascii_case(b"SEARCH") || verb.eq_ignore_ascii_case(b"SORT")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -90,6 +94,11 @@ mod tests {
         assert_eq!(cmd, b"a search all\r\n");
         assert!(r.all);
         assert!(strip_return(b"a SEARCH FROM x\r\n").unwrap().is_none());
+        let (cmd, r) = strip_return(b"a UID SORT RETURN (MAX) (ARRIVAL) UTF-8 ALL\r\n")
+            .unwrap()
+            .unwrap();
+        assert_eq!(cmd, b"a UID SORT (ARRIVAL) UTF-8 ALL\r\n");
+        assert!(r.max && !r.all);
         assert!(strip_return(b"a FETCH 1 RETURN\r\n").unwrap().is_none());
         assert!(strip_return(b"a SEARCH RETURN (SAVE) ALL\r\n").is_err());
         assert!(strip_return(b"a SEARCH RETURN (MIN ALL\r\n").is_err());

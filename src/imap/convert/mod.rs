@@ -106,6 +106,22 @@ pub fn parse(input: &[u8]) -> Parsed {
                         ret,
                     },
                 },
+                Ok(Cmd::Sort {
+                    uid,
+                    criteria,
+                    charset,
+                    key,
+                    ..
+                }) => Parsed::Ok {
+                    tag: tag_s,
+                    cmd: Cmd::Sort {
+                        uid,
+                        criteria,
+                        charset,
+                        key,
+                        ret,
+                    },
+                },
                 Ok(cmd) => Parsed::Ok { tag: tag_s, cmd },
                 Err(text) if text == codec::INVALID_NAME => Parsed::No { tag: tag_s, text },
                 Err(text) => bad(tag, text),
