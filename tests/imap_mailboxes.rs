@@ -314,3 +314,54 @@ async fn list_extended_recursivematch_and_childinfo() {
     }
     t.stop().await;
 }
+
+/// LIST-STATUS (RFC 5819) and STATUS=SIZE (RFC 8438): `LIST ... RETURN
+/// (STATUS (...))` gives a STATUS line after each selectable mailbox's LIST
+/// line (none for a `\Noselect` parent or a `\NonExistent` one), SIZE the
+/// octets of the mailbox's messages.
+#[tokio::test]
+async fn list_status_and_status_size() {
+    let t = start(PLAIN, "", 0).await;
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" LIST-STATUS STATUS=SIZE"), "{caps:?}");
+    c.ok("CREATE \"&BCcENQRABD0EPgQyBDgEOgQ4-/a\"").await; // Черновики/a
+                                                           // The parent goes \Noselect.
+    c.ok("DELETE \"&BCcENQRABD0EPgQyBDgEOgQ4-\"").await;
+    let (m1, m2) = (message(1), message(22));
+    t.deliver("Черновики/a", &m1, ferrymail::store::Flags::new())
+        .await;
+    t.deliver("Черновики/a", &m2, ferrymail::store::Flags::parse("\\Seen"))
+        .await;
+    let size = m1.len() + m2.len();
+    let s = c
+        .ok("STATUS \"&BCcENQRABD0EPgQyBDgEOgQ4-/a\" (SIZE MESSAGES UNSEEN)")
+        .await;
+    assert_eq!(
+        s[0],
+        format!("* STATUS \"&BCcENQRABD0EPgQyBDgEOgQ4-/a\" (SIZE {size} MESSAGES 2 UNSEEN 1)")
+    );
+    let l = c
+        .ok("LIST \"\" \"&BCcENQRABD0EPgQyBDgEOgQ4-*\" RETURN (STATUS (MESSAGES SIZE))")
+        .await;
+    let l: Vec<&String> = l.iter().filter(|x| x.starts_with("* ")).collect();
+    assert_eq!(l.len(), 3, "{l:?}");
+    assert!(
+        l[0].starts_with("* LIST (\\Noselect") && l[0].ends_with("\"&BCcENQRABD0EPgQyBDgEOgQ4-\""),
+        "{l:?}"
+    );
+    assert!(
+        l[1].starts_with("* LIST (") && l[1].ends_with("\"&BCcENQRABD0EPgQyBDgEOgQ4-/a\""),
+        "{l:?}"
+    );
+    assert_eq!(
+        l[2],
+        &format!("* STATUS \"&BCcENQRABD0EPgQyBDgEOgQ4-/a\" (MESSAGES 2 SIZE {size})")
+    );
+    // An empty mailbox has SIZE 0; unknown items are BAD.
+    let s = c.ok("STATUS Trash (SIZE)").await;
+    assert_eq!(s[0], "* STATUS \"Trash\" (SIZE 0)");
+    c.bad("LIST \"\" * RETURN (STATUS (BOGUS))").await;
+    c.bad("LIST \"\" * RETURN (STATUS ())").await;
+    t.stop().await;
+}

@@ -42,7 +42,9 @@ pub enum StatusItem {
     UidValidity,
     Unseen,
     HighestModSeq,
-    /// Items we do not serve (DELETED, SIZE...): ignored.
+    /// STATUS=SIZE (RFC 8438): the octets of every message in the mailbox.
+    Size,
+    /// Items we do not serve (DELETED...): ignored.
     Other,
 }
 
@@ -199,6 +201,8 @@ pub struct ListArgs {
     pub return_subscribed: bool,
     pub return_children: bool,
     pub return_special_use: bool,
+    /// LIST-STATUS (RFC 5819): `RETURN (STATUS (...))`.
+    pub return_status: Option<Vec<StatusItem>>,
     /// The extended syntax was used (RFC 5258): answers may carry more attributes.
     pub extended: bool,
 }

@@ -204,6 +204,16 @@ impl Session {
                     ""
                 }
             ));
+            // LIST-STATUS (RFC 5819): STATUS after the LIST line of every
+            // selectable mailbox.
+            if let (Some(items), true) = (&a.return_status, e.exists && !a.lsub) {
+                if let Some(info) = mailboxes.iter().find(|m| &m.name == name) {
+                    match super::status::status_line(&u.ms, info, items).await {
+                        Ok(l) => lines.push(l),
+                        Err(e) => return store_error(e),
+                    }
+                }
+            }
         }
         for l in lines {
             self.untagged(&l);

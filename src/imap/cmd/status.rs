@@ -1,8 +1,10 @@
-//! STATUS. State: authenticated. RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ.
+//! STATUS. State: authenticated. RFC 3501 §6.3.10, RFC 7162 HIGHESTMODSEQ,
+//! STATUS=SIZE (RFC 8438); the same answer for LIST-STATUS (RFC 5819).
 
 use crate::imap::proto::StatusItem;
 use crate::imap::session::{store_error, Done, Session};
 use crate::imap::write;
+use crate::store::{MailboxInfo, Mailstore, StoreError};
 
 impl Session {
     pub(crate) async fn cmd_status(&mut self, name: String, items: Vec<StatusItem>) -> Done {
@@ -14,28 +16,40 @@ impl Session {
             Ok(None) => return Done::No("[NONEXISTENT] No such mailbox".into()),
             Err(e) => return store_error(e),
         };
-        let mut parts = Vec::new();
-        for i in items {
-            match i {
-                StatusItem::Messages => parts.push(format!("MESSAGES {}", info.exists)),
-                StatusItem::Recent => match u.ms.recent_count(info.id).await {
-                    Ok(n) => parts.push(format!("RECENT {n}")),
-                    Err(e) => return store_error(e),
-                },
-                StatusItem::UidNext => parts.push(format!("UIDNEXT {}", info.uidnext)),
-                StatusItem::UidValidity => parts.push(format!("UIDVALIDITY {}", info.uidvalidity)),
-                StatusItem::Unseen => parts.push(format!("UNSEEN {}", info.unseen)),
-                StatusItem::HighestModSeq => {
-                    parts.push(format!("HIGHESTMODSEQ {}", info.highestmodseq))
-                }
-                StatusItem::Other => {}
+        match status_line(&u.ms, &info, &items).await {
+            Ok(line) => {
+                self.untagged(&line);
+                Done::Ok("STATUS completed".into())
             }
+            Err(e) => store_error(e),
         }
-        self.untagged(&format!(
-            "STATUS {} ({})",
-            write::mailbox(&info.name),
-            parts.join(" ")
-        ));
-        Done::Ok("STATUS completed".into())
     }
+}
+
+/// `STATUS "name" (MESSAGES 3 ...)` for `items`, in their order.
+pub(crate) async fn status_line(
+    ms: &Mailstore,
+    info: &MailboxInfo,
+    items: &[StatusItem],
+) -> Result<String, StoreError> {
+    let mut parts = Vec::new();
+    for i in items {
+        match i {
+            StatusItem::Messages => parts.push(format!("MESSAGES {}", info.exists)),
+            StatusItem::Recent => parts.push(format!("RECENT {}", ms.recent_count(info.id).await?)),
+            StatusItem::UidNext => parts.push(format!("UIDNEXT {}", info.uidnext)),
+            StatusItem::UidValidity => parts.push(format!("UIDVALIDITY {}", info.uidvalidity)),
+            StatusItem::Unseen => parts.push(format!("UNSEEN {}", info.unseen)),
+            StatusItem::HighestModSeq => {
+                parts.push(format!("HIGHESTMODSEQ {}", info.highestmodseq))
+            }
+            StatusItem::Size => parts.push(format!("SIZE {}", ms.mailbox_size(info.id).await?)),
+            StatusItem::Other => {}
+        }
+    }
+    Ok(format!(
+        "STATUS {} ({})",
+        write::mailbox(&info.name),
+        parts.join(" ")
+    ))
 }

@@ -311,6 +311,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                     StatusDataItemName::UidValidity => StatusItem::UidValidity,
                     StatusDataItemName::Unseen => StatusItem::Unseen,
                     StatusDataItemName::HighestModSeq => StatusItem::HighestModSeq,
+                    StatusDataItemName::Size => StatusItem::Size,
                     _ => StatusItem::Other,
                 })
                 .collect(),

@@ -3,7 +3,7 @@
 //! (`LIST (SPECIAL-USE) "" *`, `RETURN (...)`): a tokenizer for list-mailbox
 //! atoms, quoted strings and inlined literals, and the argument grammar.
 
-use crate::imap::proto::ListArgs;
+use crate::imap::proto::{ListArgs, StatusItem};
 
 #[derive(Debug, PartialEq)]
 enum Tok {
@@ -161,11 +161,38 @@ pub(super) fn list_args(input: &[u8]) -> Result<ListArgs, String> {
                 if it.next() != Some(Tok::Open) {
                     return Err("Invalid RETURN options".into());
                 }
-                for o in word_list(&mut it)? {
+                loop {
+                    let o = match it.next() {
+                        Some(Tok::Close) => break,
+                        Some(Tok::Word(w)) => String::from_utf8_lossy(&w).to_ascii_uppercase(),
+                        _ => return Err("Invalid RETURN options".into()),
+                    };
                     match o.as_str() {
                         "SUBSCRIBED" => a.return_subscribed = true,
                         "CHILDREN" => a.return_children = true,
                         "SPECIAL-USE" => a.return_special_use = true,
+                        "STATUS" if a.return_status.is_none() => {
+                            if it.next() != Some(Tok::Open) {
+                                return Err("STATUS needs a list of items".into());
+                            }
+                            let mut items = Vec::new();
+                            for i in word_list(&mut it)? {
+                                items.push(match i.as_str() {
+                                    "MESSAGES" => StatusItem::Messages,
+                                    "RECENT" => StatusItem::Recent,
+                                    "UIDNEXT" => StatusItem::UidNext,
+                                    "UIDVALIDITY" => StatusItem::UidValidity,
+                                    "UNSEEN" => StatusItem::Unseen,
+                                    "HIGHESTMODSEQ" => StatusItem::HighestModSeq,
+                                    "SIZE" => StatusItem::Size,
+                                    _ => return Err(format!("Unknown STATUS item {i}")),
+                                });
+                            }
+                            if items.is_empty() {
+                                return Err("STATUS needs at least one item".into());
+                            }
+                            a.return_status = Some(items);
+                        }
                         _ => return Err(format!("Unknown return option {o}")),
                     }
                 }
@@ -195,6 +222,14 @@ mod tests {
         assert!(a.select_special_use && a.return_subscribed && a.return_children);
         assert_eq!(a.patterns, vec!["*", "Other"]);
         assert!(args("a LSUB \"\" %\r\n").lsub);
+        let a = args("a LIST \"\" * RETURN (CHILDREN STATUS (MESSAGES size))\r\n");
+        assert_eq!(
+            a.return_status,
+            Some(vec![StatusItem::Messages, StatusItem::Size])
+        );
+        assert!(list_args(b"a LIST \"\" * RETURN (STATUS ())\r\n").is_err());
+        assert!(list_args(b"a LIST \"\" * RETURN (STATUS (BOGUS))\r\n").is_err());
+        assert!(list_args(b"a LIST \"\" * RETURN (STATUS MESSAGES)\r\n").is_err());
         assert!(list_args(b"a LIST (\r\n").is_err());
         assert!(list_args(b"a LIST \"\" \"unterminated\r\n").is_err());
     }

@@ -73,6 +73,20 @@ impl Mailstore {
             .map(|_| ())
     }
 
+    /// The octets of every message in the mailbox (STATUS SIZE).
+    pub async fn mailbox_size(&self, mailbox_id: i64) -> Result<u64> {
+        self.db
+            .call(move |c| {
+                Ok(c.query_row(
+                    "SELECT coalesce(sum(size), 0) FROM messages WHERE mailbox_id = ?1",
+                    [mailbox_id],
+                    |r| r.get::<_, i64>(0),
+                )?
+                .max(0) as u64)
+            })
+            .await
+    }
+
     /// Messages no session has been shown yet (STATUS RECENT).
     pub async fn recent_count(&self, mailbox_id: i64) -> Result<u32> {
         self.db
