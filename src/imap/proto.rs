@@ -89,6 +89,14 @@ pub enum FetchItem {
     Unsupported(&'static str),
 }
 
+/// The QRESYNC parameter of SELECT/EXAMINE: what the client knew.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Qresync {
+    pub uidvalidity: u32,
+    pub modseq: u64,
+    pub known_uids: Option<SeqSet>,
+}
+
 /// One message of an APPEND.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppendMessage {
@@ -226,6 +234,8 @@ pub enum Cmd {
         mailbox: String,
         read_only: bool,
         condstore: bool,
+        /// `(QRESYNC (...))` (RFC 7162 §3.2.5).
+        qresync: Option<Qresync>,
     },
     Unselect,
     Create(String),
@@ -274,6 +284,8 @@ pub enum Cmd {
         set: SeqSet,
         items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        /// `(CHANGEDSINCE m VANISHED)` (QRESYNC, RFC 7162 §3.2.6).
+        vanished: bool,
     },
     Store {
         uid: bool,

@@ -35,6 +35,8 @@ pub struct Selected {
     /// Keeps removed messages readable here until this session was told
     /// (`None` in unit tests).
     pub view: Option<View>,
+    /// QRESYNC is on: expunges are told as VANISHED (RFC 7162 §3.2.10).
+    pub qresync: bool,
 }
 
 /// `FLAGS` and `PERMANENTFLAGS` for the system flags and `keywords`.
@@ -156,6 +158,28 @@ impl Selected {
         Some(i as u32 + 1)
     }
 
+    /// Removes `uids` from the view and says so: `* n EXPUNGE` for each,
+    /// highest first, or one `* VANISHED uid-set` once QRESYNC is on.
+    pub fn expunged(&mut self, mut uids: Vec<u32>) -> Vec<u8> {
+        let mut out = Vec::new();
+        uids.sort_unstable_by(|a, b| b.cmp(a));
+        let mut gone = Vec::new();
+        for uid in uids {
+            if let Some(seq) = self.remove(uid) {
+                if self.qresync {
+                    gone.push(uid);
+                } else {
+                    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
+                }
+            }
+        }
+        if !gone.is_empty() {
+            gone.reverse();
+            out.extend_from_slice(format!("* VANISHED {}\r\n", write::uid_list(&gone)).as_bytes());
+        }
+        out
+    }
+
     /// Brings the view up to date and writes the untagged responses that say so
     /// into `out`: FETCH for flag changes, EXISTS for new messages and, when
     /// `allow_expunge`, EXPUNGE for removed ones (otherwise they wait).
@@ -252,13 +276,8 @@ impl Selected {
             self.modseq = self.modseq.max(changes.highestmodseq);
         }
         if allow_expunge && !self.pending_expunge.is_empty() {
-            let mut gone = std::mem::take(&mut self.pending_expunge);
-            gone.sort_unstable_by(|a, b| b.cmp(a));
-            for uid in gone {
-                if let Some(seq) = self.remove(uid) {
-                    out.extend_from_slice(format!("* {seq} EXPUNGE\r\n").as_bytes());
-                }
-            }
+            let gone = std::mem::take(&mut self.pending_expunge);
+            out.extend_from_slice(&self.expunged(gone));
         }
         Ok(())
     }
@@ -301,6 +320,7 @@ mod tests {
             keywords: BTreeSet::new(),
             recent: HashSet::new(),
             view: None,
+            qresync: false,
         }
     }
 

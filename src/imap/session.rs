@@ -60,6 +60,8 @@ pub struct Session {
     pub bad_commands: u32,
     /// CONDSTORE enabled (RFC 7162 §3.1).
     pub condstore: bool,
+    /// QRESYNC enabled (RFC 7162 §3.2.3).
+    pub qresync: bool,
     /// The messages of the APPEND being run that were streamed to files, in
     /// order.
     pub streamed: Vec<crate::store::BlobWriter>,
@@ -75,6 +77,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
         auth_failures: 0,
         bad_commands: 0,
         condstore: false,
+        qresync: false,
         streamed: Vec::new(),
     };
     let hostname = s.app.config().hostname.clone();
@@ -245,7 +248,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -312,7 +315,11 @@ impl Session {
                 mailbox,
                 read_only,
                 condstore,
-            } => self.cmd_select(mailbox, read_only, condstore).await,
+                qresync,
+            } => {
+                self.cmd_select(mailbox, read_only, condstore, qresync)
+                    .await
+            }
             Cmd::Unselect => self.cmd_close(false).await,
             Cmd::Close => self.cmd_close(true).await,
             Cmd::Create(m) => self.cmd_create(m).await,
@@ -348,7 +355,11 @@ impl Session {
                 set,
                 items,
                 changed_since,
-            } => self.cmd_fetch(uid, set, items, changed_since).await,
+                vanished,
+            } => {
+                self.cmd_fetch(uid, set, items, changed_since, vanished)
+                    .await
+            }
             Cmd::Store {
                 uid,
                 set,

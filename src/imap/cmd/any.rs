@@ -44,6 +44,12 @@ impl Session {
                 self.condstore = true;
                 enabled.push("CONDSTORE");
             }
+            // QRESYNC implies CONDSTORE (RFC 7162 §3.2.3).
+            if c == "QRESYNC" && !enabled.contains(&"QRESYNC") {
+                self.condstore = true;
+                self.qresync = true;
+                enabled.push("QRESYNC");
+            }
         }
         let mut line = String::from("ENABLED");
         for e in enabled {

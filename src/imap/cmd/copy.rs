@@ -58,13 +58,8 @@ impl Session {
         if is_move {
             self.conn
                 .write(format!("* OK [{code}] Moved\r\n").as_bytes());
-            let mut gone = src;
-            gone.sort_unstable_by(|a, b| b.cmp(a));
-            for u in gone {
-                if let Some(seq) = sel.remove(u) {
-                    self.conn.write(format!("* {seq} EXPUNGE\r\n").as_bytes());
-                }
-            }
+            let out = sel.expunged(src);
+            self.conn.write(&out);
             Done::Ok("MOVE completed".into())
         } else {
             Done::Ok(format!("[{code}] COPY completed"))

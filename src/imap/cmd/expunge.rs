@@ -25,13 +25,8 @@ impl Session {
             Ok(r) => r,
             Err(e) => return store_error(e),
         };
-        let mut removed = removed;
-        removed.sort_unstable_by(|a, b| b.cmp(a));
-        for uid in removed {
-            if let Some(seq) = sel.remove(uid) {
-                self.conn.write(format!("* {seq} EXPUNGE\r\n").as_bytes());
-            }
-        }
+        let out = sel.expunged(removed);
+        self.conn.write(&out);
         Done::Ok("EXPUNGE completed".into())
     }
 }

@@ -71,7 +71,11 @@ impl Session {
         set: SeqSet,
         mut items: Vec<FetchItem>,
         changed_since: Option<u64>,
+        vanished: bool,
     ) -> Done {
+        if vanished && !self.qresync {
+            return Done::Bad("VANISHED needs QRESYNC (ENABLE QRESYNC first)".into());
+        }
         if let Some(FetchItem::Unsupported(n)) = items
             .iter()
             .find(|i| matches!(i, FetchItem::Unsupported(_)))
@@ -95,6 +99,30 @@ impl Session {
             Ok(m) => m,
             Err(e) => return Done::Bad(e),
         };
+        // QRESYNC (RFC 7162 §3.2.6): UIDs of the set expunged since the
+        // CHANGEDSINCE modseq, before the FETCH answers.
+        if let (true, Some(cs)) = (vanished, changed_since) {
+            // `*` reaches past the last UID shown: expunged ones above it too.
+            let max = u32::MAX;
+            match user.ms.changes_since(sel.mailbox_id, cs).await {
+                Ok(c) => {
+                    let mut gone: Vec<u32> = c
+                        .expunged
+                        .into_iter()
+                        .filter(|&u| set.contains(u, max))
+                        .collect();
+                    gone.sort_unstable();
+                    gone.dedup();
+                    if !gone.is_empty() {
+                        self.conn.write(
+                            format!("* VANISHED (EARLIER) {}\r\n", write::uid_list(&gone))
+                                .as_bytes(),
+                        );
+                    }
+                }
+                Err(e) => return store_error(e),
+            }
+        }
         if msgs.is_empty() {
             return Done::Ok("FETCH completed".into());
         }

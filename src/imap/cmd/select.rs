@@ -3,8 +3,10 @@
 
 use std::collections::BTreeSet;
 
+use crate::imap::proto::Qresync;
 use crate::imap::selected::{flags_digest, flags_lines, Selected};
 use crate::imap::session::{store_error, Done, Session, State};
+use crate::imap::write;
 
 impl Session {
     pub(crate) async fn cmd_select(
@@ -12,7 +14,11 @@ impl Session {
         name: String,
         read_only: bool,
         condstore: bool,
+        qresync: Option<Qresync>,
     ) -> Done {
+        if qresync.is_some() && !self.qresync {
+            return Done::Bad("QRESYNC is not enabled (ENABLE QRESYNC first)".into());
+        }
         // A SELECT, even a failing one, leaves the mailbox selected before.
         self.deselect();
         if condstore {
@@ -96,6 +102,36 @@ impl Session {
         self.untagged(&format!("OK [UIDVALIDITY {}] UIDs valid", info.uidvalidity));
         self.untagged(&format!("OK [UIDNEXT {uidnext}] Predicted next UID"));
         self.untagged(&format!("OK [HIGHESTMODSEQ {highest}] Highest"));
+        // QRESYNC (RFC 7162 §3.2.5): what changed since the client's modseq,
+        // when its UIDVALIDITY is still the mailbox's.
+        if let Some(q) = qresync.filter(|q| q.uidvalidity == info.uidvalidity) {
+            let max = uids.last().copied().unwrap_or(0);
+            let known = |u: u32| q.known_uids.as_ref().is_none_or(|k| k.contains(u, max));
+            let changes = match user.ms.changes_since(info.id, q.modseq).await {
+                Ok(c) => c,
+                Err(e) => {
+                    self.state = State::Authenticated(user);
+                    return store_error(e);
+                }
+            };
+            let mut gone: Vec<u32> = changes.expunged.into_iter().filter(|&u| known(u)).collect();
+            gone.sort_unstable();
+            gone.dedup();
+            if !gone.is_empty() {
+                self.untagged(&format!("VANISHED (EARLIER) {}", write::uid_list(&gone)));
+            }
+            for (i, m) in messages.iter().enumerate() {
+                if m.modseq > q.modseq && known(m.uid) {
+                    self.untagged(&format!(
+                        "{} FETCH (UID {} FLAGS {} MODSEQ ({}))",
+                        i + 1,
+                        m.uid,
+                        write::flags_recent(&m.flags, recent.contains(&m.uid)),
+                        m.modseq
+                    ));
+                }
+            }
+        }
         let sel = Selected {
             mailbox_id: info.id,
             name: info.name.clone(),
@@ -112,6 +148,7 @@ impl Session {
             keywords,
             recent,
             view: Some(view),
+            qresync: self.qresync,
         };
         self.state = State::Selected(user, Box::new(sel));
         Done::Ok(format!(

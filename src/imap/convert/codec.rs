@@ -132,6 +132,24 @@ fn section(s: &Option<CSection<'_>>) -> (Section, String) {
     (Section { part, kind }, label)
 }
 
+/// The QRESYNC parameter of SELECT/EXAMINE, if given (the sequence match
+/// data, an optimisation hint, is not used).
+fn qresync_param(params: &[SelectParameter]) -> Option<Qresync> {
+    params.iter().find_map(|p| match p {
+        SelectParameter::QResync {
+            uid_validity,
+            mod_sequence_value,
+            known_uids,
+            ..
+        } => Some(Qresync {
+            uidvalidity: uid_validity.get(),
+            modseq: mod_sequence_value.get(),
+            known_uids: known_uids.as_ref().map(seq_set),
+        }),
+        _ => None,
+    })
+}
+
 fn fetch_item(i: &MessageDataItemName<'_>) -> FetchItem {
     match i {
         MessageDataItemName::Body => FetchItem::Body,
@@ -280,6 +298,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
             condstore: parameters
                 .iter()
                 .any(|p| matches!(p, SelectParameter::CondStore)),
+            qresync: qresync_param(&parameters),
         },
         CommandBody::Examine {
             mailbox: m,
@@ -290,6 +309,7 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
             condstore: parameters
                 .iter()
                 .any(|p| matches!(p, SelectParameter::CondStore)),
+            qresync: qresync_param(&parameters),
         },
         CommandBody::Unselect => Cmd::Unselect,
         CommandBody::Create { mailbox: m } => Cmd::Create(mailbox(&m)?),
@@ -421,19 +441,22 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
                 MacroOrMessageDataItemNames::Macro(_) => vec![FetchItem::Unsupported("macro")],
             };
             let mut changed_since = None;
+            let mut vanished = false;
             for m in &modifiers {
                 match m {
                     FetchModifier::ChangedSince(n) => changed_since = Some(n.get()),
-                    FetchModifier::Vanished => {
-                        return Err("VANISHED requires QRESYNC, which is not enabled".into())
-                    }
+                    FetchModifier::Vanished => vanished = true,
                 }
+            }
+            if vanished && (!uid || changed_since.is_none()) {
+                return Err("VANISHED needs UID FETCH with CHANGEDSINCE".into());
             }
             Cmd::Fetch {
                 uid,
                 set: seq_set(&sequence_set),
                 items,
                 changed_since,
+                vanished,
             }
         }
         CommandBody::Store {

@@ -250,7 +250,7 @@ mod tests {
             c => panic!("{c:?}"),
         }
         match ok("a UID FETCH 1:* (FLAGS BODY.PEEK[1.2.HEADER.FIELDS (From To)]<0.10>) (CHANGEDSINCE 5)\r\n") {
-            Cmd::Fetch { uid, items, changed_since, set } => {
+            Cmd::Fetch { uid, items, changed_since, set, .. } => {
                 assert!(uid);
                 assert_eq!(changed_since, Some(5));
                 assert_eq!(set, SeqSet(vec![(SeqBound::Num(1), SeqBound::Star)]));
