@@ -409,3 +409,49 @@ async fn esearch_answers_like_dovecot() {
     assert!(!has(&f, "HIGHESTMODSEQ"), "{f:?}");
     t.stop().await;
 }
+
+/// WITHIN (RFC 5032): OLDER and YOUNGER count seconds back from now against
+/// INTERNALDATE; they complement each other.
+#[tokio::test]
+async fn within_older_and_younger() {
+    use ferrymail::store::{IngestSource, NewMessage};
+    let t = start(PLAIN, "", 0).await;
+    let inbox = t.ms.mailbox("INBOX").await.unwrap().unwrap();
+    let now = ferrymail::store::now();
+    for (i, age) in [(1, 86_400 * 3), (2, 7_200), (3, 60)] {
+        let blob = t.ms.stage_bytes(&message(i)).await.unwrap();
+        t.ms.ingest(
+            IngestSource::Append,
+            vec![NewMessage {
+                mailbox_id: inbox.id,
+                uid: None,
+                flags: Flags::new(),
+                internaldate: now - age,
+                tz_minutes: 0,
+                blob,
+                legacy: None,
+                legacy_uidl: None,
+            }],
+        )
+        .await
+        .unwrap();
+    }
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" WITHIN"), "{caps:?}");
+    c.ok("SELECT INBOX").await;
+    for (q, want) in [
+        ("YOUNGER 3600", "3"),
+        ("OLDER 3600", "1 2"),
+        ("YOUNGER 86400", "2 3"),
+        ("OLDER 86400", "1"),
+        ("NOT OLDER 3600", "3"),
+        ("OLDER 1 YOUNGER 10000", "2 3"),
+    ] {
+        let l = c.ok(&format!("SEARCH {q}")).await;
+        assert_eq!(l[0].strip_prefix("* SEARCH").unwrap().trim(), want, "{q}");
+    }
+    c.bad("SEARCH OLDER 0").await;
+    c.bad("SEARCH YOUNGER x").await;
+    t.stop().await;
+}

@@ -171,6 +171,10 @@ pub enum SearchKey {
     New,
     Old,
     Recent,
+    /// WITHIN (RFC 5032): INTERNALDATE at least this many seconds ago.
+    Older(u32),
+    /// WITHIN: INTERNALDATE at most this many seconds ago.
+    Younger(u32),
     /// Days since the epoch (internal date, in the message's own zone).
     Before(i64),
     On(i64),

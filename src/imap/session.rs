@@ -248,7 +248,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {

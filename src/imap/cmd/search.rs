@@ -109,6 +109,8 @@ fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
         SearchKey::Flag(f) => m.flags.contains(f),
         SearchKey::NoFlag(f) => !m.flags.contains(f),
         SearchKey::Recent => c.recent,
+        SearchKey::Older(n) => m.internaldate <= crate::store::now() - i64::from(*n),
+        SearchKey::Younger(n) => m.internaldate >= crate::store::now() - i64::from(*n),
         SearchKey::New => c.recent && !m.flags.contains("\\Seen"),
         SearchKey::Old => !c.recent,
         SearchKey::Before(d) => day(m.internaldate, m.tz_minutes) < *d,

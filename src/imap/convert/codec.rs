@@ -238,6 +238,8 @@ fn search_key(k: &CKey<'_>) -> Result<SearchKey, String> {
         CKey::Unkeyword(a) => K::NoFlag(a.inner().to_string()),
         CKey::Unseen => K::NoFlag("\\Seen".into()),
         CKey::ModSequence { modseq, .. } => K::ModSeq(*modseq),
+        CKey::Older(n) => K::Older(n.get()),
+        CKey::Younger(n) => K::Younger(n.get()),
     })
 }
 
