@@ -306,6 +306,8 @@ pub enum Cmd {
         is_move: bool,
     },
     Idle,
+    /// COMPRESS DEFLATE (RFC 4978).
+    Compress,
     Enable(Vec<String>),
     Namespace,
     Id,
@@ -350,6 +352,7 @@ impl Cmd {
             Cmd::Copy { is_move: false, .. } => "COPY",
             Cmd::Copy { is_move: true, .. } => "MOVE",
             Cmd::Idle => "IDLE",
+            Cmd::Compress => "COMPRESS",
             Cmd::Enable(_) => "ENABLE",
             Cmd::Namespace => "NAMESPACE",
             Cmd::Id => "ID",

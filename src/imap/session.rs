@@ -221,6 +221,7 @@ fn allowed(cmd: &Cmd) -> Allowed {
         | Cmd::Status { .. }
         | Cmd::Append { .. }
         | Cmd::Idle
+        | Cmd::Compress
         | Cmd::Enable(_)
         | Cmd::Namespace => Allowed::Authenticated,
         Cmd::Check
@@ -248,7 +249,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -378,6 +379,21 @@ impl Session {
                 is_move,
             } => self.cmd_copy(uid, set, mailbox, is_move).await,
             Cmd::Idle => self.cmd_idle(tag).await,
+            Cmd::Compress => {
+                if self.conn.is_compressed() {
+                    return Done::No("[COMPRESSIONACTIVE] DEFLATE is already active".into());
+                }
+                // The OK goes out as it is; everything after it is deflated.
+                self.conn
+                    .write(format!("{tag} OK DEFLATE active\r\n").as_bytes());
+                match self.conn.start_deflate().await {
+                    Ok(()) => Done::Written,
+                    Err(e) => {
+                        tracing::debug!(error = %e, "imap: COMPRESS failed");
+                        Done::Close
+                    }
+                }
+            }
             Cmd::Unsupported(name) => Done::Bad(format!("{name} is not supported")),
         };
         // RFC 7162 §3.1: the first CONDSTORE-enabling command while a mailbox

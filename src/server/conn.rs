@@ -54,6 +54,8 @@ enum Stream {
     Plain(TcpStream),
     Server(Box<tokio_rustls::server::TlsStream<TcpStream>>),
     Client(Box<tokio_rustls::client::TlsStream<TcpStream>>),
+    /// COMPRESS=DEFLATE over one of the above.
+    Deflate(Box<super::deflate::Deflate<Stream>>),
     /// Only while a TLS upgrade is in progress.
     Upgrading,
 }
@@ -68,6 +70,7 @@ impl AsyncRead for Stream {
             Stream::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Server(s) => Pin::new(s).poll_read(cx, buf),
             Stream::Client(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
             Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -83,6 +86,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Server(s) => Pin::new(s).poll_write(cx, buf),
             Stream::Client(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
             Stream::Upgrading => Poll::Ready(Err(io::ErrorKind::NotConnected.into())),
         }
     }
@@ -92,6 +96,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
             Stream::Server(s) => Pin::new(s).poll_flush(cx),
             Stream::Client(s) => Pin::new(s).poll_flush(cx),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_flush(cx),
             Stream::Upgrading => Poll::Ready(Ok(())),
         }
     }
@@ -101,6 +106,7 @@ impl AsyncWrite for Stream {
             Stream::Plain(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Server(s) => Pin::new(s).poll_shutdown(cx),
             Stream::Client(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Deflate(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
             Stream::Upgrading => Poll::Ready(Ok(())),
         }
     }
@@ -227,7 +233,36 @@ impl Conn {
     }
 
     pub fn is_tls(&self) -> bool {
-        matches!(self.stream, Stream::Server(_) | Stream::Client(_))
+        fn tls(s: &Stream) -> bool {
+            match s {
+                Stream::Server(_) | Stream::Client(_) => true,
+                Stream::Deflate(d) => tls(d.get_ref()),
+                Stream::Plain(_) | Stream::Upgrading => false,
+            }
+        }
+        tls(&self.stream)
+    }
+
+    /// Whether COMPRESS=DEFLATE is on.
+    pub fn is_compressed(&self) -> bool {
+        matches!(self.stream, Stream::Deflate(_))
+    }
+
+    /// Starts COMPRESS=DEFLATE (RFC 4978): flushes what is queued (the
+    /// response that says so goes out uncompressed), then deflates both ways.
+    /// Input already read ahead would be compressed data read as plain: then
+    /// the connection refuses.
+    pub async fn start_deflate(&mut self) -> Result<(), ConnError> {
+        self.flush().await?;
+        if self.pos < self.buf.len() {
+            return Err(ConnError::Pipelined);
+        }
+        if self.is_compressed() {
+            return Err(ConnError::Tls("compression is already active".into()));
+        }
+        let inner = std::mem::replace(&mut self.stream, Stream::Upgrading);
+        self.stream = Stream::Deflate(Box::new(super::deflate::Deflate::new(inner)));
+        Ok(())
     }
 
     /// Bytes received but not yet consumed.
@@ -483,6 +518,7 @@ impl Conn {
                 Stream::Plain(s) => Box::new(s),
                 Stream::Server(s) => Box::new(s),
                 Stream::Client(s) => Box::new(s),
+                Stream::Deflate(s) => Box::new(s),
                 Stream::Upgrading => return Err(ConnError::Tls("connection in transition".into())),
             };
         Ok(RawParts { stream, buffered })

@@ -4,6 +4,7 @@
 //! file paths ([`tls`]).
 
 pub mod conn;
+mod deflate;
 pub mod listener;
 pub mod tls;
 

@@ -518,7 +518,8 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
         CommandBody::List { .. } | CommandBody::Lsub { .. } => {
             return Err("LIST is parsed elsewhere".into())
         }
-        CommandBody::Compress { .. } => Cmd::Unsupported("COMPRESS"),
+        // DEFLATE is the only algorithm there is (RFC 4978).
+        CommandBody::Compress { .. } => Cmd::Compress,
         CommandBody::GetQuota { .. }
         | CommandBody::GetQuotaRoot { .. }
         | CommandBody::SetQuota { .. } => Cmd::Unsupported("QUOTA"),
