@@ -3,6 +3,7 @@
 #
 #   bench/build-deb.sh            release build -> target/debian/ferrymail_*.deb
 #   bench/build-deb.sh --dev      package the dev-profile binary (fast; for tests)
+#   bench/build-deb.sh --no-build use the binary already built (cargo build / cargo test)
 #   bench/build-deb.sh --output DIR   write the .deb into DIR
 #
 # The completion scripts, the manual pages and the systemd unit (with the
@@ -13,11 +14,13 @@ cd "$(dirname "$0")/.."
 
 profile=release
 output=target/debian
+build=yes
 while [ $# -gt 0 ]; do
     case "$1" in
     --dev) profile=dev ;;
+    --no-build) build=no ;;
     --output) output="$2"; shift ;;
-    *) echo "usage: $0 [--dev] [--output DIR]" >&2; exit 2 ;;
+    *) echo "usage: $0 [--dev] [--no-build] [--output DIR]" >&2; exit 2 ;;
     esac
     shift
 done
@@ -29,11 +32,11 @@ fi
 
 target_dir="${CARGO_TARGET_DIR:-target}"
 if [ "$profile" = dev ]; then
-    cargo build --locked --bin ferrymail
+    [ "$build" = no ] || cargo build --locked --bin ferrymail
     bin="$target_dir/debug/ferrymail"
     extra=(--profile dev --fast)
 else
-    cargo build --locked --release --bin ferrymail
+    [ "$build" = no ] || cargo build --locked --release --bin ferrymail
     bin="$target_dir/release/ferrymail"
     extra=()
 fi
