@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 pub use crate::admin::discover_cli::AliasesAction;
 pub use crate::admin::ops_cli::{read_password, MigrateAction};
@@ -93,6 +93,20 @@ pub enum Command {
         #[command(subcommand)]
         action: AccountAction,
     },
+    /// Print a shell completion script to standard output
+    /// (e.g. `ferrymail completions bash > /etc/bash_completion.d/ferrymail`).
+    Completions {
+        /// The shell to complete for.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page ferrymail(1) (roff) to standard output.
+    Man {
+        /// Write ferrymail.1 and one page per subcommand (ferrymail-serve.1, ...)
+        /// into this folder instead.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -170,6 +184,8 @@ fn runtime() -> Result<tokio::runtime::Runtime, String> {
 
 fn run(cli: Cli) -> Result<(), String> {
     match cli.command {
+        Command::Completions { shell } => crate::cli_docs::completions(Cli::command(), shell),
+        Command::Man { dir } => crate::cli_docs::man(Cli::command(), dir.as_deref()),
         Command::CheckConfig { config } => match config::load(&config) {
             Ok(c) => {
                 let accounts = crate::smtp::alias_check::check_accounts(&c);

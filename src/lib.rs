@@ -7,6 +7,7 @@ pub mod admin;
 pub mod app;
 pub mod auth;
 pub mod cli;
+pub mod cli_docs;
 pub mod config;
 pub mod daemon;
 pub mod imap;
