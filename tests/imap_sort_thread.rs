@@ -142,7 +142,12 @@ async fn seeded() -> (ImapTest, Imap) {
 async fn sort_and_thread_answers() {
     let (t, mut c) = seeded().await;
     let caps = c.ok("CAPABILITY").await;
-    for cap in [" SORT ", " SORT=DISPLAY ", " THREAD=ORDEREDSUBJECT ", " THREAD=REFERENCES "] {
+    for cap in [
+        " SORT ",
+        " SORT=DISPLAY ",
+        " THREAD=ORDEREDSUBJECT ",
+        " THREAD=REFERENCES ",
+    ] {
         assert!(caps[0].contains(cap), "{cap} in {caps:?}");
     }
     for (cmd, expected) in queries() {

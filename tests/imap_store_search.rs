@@ -383,7 +383,10 @@ async fn esearch_answers_like_dovecot() {
         );
         assert_eq!(&tagless(&l[0]), want, "{cmd}");
     }
-    assert!(c.bad("SEARCH RETURN (SAVE) ALL").await.contains("SAVE"));
+    assert!(c
+        .bad("SEARCH RETURN (PARTIAL 1:2) ALL")
+        .await
+        .contains("PARTIAL"));
     c.bad("SEARCH RETURN (MIN ALL").await;
     // CONDSTORE: the first enabling command reports HIGHESTMODSEQ; ESEARCH
     // carries MODSEQ (of MIN/MAX only, or of every match with ALL/COUNT).
@@ -453,5 +456,59 @@ async fn within_older_and_younger() {
     }
     c.bad("SEARCH OLDER 0").await;
     c.bad("SEARCH YOUNGER x").await;
+    t.stop().await;
+}
+
+/// SEARCHRES (RFC 5182): `SEARCH RETURN (SAVE)` keeps the result for `$`
+/// (answering nothing by itself), `$` works as a set in FETCH, STORE, COPY,
+/// MOVE and in search keys, as message numbers or UIDs, shrinks with
+/// expunges, and is empty again after another SELECT.
+#[tokio::test]
+async fn searchres_saves_results_for_dollar() {
+    let t = start(PLAIN, "", 6).await;
+    let mut c = t.login().await;
+    let caps = c.ok("CAPABILITY").await;
+    assert!(caps[0].contains(" SEARCHRES"), "{caps:?}");
+    c.ok("SELECT INBOX").await;
+    c.ok("STORE 2,4,5 +FLAGS.SILENT ($Work)").await;
+    let l = c.ok("SEARCH RETURN (SAVE) KEYWORD $Work").await;
+    assert_eq!(l.len(), 1, "SAVE alone answers nothing: {l:?}");
+    let f = c.ok("FETCH $ (UID)").await;
+    assert_eq!(
+        f[..3],
+        [
+            "* 2 FETCH (UID 2)",
+            "* 4 FETCH (UID 4)",
+            "* 5 FETCH (UID 5)"
+        ]
+    );
+    let l = c.ok("SEARCH NOT $").await;
+    assert_eq!(l[0], "* SEARCH 1 3 6");
+    let l = c.ok("UID SEARCH UID $ UNSEEN").await;
+    assert_eq!(l[0], "* SEARCH 2 4 5");
+    c.ok("STORE $ +FLAGS.SILENT (\\Seen)").await;
+    // MIN/MAX with SAVE keep only those.
+    let l = c.ok("SEARCH RETURN (SAVE MIN MAX) SEEN").await;
+    assert!(l[0].ends_with(") MIN 2 MAX 5"), "{l:?}");
+    let l = c.ok("UID COPY $ Trash").await;
+    assert!(
+        l.last().unwrap().contains("[COPYUID ") && l.last().unwrap().contains(" 2,5 "),
+        "{l:?}"
+    );
+    // An expunge shrinks it; message numbers follow.
+    c.ok("STORE 2 +FLAGS.SILENT (\\Deleted)").await;
+    c.ok("EXPUNGE").await;
+    let f = c.ok("FETCH $ (UID)").await;
+    assert_eq!(f[0], "* 4 FETCH (UID 5)", "{f:?}");
+    c.ok("MOVE $ Trash").await;
+    // A failed SAVE and another SELECT empty it: `$` matches nothing.
+    c.ok("SEARCH RETURN (SAVE) ALL").await;
+    c.bad("SEARCH RETURN (SAVE) FROB").await;
+    let f = c.ok("FETCH $ (UID)").await;
+    assert_eq!(f.len(), 1, "{f:?}");
+    c.ok("SEARCH RETURN (SAVE) ALL").await;
+    c.ok("SELECT INBOX").await;
+    let l = c.ok("SEARCH $").await;
+    assert_eq!(l[0], "* SEARCH");
     t.stop().await;
 }

@@ -13,6 +13,7 @@ mod cmd;
 pub mod convert;
 pub mod proto;
 pub mod reader;
+mod searchres;
 mod selected;
 mod session;
 pub mod write;

@@ -125,6 +125,8 @@ pub struct SearchReturn {
     pub max: bool,
     pub all: bool,
     pub count: bool,
+    /// SEARCHRES (RFC 5182): keep the result for `$`.
+    pub save: bool,
 }
 
 /// What SORT orders by (RFC 5256 §3, RFC 5957).

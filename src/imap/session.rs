@@ -62,6 +62,8 @@ pub struct Session {
     pub condstore: bool,
     /// QRESYNC enabled (RFC 7162 §3.2.3).
     pub qresync: bool,
+    /// SEARCHRES (RFC 5182): the UIDs `$` stands for.
+    pub saved: Vec<u32>,
     /// The messages of the APPEND being run that were streamed to files, in
     /// order.
     pub streamed: Vec<crate::store::BlobWriter>,
@@ -78,6 +80,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
         bad_commands: 0,
         condstore: false,
         qresync: false,
+        saved: Vec::new(),
         streamed: Vec::new(),
     };
     let hostname = s.app.config().hostname.clone();
@@ -105,7 +108,7 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
             other_literals: cfg.imap.max_line_length as u64,
         };
         let done = match reader::read_command(&mut s.conn, limits, sink.as_deref()).await {
-            Input::Command { bytes, blobs } => match convert::parse(&bytes) {
+            Input::Command { bytes, blobs } => match convert::parse(&s.expand_saved(&bytes)) {
                 Parsed::Ok { tag, cmd } => {
                     let name = cmd.name();
                     s.streamed = blobs;
@@ -116,6 +119,10 @@ pub async fn run(svc: Arc<ImapService>, conn: Conn, _listener: ListenerSpec) {
                 }
                 Parsed::No { tag, text } => s.finish(&tag, "", Done::No(text)).await,
                 Parsed::Bad { tag, text } => {
+                    // RFC 5182 §2.1: a SEARCH with SAVE that fails empties `$`.
+                    if convert::saves_result(&bytes) {
+                        s.saved.clear();
+                    }
                     let tag = tag.unwrap_or_else(|| "*".into());
                     s.finish(&tag, "", Done::Bad(text)).await
                 }
@@ -249,7 +256,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN SEARCHRES COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -272,6 +279,18 @@ impl Session {
         self.conn.write(b"* ");
         self.conn.write(line.as_bytes());
         self.conn.write(b"\r\n");
+    }
+
+    /// The command with `$` (SEARCHRES) replaced by the saved messages.
+    fn expand_saved<'b>(&self, bytes: &'b [u8]) -> std::borrow::Cow<'b, [u8]> {
+        let seq_of = |u: u32| match &self.state {
+            State::Selected(_, sel) => sel.seq_of(u),
+            _ => None,
+        };
+        match super::searchres::expand(bytes, &self.saved, seq_of) {
+            Some(v) => std::borrow::Cow::Owned(v),
+            None => std::borrow::Cow::Borrowed(bytes),
+        }
     }
 
     /// Runs one command.
@@ -472,6 +491,8 @@ impl Session {
 
     /// Leaves the selected state (keeping the user).
     pub fn deselect(&mut self) -> Option<Selected> {
+        // SEARCHRES: `$` is empty again in another mailbox (RFC 5182 §2.1).
+        self.saved.clear();
         match std::mem::replace(&mut self.state, State::Logout) {
             State::Selected(u, s) => {
                 self.state = State::Authenticated(u);

@@ -3,16 +3,38 @@
 
 use crate::imap::proto::SearchReturn;
 
+/// What SEARCHRES keeps of a result (RFC 5182 §2.1): the MIN and/or MAX
+/// message when only they were asked for, else all of them (`uids` in
+/// result order).
+pub fn saved(ret: SearchReturn, uids: &[u32]) -> Vec<u32> {
+    if (ret.min || ret.max) && !ret.all && !ret.count {
+        let mut v: Vec<u32> = [ret.min.then(|| uids.first()), ret.max.then(|| uids.last())]
+            .into_iter()
+            .flatten()
+            .flatten()
+            .copied()
+            .collect();
+        v.dedup();
+        v
+    } else {
+        uids.to_vec()
+    }
+}
+
 /// `* ESEARCH (TAG "a") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4 MODSEQ 17`.
 /// `hits` ascending; `modseqs` (parallel to `hits`) when the search used
-/// MODSEQ. With no hit only `COUNT 0` is left.
+/// MODSEQ. With no hit only `COUNT 0` is left. `None` for `RETURN (SAVE)`
+/// alone, which answers nothing (RFC 5182 §2.1).
 pub fn response(
     tag: &str,
     uid: bool,
     ret: SearchReturn,
     hits: &[u32],
     modseqs: Option<&[u64]>,
-) -> String {
+) -> Option<String> {
+    if ret.save && !(ret.min || ret.max || ret.all || ret.count) {
+        return None;
+    }
     let mut s = format!("* ESEARCH (TAG \"{tag}\")");
     if uid {
         s.push_str(" UID");
@@ -46,7 +68,7 @@ pub fn response(
         }
     }
     s.push_str("\r\n");
-    s
+    Some(s)
 }
 
 /// `1:3,5,7:8` for ascending numbers.
@@ -81,22 +103,41 @@ mod tests {
             max,
             all,
             count,
+            save: false,
         }
+    }
+
+    #[test]
+    fn save_alone_answers_nothing_and_keeps_min_max_when_asked() {
+        let save = |min, max, all| SearchReturn {
+            min,
+            max,
+            all,
+            count: false,
+            save: true,
+        };
+        assert!(response("a", false, save(false, false, false), &[1, 2], None).is_none());
+        assert!(response("a", false, save(true, false, false), &[1, 2], None).is_some());
+        assert_eq!(saved(save(false, false, false), &[4, 5, 6]), [4, 5, 6]);
+        assert_eq!(saved(save(true, true, false), &[4, 5, 6]), [4, 6]);
+        assert_eq!(saved(save(false, true, false), &[4, 5, 6]), [6]);
+        assert_eq!(saved(save(true, true, true), &[4, 5, 6]), [4, 5, 6]);
+        assert_eq!(saved(save(true, true, false), &[]), Vec::<u32>::new());
     }
 
     #[test]
     fn responses() {
         assert_eq!(sequence_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
         assert_eq!(
-            response("a1", true, ret(true, true, true, true), &[2, 3, 4, 9], None),
+            response("a1", true, ret(true, true, true, true), &[2, 3, 4, 9], None).unwrap(),
             "* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4\r\n"
         );
         assert_eq!(
-            response("b", false, ret(true, true, true, true), &[], Some(&[])),
+            response("b", false, ret(true, true, true, true), &[], Some(&[])).unwrap(),
             "* ESEARCH (TAG \"b\") COUNT 0\r\n"
         );
         assert_eq!(
-            response("c", false, ret(false, false, true, false), &[], None),
+            response("c", false, ret(false, false, true, false), &[], None).unwrap(),
             "* ESEARCH (TAG \"c\")\r\n"
         );
         // MODSEQ: of MIN and MAX only, unless ALL or COUNT.
@@ -108,7 +149,8 @@ mod tests {
                 ret(true, false, false, false),
                 &[1, 2, 3],
                 Some(&ms)
-            ),
+            )
+            .unwrap(),
             "* ESEARCH (TAG \"d\") MIN 1 MODSEQ 5\r\n"
         );
         assert_eq!(
@@ -118,7 +160,8 @@ mod tests {
                 ret(true, true, false, false),
                 &[1, 2, 3],
                 Some(&ms)
-            ),
+            )
+            .unwrap(),
             "* ESEARCH (TAG \"d\") MIN 1 MAX 3 MODSEQ 7\r\n"
         );
         assert_eq!(
@@ -128,7 +171,8 @@ mod tests {
                 ret(false, false, false, true),
                 &[1, 2, 3],
                 Some(&ms)
-            ),
+            )
+            .unwrap(),
             "* ESEARCH (TAG \"d\") COUNT 3 MODSEQ 9\r\n"
         );
     }

@@ -215,22 +215,33 @@ impl Session {
         }
         let hits = match self.search_matches(&key).await {
             Ok(h) => h,
-            Err(done) => return done,
+            Err(done) => {
+                // RFC 5182 §2.1: a failed SAVE leaves `$` empty.
+                if ret.is_some_and(|r| r.save) {
+                    self.saved.clear();
+                }
+                return done;
+            }
         };
         if let Some(ret) = ret {
+            let uids: Vec<u32> = hits.iter().map(|h| h.meta.uid).collect();
+            if ret.save {
+                self.saved = super::esearch::saved(ret, &uids);
+            }
             let nums: Vec<u32> = hits
                 .iter()
                 .map(|h| if uid { h.meta.uid } else { h.seq })
                 .collect();
             let modseqs: Vec<u64> = hits.iter().map(|h| h.meta.modseq).collect();
-            let line = super::esearch::response(
+            if let Some(line) = super::esearch::response(
                 tag,
                 uid,
                 ret,
                 &nums,
                 uses_modseq(&key).then_some(&modseqs[..]),
-            );
-            self.conn.write(line.as_bytes());
+            ) {
+                self.conn.write(line.as_bytes());
+            }
             return Done::Ok("SEARCH completed".into());
         }
         let mut line = String::from("* SEARCH");

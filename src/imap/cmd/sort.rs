@@ -157,14 +157,19 @@ impl Session {
                 .iter()
                 .map(|&i| loaded[i].found.meta.modseq)
                 .collect();
-            let line = super::esearch::response(
+            if ret.save {
+                let uids: Vec<u32> = sorted.iter().map(|&i| loaded[i].found.meta.uid).collect();
+                self.saved = super::esearch::saved(ret, &uids);
+            }
+            if let Some(line) = super::esearch::response(
                 tag,
                 uid,
                 ret,
                 &nums,
                 uses_modseq(&key).then_some(&modseqs[..]),
-            );
-            self.conn.write(line.as_bytes());
+            ) {
+                self.conn.write(line.as_bytes());
+            }
             return Done::Ok("SORT completed".into());
         }
         let mut line = String::from("* SORT");

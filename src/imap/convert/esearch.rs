@@ -56,6 +56,7 @@ pub fn strip_return(input: &[u8]) -> Result<Option<(Vec<u8>, SearchReturn)>, Str
             b"MAX" => ret.max = true,
             b"ALL" => ret.all = true,
             b"COUNT" => ret.count = true,
+            b"SAVE" => ret.save = true,
             other => {
                 return Err(format!(
                     "unsupported SEARCH return option {}",
@@ -65,7 +66,7 @@ pub fn strip_return(input: &[u8]) -> Result<Option<(Vec<u8>, SearchReturn)>, Str
         }
     }
     // RFC 4731 §3.1: RETURN () is RETURN (ALL).
-    if !(ret.min || ret.max || ret.all || ret.count) {
+    if !(ret.min || ret.max || ret.all || ret.count || ret.save) {
         ret.all = true;
     }
     let mut out = input[..at].to_vec();
@@ -100,7 +101,14 @@ mod tests {
         assert_eq!(cmd, b"a UID SORT (ARRIVAL) UTF-8 ALL\r\n");
         assert!(r.max && !r.all);
         assert!(strip_return(b"a FETCH 1 RETURN\r\n").unwrap().is_none());
-        assert!(strip_return(b"a SEARCH RETURN (SAVE) ALL\r\n").is_err());
+        assert!(
+            strip_return(b"a SEARCH RETURN (SAVE) ALL\r\n")
+                .unwrap()
+                .unwrap()
+                .1
+                .save
+        );
+        assert!(strip_return(b"a SEARCH RETURN (PARTIAL 1:5) ALL\r\n").is_err());
         assert!(strip_return(b"a SEARCH RETURN (MIN ALL\r\n").is_err());
         assert!(strip_return(b"a SEARCH RETURN MIN ALL\r\n").is_err());
         assert!(strip_return(b"a SEARCH RETURN (MIN)\r\n").is_err());

@@ -66,6 +66,16 @@ pub fn tag_and_verb(input: &[u8]) -> (Option<String>, Option<String>) {
     (tag, verb)
 }
 
+/// Whether a command is a SEARCH (or SORT) that asks to SAVE its result,
+/// judged from its text (for one that does not parse).
+pub fn saves_result(input: &[u8]) -> bool {
+    let (_, verb) = tag_and_verb(input);
+    let head = &input[..input.len().min(256)];
+    let upper = head.to_ascii_uppercase();
+    let verb_ok = matches!(verb.as_deref(), Some("SEARCH" | "SORT" | "UID"));
+    verb_ok && upper.windows(7).any(|w| w == b"RETURN ") && upper.windows(4).any(|w| w == b"SAVE")
+}
+
 /// Parses one complete command (ending in CRLF, literals inlined).
 pub fn parse(input: &[u8]) -> Parsed {
     let (tag, verb) = tag_and_verb(input);
