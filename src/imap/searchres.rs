@@ -47,7 +47,7 @@ pub fn expand(input: &[u8], saved: &[u32], seq_of: impl Fn(u32) -> Option<u32>) 
         }
         out.extend_from_slice(&input[at..t.start]);
         if !nums.is_empty() {
-            out.extend_from_slice(set(&nums).as_bytes());
+            out.extend_from_slice(super::write::uid_list(&nums).as_bytes());
         } else if as_uids || is_set_argument {
             out.extend_from_slice(b"4294967295");
         } else {
@@ -58,28 +58,6 @@ pub fn expand(input: &[u8], saved: &[u32], seq_of: impl Fn(u32) -> Option<u32>) 
     }
     out.extend_from_slice(&input[at..]);
     Some(out)
-}
-
-/// `1:3,7`.
-fn set(n: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < n.len() {
-        let mut j = i;
-        while j + 1 < n.len() && n[j + 1] == n[j] + 1 {
-            j += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if j > i {
-            out.push_str(&format!("{}:{}", n[i], n[j]));
-        } else {
-            out.push_str(&n[i].to_string());
-        }
-        i = j + 1;
-    }
-    out
 }
 
 /// The byte ranges of the command's tokens: atoms (parentheses split them),

@@ -85,7 +85,7 @@ impl Session {
                 Done::Ok(format!(
                     "[APPENDUID {} {}] APPEND completed",
                     info.uidvalidity,
-                    super::esearch::sequence_set(&uids)
+                    crate::imap::write::uid_list(&uids)
                 ))
             }
             Ok(_) => Done::No("[SERVERBUG] Message not stored".into()),

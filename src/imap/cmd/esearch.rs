@@ -1,7 +1,36 @@
 //! The ESEARCH response of `SEARCH RETURN (...)` (RFC 4731; with CONDSTORE,
 //! its MODSEQ as RFC 7162 §3.1.5 says).
 
+use super::search::Found;
 use crate::imap::proto::SearchReturn;
+use crate::imap::session::Session;
+
+impl Session {
+    /// The answer to `SEARCH`/`SORT RETURN (...)`, `found` in result order:
+    /// keeps what SAVE asks for, writes the ESEARCH line (none for SAVE
+    /// alone).
+    pub(super) fn esearch_answer(
+        &mut self,
+        tag: &str,
+        uid: bool,
+        ret: SearchReturn,
+        found: &[&Found],
+        with_modseq: bool,
+    ) {
+        if ret.save {
+            let uids: Vec<u32> = found.iter().map(|f| f.meta.uid).collect();
+            self.saved = saved(ret, &uids);
+        }
+        let nums: Vec<u32> = found
+            .iter()
+            .map(|f| if uid { f.meta.uid } else { f.seq })
+            .collect();
+        let modseqs: Vec<u64> = found.iter().map(|f| f.meta.modseq).collect();
+        if let Some(line) = response(tag, uid, ret, &nums, with_modseq.then_some(&modseqs[..])) {
+            self.conn.write(line.as_bytes());
+        }
+    }
+}
 
 /// What SEARCHRES keeps of a result (RFC 5182 §2.1): the MIN and/or MAX
 /// message when only they were asked for, else all of them (`uids` in
@@ -48,7 +77,7 @@ pub fn response(
     }
     if ret.all && !hits.is_empty() {
         s.push_str(" ALL ");
-        s.push_str(&sequence_set(hits));
+        s.push_str(&crate::imap::write::uid_list(hits));
     }
     if ret.count {
         s.push_str(&format!(" COUNT {}", hits.len()));
@@ -69,28 +98,6 @@ pub fn response(
     }
     s.push_str("\r\n");
     Some(s)
-}
-
-/// `1:3,5,7:8` for ascending numbers.
-pub fn sequence_set(n: &[u32]) -> String {
-    let mut out = String::new();
-    let mut i = 0;
-    while i < n.len() {
-        let mut j = i;
-        while j + 1 < n.len() && n[j + 1] == n[j].saturating_add(1) {
-            j += 1;
-        }
-        if !out.is_empty() {
-            out.push(',');
-        }
-        if j > i {
-            out.push_str(&format!("{}:{}", n[i], n[j]));
-        } else {
-            out.push_str(&n[i].to_string());
-        }
-        i = j + 1;
-    }
-    out
 }
 
 #[cfg(test)]
@@ -127,7 +134,6 @@ mod tests {
 
     #[test]
     fn responses() {
-        assert_eq!(sequence_set(&[1, 2, 3, 5, 7, 8]), "1:3,5,7:8");
         assert_eq!(
             response("a1", true, ret(true, true, true, true), &[2, 3, 4, 9], None).unwrap(),
             "* ESEARCH (TAG \"a1\") UID MIN 2 MAX 9 ALL 2:4,9 COUNT 4\r\n"

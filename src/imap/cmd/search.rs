@@ -224,24 +224,8 @@ impl Session {
             }
         };
         if let Some(ret) = ret {
-            let uids: Vec<u32> = hits.iter().map(|h| h.meta.uid).collect();
-            if ret.save {
-                self.saved = super::esearch::saved(ret, &uids);
-            }
-            let nums: Vec<u32> = hits
-                .iter()
-                .map(|h| if uid { h.meta.uid } else { h.seq })
-                .collect();
-            let modseqs: Vec<u64> = hits.iter().map(|h| h.meta.modseq).collect();
-            if let Some(line) = super::esearch::response(
-                tag,
-                uid,
-                ret,
-                &nums,
-                uses_modseq(&key).then_some(&modseqs[..]),
-            ) {
-                self.conn.write(line.as_bytes());
-            }
+            let found: Vec<&Found> = hits.iter().collect();
+            self.esearch_answer(tag, uid, ret, &found, uses_modseq(&key));
             return Done::Ok("SEARCH completed".into());
         }
         let mut line = String::from("* SEARCH");

@@ -147,29 +147,11 @@ impl Session {
         if let Some(ret) = ret {
             // ESORT (RFC 5267 §3.2): MIN and MAX are the first and last in
             // the sort order; ALL lists them in that order.
-            let sorted = order(&loaded, &criteria);
-            let nums: Vec<u32> = sorted
-                .iter()
-                .map(|&i| &loaded[i].found)
-                .map(|f| if uid { f.meta.uid } else { f.seq })
+            let found: Vec<&Found> = order(&loaded, &criteria)
+                .into_iter()
+                .map(|i| &loaded[i].found)
                 .collect();
-            let modseqs: Vec<u64> = sorted
-                .iter()
-                .map(|&i| loaded[i].found.meta.modseq)
-                .collect();
-            if ret.save {
-                let uids: Vec<u32> = sorted.iter().map(|&i| loaded[i].found.meta.uid).collect();
-                self.saved = super::esearch::saved(ret, &uids);
-            }
-            if let Some(line) = super::esearch::response(
-                tag,
-                uid,
-                ret,
-                &nums,
-                uses_modseq(&key).then_some(&modseqs[..]),
-            ) {
-                self.conn.write(line.as_bytes());
-            }
+            self.esearch_answer(tag, uid, ret, &found, uses_modseq(&key));
             return Done::Ok("SORT completed".into());
         }
         let mut line = String::from("* SORT");
