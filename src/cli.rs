@@ -20,6 +20,11 @@ pub struct Cli {
     /// Log format: text or json (overrides [log] format).
     #[arg(long, global = true, value_name = "FORMAT")]
     pub log_format: Option<String>,
+    /// Change a value of the server file without editing it, e.g.
+    /// `--set imap.listen=127.0.0.1:20143` (repeatable; VALUE is TOML, else a
+    /// string; one value becomes a list where the setting takes a list).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    pub set: Vec<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -152,6 +157,10 @@ pub enum AccountAction {
 /// Runs the command line; returns the process exit status.
 pub fn main() -> i32 {
     let cli = Cli::parse();
+    if let Err(e) = config::overrides::set(&cli.set) {
+        eprintln!("ferrymail: {e}");
+        return 2;
+    }
     match run(cli) {
         Ok(()) => 0,
         Err(e) => {
@@ -199,7 +208,7 @@ fn run(cli: Cli) -> Result<(), String> {
                     ));
                 }
                 println!("{}", c.summary());
-                if let Some(w) = c.data_dir_warning() {
+                for w in c.warnings() {
                     println!("warning: {w}");
                 }
                 for w in &accounts.warnings {

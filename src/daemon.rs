@@ -17,11 +17,11 @@ use crate::server::listener::{self, Accept, Service};
 /// How long sessions get to finish after SIGTERM before the daemon exits anyway.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
-/// Warns when the data dir can be read by others than its owner: it holds
-/// password hashes and everyone's mail (ferrymail creates it 0700, and its
-/// files owner-only, but a dir made beforehand keeps its mode).
+/// Logs the risky settings ([`crate::config::Config::warnings`]): a data dir
+/// others can read (it holds password hashes and everyone's mail), legacy
+/// connections in clear, plaintext logins off loopback, a public admin API.
 fn warn_if_open(config: &crate::config::Config) {
-    if let Some(w) = config.data_dir_warning() {
+    for w in config.warnings() {
         tracing::warn!("{w}");
     }
 }
@@ -301,6 +301,7 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     wait_for_signal(|| match crate::config::load(&config_path) {
         Ok(c) => {
             tracing::info!("SIGHUP: configuration reloaded ({})", c.summary());
+            warn_if_open(&c);
             app.set_config(c);
         }
         Err(problems) => {

@@ -84,6 +84,24 @@ fn read_server_file(ck: &mut Checker, path: &Path) -> Option<ServerFile> {
             return None;
         }
     };
+    // `--set` overrides (none in most runs).
+    let text = match super::overrides::apply(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            ck.problem(e);
+            return None;
+        }
+    };
+    // An easy mistake: a domain file given as the server file.
+    if let Ok(t) = text.parse::<toml::Table>() {
+        if let Some(domain) = t.get("domain").filter(|_| !t.contains_key("domains_dir")) {
+            ck.problem(format!(
+                "this is a domain file (domain = {domain}), not the server file: pass the server file \
+                 (the one with data_dir and domains_dir, e.g. /etc/ferrymail/ferrymail.toml) with --config"
+            ));
+            return None;
+        }
+    }
     ck.parse::<ServerFile>(&text)
 }
 
@@ -314,8 +332,12 @@ fn default_domain(
     domains_dir: &Path,
 ) -> Option<String> {
     let d = configured?.to_ascii_lowercase();
+    // A domain file that failed to load was reported already: its domain is
+    // not "missing".
+    let file = domains_dir.join(format!("{d}.toml"));
+    let reported = ck.problems.iter().any(|p| p.file == file);
     ck.switch_to(path);
-    if !domains.contains_key(&d) {
+    if !domains.contains_key(&d) && !reported {
         ck.problem(format!(
             "default_domain `{d}` has no file in {}",
             domains_dir.display()

@@ -15,8 +15,10 @@ pub mod addresses;
 mod domain;
 pub mod file;
 mod load;
+pub mod overrides;
 mod types;
 mod validate;
+mod warnings;
 
 use std::path::Path;
 

@@ -16,17 +16,84 @@ use super::file::{
     AuthSection, LegacyEndpoint, LogSection, MigrationAdminSection, MigrationSection, ServerFile,
 };
 
-/// One problem found in the configuration, tied to the file it is in.
+/// One problem found in the configuration, tied to the file it is in and,
+/// when known, the line and column (1-based) of the value.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub file: PathBuf,
+    pub at: Option<(usize, usize)>,
     pub message: String,
 }
 
 impl fmt::Display for Problem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: {}", self.file.display(), self.message)
+        match self.at {
+            Some((line, col)) => {
+                write!(f, "{}:{line}:{col}: {}", self.file.display(), self.message)
+            }
+            None => write!(f, "{}: {}", self.file.display(), self.message),
+        }
     }
+}
+
+/// The 1-based line and column of byte `offset` of `text`.
+fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let mut offset = offset.min(text.len());
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, col)
+}
+
+/// `text` with the lines that `span` touches blanked (spaces, newlines
+/// kept): the key is gone, every other offset stays where it was.
+fn blank_lines(text: &str, span: std::ops::Range<usize>) -> String {
+    let start = text[..span.start.min(text.len())]
+        .rfind('\n')
+        .map_or(0, |i| i + 1);
+    let end = text[span.end.min(text.len())..]
+        .find('\n')
+        .map_or(text.len(), |i| span.end.min(text.len()) + i);
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.extend(
+        text[start..end]
+            .chars()
+            .map(|c| if c == '\n' { '\n' } else { ' ' }),
+    );
+    out.push_str(&text[end..]);
+    out
+}
+
+/// Where key `path` (`a.b.c`) is written: the line of its last part, first
+/// found below the table of the others (a good guess, not a parser).
+fn key_position(text: &str, path: &str) -> Option<(usize, usize)> {
+    let (table, key) = match path.rsplit_once('.') {
+        Some((t, k)) => (Some(t), k),
+        None => (None, path),
+    };
+    let from = table
+        .and_then(|t| text.find(&format!("[{t}]")))
+        .unwrap_or(0);
+    let mut offset = from;
+    for line in text[from..].split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        let name = trimmed
+            .split(['=', ' ', '\t'])
+            .next()
+            .unwrap_or("")
+            .trim_matches('"');
+        if name == key && trimmed[name.len()..].trim_start().starts_with('=')
+            || trimmed.starts_with(&format!("\"{key}\"")) && trimmed.contains('=')
+        {
+            return Some(line_col(text, offset + (line.len() - trimmed.len())));
+        }
+        offset += line.len();
+    }
+    None
 }
 
 /// Collects problems while reading one file.
@@ -45,36 +112,82 @@ impl Checker {
     }
 
     pub(super) fn problem(&mut self, message: impl Into<String>) {
-        self.problems.push(Problem {
+        self.problem_at(None, message);
+    }
+
+    /// A problem at a line and column; the same one twice is reported once.
+    pub(super) fn problem_at(&mut self, at: Option<(usize, usize)>, message: impl Into<String>) {
+        let p = Problem {
             file: self.file.clone(),
+            at,
             message: message.into(),
-        });
+        };
+        if !self.problems.contains(&p) {
+            self.problems.push(p);
+        }
     }
 
     pub(super) fn switch_to(&mut self, file: &Path) {
         self.file = file.to_path_buf();
     }
 
-    /// Parses a TOML document into `T`, reporting every unknown key.
+    /// Parses a TOML document into `T`, reporting every unknown key and every
+    /// value of the wrong type, each at its line and column: a value that
+    /// does not fit is reported, then left out (its default applies) so that
+    /// the rest of the file is still checked.
     pub(super) fn parse<T: serde::de::DeserializeOwned>(&mut self, text: &str) -> Option<T> {
         // Syntax first, so that a broken file gives one clear message.
         if let Err(e) = text.parse::<toml::Table>() {
-            self.problem(format!("not valid TOML: {}", one_line(&e.to_string())));
+            let at = e.span().map(|s| line_col(text, s.start));
+            self.problem_at(at, format!("not valid TOML: {}", one_line(e.message())));
             return None;
         }
-        let de = toml::Deserializer::new(text);
-        let mut unknown = Vec::new();
-        let result: Result<T, _> =
-            serde_ignored::deserialize(de, |path| unknown.push(path.to_string()));
-        for key in unknown {
-            self.problem(format!("unknown key `{key}`"));
-        }
-        match result {
-            Ok(v) => Some(v),
-            Err(e) => {
-                self.problem(one_line(&e.to_string()));
-                None
+        let mut work = text.to_string();
+        let mut unknown: Vec<String> = Vec::new();
+        // Each round takes one bad value out; a file has few keys.
+        for _ in 0..256 {
+            let de = toml::Deserializer::new(&work);
+            let result: Result<T, _> = serde_ignored::deserialize(de, |path| {
+                let p = path.to_string();
+                if !unknown.contains(&p) {
+                    unknown.push(p);
+                }
+            });
+            match result {
+                // With the bad values left out: checked further, the
+                // problems above make the whole load fail anyway.
+                Ok(v) => {
+                    for key in std::mem::take(&mut unknown) {
+                        self.unknown_key(text, &key);
+                    }
+                    return Some(v);
+                }
+                Err(e) => {
+                    let Some(span) = e.span() else {
+                        self.problem(one_line(&e.to_string()));
+                        break;
+                    };
+                    self.problem_at(Some(line_col(text, span.start)), one_line(e.message()));
+                    let next = blank_lines(&work, span);
+                    if next == work {
+                        break;
+                    }
+                    work = next;
+                }
             }
+        }
+        for key in unknown {
+            self.unknown_key(text, &key);
+        }
+        None
+    }
+
+    /// An unknown key: where it is written, or the `--set` that named it.
+    fn unknown_key(&mut self, text: &str, key: &str) {
+        if super::overrides::keys().iter().any(|k| k == key) {
+            self.problem(format!("--set {key}: unknown key `{key}`"));
+        } else {
+            self.problem_at(key_position(text, key), format!("unknown key `{key}`"));
         }
     }
 }
@@ -229,9 +342,10 @@ pub(super) fn check_migration(
     );
     let smtp = endpoint(ck, base, "smtp", m.smtp.as_ref(), 25, 465, TlsMode::None);
     if m.enabled {
+        // A section without a host was reported above; this is for no section.
         let (needed, have) = match source {
-            Source::Imap => ("imap", imap.is_some()),
-            Source::Pop3 => ("pop3", pop3.is_some()),
+            Source::Imap => ("imap", imap.is_some() || m.imap.is_some()),
+            Source::Pop3 => ("pop3", pop3.is_some() || m.pop3.is_some()),
         };
         if !have {
             ck.problem(format!(
