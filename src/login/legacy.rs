@@ -11,6 +11,7 @@ use crate::auth::password::hash_password_async;
 use crate::config::{Domain, WhileCopying};
 use crate::legacy::imap::Session;
 use crate::legacy::{self, LegacyError, Login};
+use crate::metrics::LegacyAuth;
 use crate::migrate::engine::SMALL_MAILBOX;
 use crate::migrate::error::MigrateError;
 use crate::migrate::sequence::{check_credentials, legacy_user};
@@ -38,6 +39,7 @@ pub async fn adopt_password(
         .throttle
         .legacy_allowed(&account.address, req.password.expose(), req.client)
     {
+        app.metrics.legacy_auth(LegacyAuth::Throttled);
         return Err(refuse(app, req, "legacy-throttled").await);
     }
     match check_credentials(
@@ -48,13 +50,15 @@ pub async fn adopt_password(
     )
     .await
     {
-        Ok(()) => {}
+        Ok(()) => app.metrics.legacy_auth(LegacyAuth::Accepted),
         Err(MigrateError::Refused) => {
+            app.metrics.legacy_auth(LegacyAuth::Refused);
             app.throttle
                 .legacy_refused(&account.address, req.password.expose(), req.client);
             return Err(refuse(app, req, "legacy-password").await);
         }
         Err(e) => {
+            app.metrics.legacy_auth(LegacyAuth::Unavailable);
             tracing::warn!(user = %account.address, error = %e, "legacy check failed; login answered with a temporary failure");
             return Err(LoginOutcome::Unavailable(UNREACHABLE.into()));
         }
@@ -93,6 +97,7 @@ pub async fn first_login(
         .throttle
         .legacy_allowed(address, req.password.expose(), req.client)
     {
+        app.metrics.legacy_auth(LegacyAuth::Throttled);
         return refuse(app, req, "legacy-throttled").await;
     }
     // Always the user's own password: the admin credential only copies.
@@ -102,13 +107,18 @@ pub async fn first_login(
         .await
         .unwrap_or_else(|_| Err(MigrateError::Unavailable("timed out".into())));
     let sess: Box<dyn SourceSession> = match check {
-        Ok(s) => s,
+        Ok(s) => {
+            app.metrics.legacy_auth(LegacyAuth::Accepted);
+            s
+        }
         Err(MigrateError::Refused) => {
+            app.metrics.legacy_auth(LegacyAuth::Refused);
             app.throttle
                 .legacy_refused(address, req.password.expose(), req.client);
             return refuse(app, req, "legacy-password").await;
         }
         Err(e) => {
+            app.metrics.legacy_auth(LegacyAuth::Unavailable);
             tracing::warn!(user = %address, legacy = %source.host_key(), error = %e, "legacy check failed; login answered with a temporary failure");
             return LoginOutcome::Unavailable(UNREACHABLE.into());
         }
