@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::{ArgGroup, CommandFactory, Parser, Subcommand};
 
 pub use crate::admin::discover_cli::AliasesAction;
 pub use crate::admin::ops_cli::{read_password, MigrateAction};
@@ -33,22 +33,26 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Report every problem in the configuration; exit 1 on any.
     CheckConfig {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Migration status per domain, from the running daemon.
     Status {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// Only this domain.
+        /// Only this domain (exit 1 when it is not hosted).
         #[arg(long)]
         domain: Option<String>,
-        /// Also show this user's line.
+        /// Also show this user's line: an address, or a bare name with the
+        /// server's default_domain (exit 1 when there is no such account).
         #[arg(long)]
         user: Option<String>,
         /// List every user.
@@ -60,24 +64,32 @@ pub enum Command {
     },
     /// Migrate users now, through the running daemon (`test`: a local dry run).
     Migrate {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
         action: MigrateAction,
     },
-    /// Final sweep of every migrated user of a domain, then mark them finished.
+    /// Final sweep of every migrated user of a domain, then mark them finished
+    /// (`--domain D`, or `--all` for every hosted domain).
+    #[command(group(ArgGroup::new("scope").required(true).args(["domain", "all"])))]
     Finish {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG)]
         config: PathBuf,
-        /// Only this domain (default: every hosted domain).
+        /// The domain to finish.
         #[arg(long)]
         domain: Option<String>,
+        /// Finish every hosted domain.
+        #[arg(long)]
+        all: bool,
         /// Also finish users whose password is not in memory, without a sweep.
         #[arg(long)]
         force: bool,
     },
     /// The known population of a domain (`users import`).
     Users {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
@@ -86,6 +98,7 @@ pub enum Command {
     /// Addresses that are not mailboxes (`discover`: suggestions from the
     /// copied mail).
     Aliases {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
@@ -93,6 +106,7 @@ pub enum Command {
     },
     /// Manage local accounts (passwords are read from standard input).
     Account {
+        /// The server configuration file (domains are read from its domains_dir).
         #[arg(long, env = "FERRYMAIL_CONFIG", default_value = DEFAULT_CONFIG, global = true)]
         config: PathBuf,
         #[command(subcommand)]
@@ -120,8 +134,10 @@ pub enum UsersAction {
     /// FILE has one address per line, optionally `address:{SCHEME}hash` with a
     /// password hash exported from the legacy server.
     Import {
+        /// The hosted domain the users belong to.
         #[arg(long)]
         domain: String,
+        /// The list of users: one address per line, optionally with `:{SCHEME}hash`.
         file: PathBuf,
     },
 }
@@ -130,6 +146,7 @@ pub enum UsersAction {
 pub enum AccountAction {
     /// Create a local account; the password is read from standard input.
     Add {
+        /// The account's address, or a bare name with the server's default_domain.
         address: String,
         /// Read a password hash instead of a password from standard input: one
         /// exported from the legacy server (`{SHA512-CRYPT}$6$...`,
@@ -140,13 +157,18 @@ pub enum AccountAction {
     },
     /// List accounts with their state.
     List {
+        /// Only the accounts of this domain.
         #[arg(long)]
         domain: Option<String>,
     },
     /// Set a new password, read from standard input.
-    Passwd { address: String },
+    Passwd {
+        /// The account's address, or a bare name with the server's default_domain.
+        address: String,
+    },
     /// Delete an account and all its mail (asks first on a terminal).
     Delete {
+        /// The account's address, or a bare name with the server's default_domain.
         address: String,
         /// Delete without asking (needed when standard input is not a terminal).
         #[arg(long)]
@@ -261,7 +283,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 path.push_str(&format!("domain={}&", url_encode(d)));
             }
             if let Some(u) = &user {
-                path.push_str(&format!("user={}&", url_encode(u)));
+                let address = crate::admin::accounts_cli::resolve(&cfg, u)?;
+                path.push_str(&format!("user={}&", url_encode(&address)));
             }
             if users {
                 path.push_str("users=1");
@@ -308,12 +331,14 @@ fn run(cli: Cli) -> Result<(), String> {
         Command::Finish {
             config,
             domain,
+            all: _,
             force,
         } => {
             let cfg = load_config(&config)?;
             let client = crate::admin::client::AdminClient::from_config(&cfg)?;
             let domains: Vec<String> = match domain {
                 Some(d) => vec![d],
+                // `--all` (clap requires one of the two).
                 None => cfg.domains.values().map(|d| d.name.clone()).collect(),
             };
             crate::admin::ops_cli::finish(&client, &domains, force)

@@ -45,7 +45,8 @@ pub enum OpError {
 }
 
 impl OpError {
-    fn status(&self) -> u16 {
+    /// The HTTP status that answers it.
+    pub fn status(&self) -> u16 {
         match self {
             OpError::Invalid(_) => 400,
             OpError::NotFound(_) => 404,

@@ -201,7 +201,9 @@ impl Target {
     }
 }
 
-fn resolve(cfg: &Config, name: &str) -> Result<String, String> {
+/// `name` as a login takes it (a bare name gets the server's `default_domain`),
+/// for every command that names a user.
+pub fn resolve(cfg: &Config, name: &str) -> Result<String, String> {
     accounts::resolve(cfg, name).map_err(|e| e.to_string())
 }
 

@@ -22,6 +22,7 @@ pub enum AliasesAction {
     /// DOMAIN seen in other users' mailboxes, with its evidence. Nothing is
     /// created: review the lines and put them in the domain's aliases file.
     Discover {
+        /// The hosted domain whose addresses to look for.
         #[arg(long)]
         domain: String,
         /// Write the suggestions to FILE (aliases-file format) instead of

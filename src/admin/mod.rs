@@ -205,12 +205,13 @@ async fn route(app: &Arc<App>, token: &str, req: &Request) -> Response {
             let domain = req.query.get("domain").map(String::as_str);
             let user = req.query.get("user").map(String::as_str);
             let all = req.query.get("users").is_some_and(|v| v == "1");
-            match status::report(app, domain, user, all).await {
+            match status::checked_report(app, domain, user, all).await {
                 Ok(r) => Response::json(200, &r),
-                Err(e) => {
+                Err(accounts::OpError::Internal(e)) => {
                     tracing::error!(error = %e, "status report failed");
                     Response::error(500, "internal error")
                 }
+                Err(e) => Response::error(e.status(), &e.to_string()),
             }
         }
         ("GET", "/api/progress") => {

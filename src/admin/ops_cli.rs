@@ -25,8 +25,10 @@ use crate::migrate::ops::{FinishReport, MigrateMode, UserResult};
 pub enum MigrateAction {
     /// Migrate one user: verify with the legacy server, create the account, copy.
     User {
+        /// The user's address, or a bare name with the server's default_domain.
         address: String,
-        /// Read the user's legacy password from standard input.
+        /// Read the user's legacy password from standard input (default: the
+        /// domain's [migration.admin] credential).
         #[arg(long)]
         password_stdin: bool,
         /// Copy into the existing account only.
@@ -35,10 +37,15 @@ pub enum MigrateAction {
     },
     /// Queue the copy of every pending/failed user of DOMAIN with the domain's
     /// [migration.admin] credential (no passwords needed).
-    Domain { domain: String },
+    Domain {
+        /// The hosted domain whose users to migrate.
+        domain: String,
+    },
     /// Migrate every user of FILE (lines user:password, user:password:domain,
     /// or a bare address when the domain has a [migration.admin] credential).
     Bulk {
+        /// The users, one a line: `user:password`, `user:password:domain`, or a
+        /// bare address.
         file: PathBuf,
         /// Copy into existing accounts only.
         #[arg(long, conflicts_with = "passwords_only")]
@@ -112,6 +119,7 @@ pub fn migrate(cfg: &Config, action: MigrateAction) -> Result<(), String> {
             } else {
                 MigrateMode::Full
             };
+            let address = super::accounts_cli::resolve(cfg, &address)?;
             let r = request(&client()?, &address, password.as_ref(), mode);
             if r.ok {
                 println!("{}: {}: {}", r.address, r.result, r.detail);

@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::accounts::{self, OpError};
 use crate::app::App;
 use crate::migrate::jobs::{now_ms, JobState};
 use crate::migrate::progress::CopyProgress;
@@ -126,6 +127,41 @@ pub struct StatusReport {
     pub domains: Vec<DomainStatus>,
     /// Every user of the selected domain(s) when asked for (`--user` or `users=1`).
     pub users: Vec<UserStatus>,
+}
+
+/// The report `GET /api/status` answers: as [`report`], but a domain that is
+/// not hosted or a user without an account is an error (404) rather than an
+/// empty report, and a bare user name gets `default_domain`, as logins do.
+pub async fn checked_report(
+    app: &App,
+    domain: Option<&str>,
+    user: Option<&str>,
+    all_users: bool,
+) -> Result<StatusReport, OpError> {
+    let config = app.config();
+    let domain = domain
+        .map(|d| accounts::hosted_domain(&config, d))
+        .transpose()?;
+    let user = user.map(|u| accounts::resolve(&config, u)).transpose()?;
+    if let Some(address) = &user {
+        let account = app
+            .store
+            .account(address)
+            .await
+            .map_err(|e| OpError::Internal(e.to_string()))?
+            .ok_or_else(|| OpError::NotFound(format!("account {address} does not exist")))?;
+        if let Some(d) = domain
+            .as_deref()
+            .filter(|d| !d.eq_ignore_ascii_case(&account.domain))
+        {
+            return Err(OpError::Invalid(format!(
+                "account {address} is not in domain {d}"
+            )));
+        }
+    }
+    report(app, domain.as_deref(), user.as_deref(), all_users)
+        .await
+        .map_err(|e| OpError::Internal(e.to_string()))
 }
 
 /// Builds the report; `domain` restricts it to one domain, `user` adds that user's
