@@ -280,11 +280,14 @@ fn run(cli: Cli) -> Result<(), String> {
             let client = crate::admin::client::AdminClient::from_config(&cfg)?;
             let mut path = String::from("/api/status?");
             if let Some(d) = &domain {
-                path.push_str(&format!("domain={}&", url_encode(d)));
+                path.push_str(&format!("domain={}&", crate::admin::client::query_value(d)));
             }
             if let Some(u) = &user {
                 let address = crate::admin::accounts_cli::resolve(&cfg, u)?;
-                path.push_str(&format!("user={}&", url_encode(&address)));
+                path.push_str(&format!(
+                    "user={}&",
+                    crate::admin::client::query_value(&address)
+                ));
             }
             if users {
                 path.push_str("users=1");
@@ -344,16 +347,4 @@ fn run(cli: Cli) -> Result<(), String> {
             crate::admin::ops_cli::finish(&client, &domains, force)
         }
     }
-}
-
-/// Percent-encodes a query value.
-pub fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -67,18 +67,6 @@ fn target(cfg: &Config) -> Result<Target, String> {
     }
 }
 
-/// Percent-encodes a query value.
-fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// One API request; a refusal becomes the API's own text.
 fn call<T: serde::de::DeserializeOwned>(
     client: &AdminClient,
@@ -121,7 +109,10 @@ impl Target {
                 let v: Vec<AccountLine> = call(
                     c,
                     "GET",
-                    &format!("/api/accounts?address={}", enc(address)),
+                    &format!(
+                        "/api/accounts?address={}",
+                        super::client::query_value(address)
+                    ),
                     None,
                 )?;
                 Ok(v.into_iter().next())
@@ -136,7 +127,7 @@ impl Target {
             }
             Target::Api(c) => {
                 let path = match domain {
-                    Some(d) => format!("/api/accounts?domain={}", enc(d)),
+                    Some(d) => format!("/api/accounts?domain={}", super::client::query_value(d)),
                     None => "/api/accounts".into(),
                 };
                 call(c, "GET", &path, None)

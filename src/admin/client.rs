@@ -107,3 +107,15 @@ fn decode<T: serde::de::DeserializeOwned>(status: u16, body: &[u8]) -> Result<T,
     }
     serde_json::from_slice(body).map_err(|e| format!("admin API: bad JSON: {e}"))
 }
+
+/// Percent-encodes a query value (an address, a domain name) for the API.
+pub fn query_value(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

@@ -172,16 +172,6 @@ fn domain_of(address: &str) -> &str {
     address.rsplit_once('@').map(|(_, d)| d).unwrap_or("")
 }
 
-/// Query-string form of a domain name.
-fn encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'.' | b'-' | b'_' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
 /// Follows the copies of `addresses` until each ended; returns how, in the
 /// same order. An error when the daemon cannot be reached any more.
 pub fn follow(client: &AdminClient, addresses: &[String]) -> Result<Vec<Outcome>, String> {
@@ -205,7 +195,10 @@ pub fn follow(client: &AdminClient, addresses: &[String]) -> Result<Vec<Outcome>
         let mut lines: HashMap<String, UserStatus> = HashMap::new();
         for d in &domains {
             let r: ProgressReport = client
-                .get_json(&format!("/api/progress?domain={}", encode(d)))
+                .get_json(&format!(
+                    "/api/progress?domain={}",
+                    super::client::query_value(d)
+                ))
                 .map_err(|e| {
                     format!("{e}; the queued copies go on in the daemon (see `ferrymail status`)")
                 })?;
@@ -354,7 +347,10 @@ mod tests {
         u.state = "migrated".into();
         assert!(outcome(Some(&u)).unwrap().ok());
         assert_eq!(outcome(None), Some(Outcome::Gone));
-        assert_eq!(encode("b-c.example"), "b-c.example");
-        assert_eq!(encode("a&b"), "a%26b");
+        assert_eq!(
+            super::super::client::query_value("b-c.example"),
+            "b-c.example"
+        );
+        assert_eq!(super::super::client::query_value("a&b"), "a%26b");
     }
 }
