@@ -95,6 +95,8 @@ pub enum HttpError {
     Malformed(&'static str),
     #[error("request body too large")]
     TooLarge,
+    #[error("request not received in time")]
+    Timeout,
 }
 
 /// Decodes `%xx` and `+` in a query component.
@@ -132,7 +134,39 @@ fn parse_query(q: &str) -> HashMap<String, String> {
         .collect()
 }
 
-pub async fn read_request(conn: &mut Conn) -> Result<Request, HttpError> {
+/// Time for the request line and all headers, however slowly they trickle in.
+pub const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+/// Time for the whole body once the headers are in.
+pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Reads the request line and headers within `HEADER_TIMEOUT` (else
+/// `HttpError::Timeout`); the body is read by [`read_body`].
+pub async fn read_head(conn: &mut Conn) -> Result<Request, HttpError> {
+    tokio::time::timeout(HEADER_TIMEOUT, read_head_inner(conn))
+        .await
+        .unwrap_or(Err(HttpError::Timeout))
+}
+
+/// Reads the body announced by `Content-Length` (at most `MAX_BODY`, within
+/// `BODY_TIMEOUT`) into `req.body`.
+pub async fn read_body(conn: &mut Conn, req: &mut Request) -> Result<(), HttpError> {
+    let len: usize = match req.headers.get("content-length") {
+        Some(v) => v
+            .trim()
+            .parse()
+            .map_err(|_| HttpError::Malformed("content-length"))?,
+        None => 0,
+    };
+    if len > MAX_BODY {
+        return Err(HttpError::TooLarge);
+    }
+    req.body = tokio::time::timeout(BODY_TIMEOUT, conn.read_exact(len))
+        .await
+        .map_err(|_| HttpError::Timeout)??;
+    Ok(())
+}
+
+async fn read_head_inner(conn: &mut Conn) -> Result<Request, HttpError> {
     let line = conn.read_line(MAX_LINE).await?;
     let line = String::from_utf8_lossy(trim_eol(&line)).into_owned();
     let mut parts = line.split(' ');
@@ -153,25 +187,12 @@ pub async fn read_request(conn: &mut Conn) -> Result<Request, HttpError> {
         let l = conn.read_line(MAX_LINE).await?;
         let l = trim_eol(&l);
         if l.is_empty() {
-            let len: usize = match headers.get("content-length") {
-                Some(v) => {
-                    let v: &String = v;
-                    v.trim()
-                        .parse()
-                        .map_err(|_| HttpError::Malformed("content-length"))?
-                }
-                None => 0,
-            };
-            if len > MAX_BODY {
-                return Err(HttpError::TooLarge);
-            }
-            let body = conn.read_exact(len).await?;
             return Ok(Request {
                 method: method.to_string(),
                 path,
                 query,
                 headers,
-                body,
+                body: Vec::new(),
             });
         }
         let l = String::from_utf8_lossy(l);

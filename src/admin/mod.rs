@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::server::Conn;
@@ -27,6 +28,10 @@ use http::{Request, Response};
 
 /// Concurrent admin connections.
 const MAX_CONNECTIONS: usize = 64;
+/// Most connections still reading their request line and headers; a new
+/// connection over this closes the oldest such one, so slow or silent clients
+/// can never keep a prompt one (the command line) out.
+const MAX_READERS: usize = 16;
 const TIMEOUT: Duration = Duration::from_secs(30);
 const DASHBOARD: &str = include_str!("dashboard.html");
 
@@ -81,6 +86,7 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> Result<SocketAddr, S
     tracing::info!(protocol = "admin", addr = %bound, "listening");
     let token = Arc::new(token);
     let cap = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    let readers = Arc::new(Readers::default());
     let tasks = app.tasks.clone();
     tasks.spawn(async move {
         loop {
@@ -95,11 +101,22 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> Result<SocketAddr, S
             let Ok(permit) = cap.clone().try_acquire_owned() else {
                 continue;
             };
-            let (app, token) = (app.clone(), token.clone());
+            let evicted = CancellationToken::new();
+            let id = readers.admit(evicted.clone());
+            let (app, token, readers) = (app.clone(), token.clone(), readers.clone());
             app.tasks.clone().spawn(async move {
                 if let Ok(mut conn) = Conn::new(tcp, TIMEOUT) {
-                    serve(&app, &token, &mut conn).await;
-                    conn.close().await;
+                    let head = tokio::select! {
+                        _ = evicted.cancelled() => None,
+                        h = http::read_head(&mut conn) => Some(h),
+                    };
+                    readers.leave(id);
+                    if let Some(head) = head {
+                        serve(&app, &token, &mut conn, head).await;
+                        conn.close().await;
+                    }
+                } else {
+                    readers.leave(id);
                 }
                 drop(permit);
             });
@@ -108,11 +125,52 @@ pub async fn start(app: Arc<App>, listener: TcpListener) -> Result<SocketAddr, S
     Ok(bound)
 }
 
-async fn serve(app: &Arc<App>, token: &str, conn: &mut Conn) {
-    let resp = match http::read_request(conn).await {
+/// The connections still reading their headers, oldest first.
+#[derive(Default)]
+struct Readers {
+    next: std::sync::atomic::AtomicU64,
+    queue: std::sync::Mutex<std::collections::VecDeque<(u64, CancellationToken)>>,
+}
+
+impl Readers {
+    /// Adds a connection, closing the oldest readers over `MAX_READERS`.
+    fn admit(&self, evict: CancellationToken) -> u64 {
+        let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.push_back((id, evict));
+        while q.len() > MAX_READERS {
+            if let Some((_, t)) = q.pop_front() {
+                t.cancel();
+            }
+        }
+        id
+    }
+
+    fn leave(&self, id: u64) {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        q.retain(|(i, _)| *i != id);
+    }
+}
+
+async fn serve(
+    app: &Arc<App>,
+    token: &str,
+    conn: &mut Conn,
+    head: Result<Request, http::HttpError>,
+) {
+    // Only a request carrying the token gets its body read: others are
+    // answered 401 from their headers alone.
+    let head = match head {
+        Ok(mut req) if authorized(&req, token).is_some() => {
+            http::read_body(conn, &mut req).await.map(|_| req)
+        }
+        Ok(req) => Ok(req),
+        Err(e) => Err(e),
+    };
+    let resp = match head {
         Ok(req) => route(app, token, &req).await,
         Err(http::HttpError::TooLarge) => Response::error(413, "request body too large"),
-        Err(http::HttpError::Conn(_)) => return,
+        Err(http::HttpError::Conn(_) | http::HttpError::Timeout) => return,
         Err(e) => Response::error(400, &e.to_string()),
     };
     let _ = http::write_response(conn, &resp).await;

@@ -58,13 +58,7 @@ pub fn self_signed(data_dir: &Path, hostname: &str) -> Result<Arc<ServerConfig>,
                 .create(&dir)
                 .map_err(|e| format!("{}: {e}", dir.display()))?;
         }
-        let names = vec![
-            hostname.to_string(),
-            "localhost".to_string(),
-            "127.0.0.1".to_string(),
-        ];
-        let ck = rcgen::generate_simple_self_signed(names)
-            .map_err(|e| format!("cannot generate a self-signed certificate: {e}"))?;
+        let ck = generate(hostname)?;
         write_private(&key, ck.key_pair.serialize_pem().as_bytes())?;
         write_private(&cert, ck.cert.pem().as_bytes())?;
         tracing::warn!(
@@ -78,6 +72,26 @@ pub fn self_signed(data_dir: &Path, hostname: &str) -> Result<Arc<ServerConfig>,
         );
     }
     load_files(&cert, &key)
+}
+
+/// A certificate whose subject CN is `hostname` and whose subjectAltName
+/// lists `hostname` plus the loopback names (localhost, 127.0.0.1, ::1), so a
+/// trial on the local machine can also check the name.
+fn generate(hostname: &str) -> Result<rcgen::CertifiedKey, String> {
+    let fail = |e: rcgen::Error| format!("cannot generate a self-signed certificate: {e}");
+    let mut names = vec![hostname.to_string()];
+    for n in ["localhost", "127.0.0.1", "::1"] {
+        if !names.iter().any(|h| h.eq_ignore_ascii_case(n)) {
+            names.push(n.to_string());
+        }
+    }
+    let mut params = rcgen::CertificateParams::new(names).map_err(fail)?;
+    let mut dn = rcgen::DistinguishedName::new();
+    dn.push(rcgen::DnType::CommonName, hostname);
+    params.distinguished_name = dn;
+    let key_pair = rcgen::KeyPair::generate().map_err(fail)?;
+    let cert = params.self_signed(&key_pair).map_err(fail)?;
+    Ok(rcgen::CertifiedKey { cert, key_pair })
 }
 
 fn write_private(path: &Path, data: &[u8]) -> Result<(), String> {
