@@ -113,27 +113,32 @@ impl Views {
         let mut unlink = Vec::new();
         {
             let mut g = self.lock();
-            if uid.is_none() {
-                if let Some(o) = g.open.get_mut(&mailbox_id) {
-                    o.remove(&id);
-                    if o.is_empty() {
-                        g.open.remove(&mailbox_id);
-                    }
-                }
-            }
-            g.kept.retain(|(m, u), k| {
-                if *m != mailbox_id || uid.is_some_and(|x| x != *u) {
-                    return true;
-                }
+            let mut done = |k: &mut Kept| -> bool {
                 k.waiting.remove(&id);
-                if !k.waiting.is_empty() {
-                    return true;
-                }
-                if k.unlink {
+                let last = k.waiting.is_empty();
+                if last && k.unlink {
                     unlink.push(k.meta.blob.clone());
                 }
-                false
-            });
+                last
+            };
+            match uid {
+                // One message told: a lookup, not a walk (a session is told
+                // of a mass expunge one UID at a time).
+                Some(u) => {
+                    if g.kept.get_mut(&(mailbox_id, u)).is_some_and(&mut done) {
+                        g.kept.remove(&(mailbox_id, u));
+                    }
+                }
+                None => {
+                    if let Some(o) = g.open.get_mut(&mailbox_id) {
+                        o.remove(&id);
+                        if o.is_empty() {
+                            g.open.remove(&mailbox_id);
+                        }
+                    }
+                    g.kept.retain(|(m, _), k| *m != mailbox_id || !done(k));
+                }
+            }
         }
         for b in unlink {
             let _ = std::fs::remove_file(blob::blob_path(&self.dir, &b));
