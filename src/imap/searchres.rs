@@ -14,6 +14,17 @@ pub fn expand(input: &[u8], saved: &[u32], seq_of: impl Fn(u32) -> Option<u32>) 
     }
     let word = |i: usize| toks.get(i).map(|r| input[r.clone()].to_ascii_uppercase());
     let uid_command = word(1).as_deref() == Some(b"UID");
+    // Only where a set can stand: a `$` elsewhere (a LOGIN password, a
+    // mailbox name) is data.
+    let verb = word(if uid_command { 2 } else { 1 });
+    if !matches!(
+        verb.as_deref(),
+        Some(
+            b"FETCH" | b"STORE" | b"COPY" | b"MOVE" | b"EXPUNGE" | b"SEARCH" | b"SORT" | b"THREAD"
+        )
+    ) {
+        return None;
+    }
     // The set argument of a UID command is right after its verb.
     let set_index = if uid_command { 3 } else { 2 };
     let mut out = Vec::with_capacity(input.len() + saved.len() * 4);
@@ -140,6 +151,9 @@ mod tests {
             ex("a UID SEARCH $\r\n", &s).unwrap(),
             "a UID SEARCH 1:3,10\r\n"
         );
+        // Not where a set can stand: left alone.
+        assert!(ex("a LOGIN joe $\r\n", &s).is_none());
+        assert!(ex("a SELECT $\r\n", &s).is_none());
         // Not a `$` token: left alone.
         assert!(ex("a STORE 1 +FLAGS ($Work)\r\n", &s).is_none());
         assert!(ex("a SEARCH SUBJECT \"$\"\r\n", &s).is_none());
