@@ -245,23 +245,45 @@ fn write_listeners_file(
     }
 }
 
-/// Waits for SIGTERM or SIGINT; calls `on_hup` for each SIGHUP meanwhile.
-pub async fn wait_for_signal(mut on_hup: impl FnMut()) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::hangup()),
-    ) else {
-        tracing::error!("cannot install signal handlers");
-        std::future::pending::<()>().await;
-        return;
-    };
-    loop {
-        tokio::select! {
-            _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
-            _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
-            _ = hup.recv() => on_hup(),
+/// The daemon's signal handlers: SIGTERM and SIGINT stop it, SIGHUP reloads.
+/// Installed before the daemon says it is ready, so that a signal that comes
+/// right after start-up is handled, not fatal.
+pub struct Signals(
+    Option<(
+        tokio::signal::unix::Signal,
+        tokio::signal::unix::Signal,
+        tokio::signal::unix::Signal,
+    )>,
+);
+
+impl Signals {
+    pub fn install() -> Signals {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) {
+            (Ok(t), Ok(i), Ok(h)) => Signals(Some((t, i, h))),
+            _ => {
+                tracing::error!("cannot install signal handlers");
+                Signals(None)
+            }
+        }
+    }
+
+    /// Waits for SIGTERM or SIGINT, calling `on_hup` at each SIGHUP.
+    pub async fn wait(self, mut on_hup: impl FnMut()) {
+        let Some((mut term, mut int, mut hup)) = self.0 else {
+            std::future::pending::<()>().await;
+            return;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => { tracing::info!("SIGTERM: shutting down"); return; }
+                _ = int.recv() => { tracing::info!("SIGINT: shutting down"); return; }
+                _ = hup.recv() => on_hup(),
+            }
         }
     }
 }
@@ -297,21 +319,23 @@ pub async fn serve(config: Config, services: &ServiceFactory) -> Result<(), Stri
     let _lock = lock_data_dir(&config.data_dir)?;
     warn_if_open(&config);
     let app = App::new(config)?;
+    let signals = Signals::install();
     let running = start_bound(app.clone(), services, sockets).await?;
-    wait_for_signal(|| match crate::config::load(&config_path) {
-        Ok(c) => {
-            tracing::info!("SIGHUP: configuration reloaded ({})", c.summary());
-            warn_if_open(&c);
-            app.set_config(c);
-        }
-        Err(problems) => {
-            for p in problems {
-                tracing::error!("SIGHUP: {p}");
+    signals
+        .wait(|| match crate::config::load(&config_path) {
+            Ok(c) => {
+                tracing::info!("SIGHUP: configuration reloaded ({})", c.summary());
+                warn_if_open(&c);
+                app.set_config(c);
             }
-            tracing::error!("SIGHUP: configuration has problems; keeping the old one");
-        }
-    })
-    .await;
+            Err(problems) => {
+                for p in problems {
+                    tracing::error!("SIGHUP: {p}");
+                }
+                tracing::error!("SIGHUP: configuration has problems; keeping the old one");
+            }
+        })
+        .await;
     running.stop(SHUTDOWN_GRACE).await;
     tracing::info!("stopped");
     Ok(())
