@@ -11,7 +11,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::auth::Throttle;
+use crate::auth::{CredentialCache, Throttle};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::migrate::engine::Engine;
@@ -28,6 +28,8 @@ pub struct App {
     pub tasks: TaskTracker,
     /// Failed-login delays and the legacy-check budget.
     pub throttle: Throttle,
+    /// Passwords verified lately (keyed hashes): returning users' logins.
+    pub credentials: CredentialCache,
     /// Counters for `GET /metrics`.
     pub metrics: Arc<Metrics>,
     /// Running per-user migrations and the legacy host connection caps.
@@ -64,6 +66,7 @@ impl App {
         )?;
         Ok(Arc::new(App {
             throttle,
+            credentials: CredentialCache::new(),
             migrations,
             metrics,
             config,

@@ -52,6 +52,7 @@ pub struct Metrics {
     pub messages_delivered: AtomicU64,
     pub messages_relayed: AtomicU64,
     pub login_failures: AtomicU64,
+    pub credential_cache_hits: AtomicU64,
 }
 
 fn proto_index(p: Protocol) -> Option<usize> {
@@ -168,6 +169,11 @@ impl Metrics {
                 "ferrymail_login_failures_total",
                 "Failed logins.",
                 &self.login_failures,
+            ),
+            (
+                "ferrymail_credential_cache_hits_total",
+                "Logins whose password matched one verified lately (no argon2id check).",
+                &self.credential_cache_hits,
             ),
         ] {
             let _ = writeln!(s, "# HELP {name} {help}");

@@ -272,6 +272,7 @@ pub async fn route(app: &Arc<App>, req: &Request) -> Option<Response> {
                 Ok(b) => {
                     let r = passwd(store, &cfg, &b.address, &b.hash).await;
                     if let Ok(a) = &r {
+                        app.credentials.forget(a);
                         tracing::info!(user = %a, "password changed through the admin API");
                     }
                     answer(r.map(|address| serde_json::json!({ "address": address })))
@@ -283,6 +284,7 @@ pub async fn route(app: &Arc<App>, req: &Request) -> Option<Response> {
             Ok(b) => {
                 let r = delete(store, &cfg, &b.address).await;
                 if let Ok(a) = &r {
+                    app.credentials.forget(a);
                     tracing::info!(user = %a, "account deleted through the admin API");
                 }
                 answer(r.map(|address| serde_json::json!({ "address": address })))

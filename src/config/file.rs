@@ -84,6 +84,10 @@ pub struct AuthSection {
     pub failure_delay_ms: u64,
     /// Cap of that delay.
     pub max_failure_delay_ms: u64,
+    /// How long a successful password verification is remembered (as a keyed
+    /// hash, in memory) so the user's next logins skip the argon2id check;
+    /// 0 turns this off.
+    pub credential_cache_secs: u64,
 }
 
 impl Default for AuthSection {
@@ -93,6 +97,7 @@ impl Default for AuthSection {
             max_username_length: 255,
             failure_delay_ms: 500,
             max_failure_delay_ms: 15_000,
+            credential_cache_secs: 300,
         }
     }
 }

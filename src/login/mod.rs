@@ -223,16 +223,33 @@ pub async fn login(app: &Arc<App>, req: LoginRequest) -> LoginOutcome {
             }
         }
         Some(account) => {
+            let cache_ttl = std::time::Duration::from_secs(config.auth.credential_cache_secs);
             if account.password_hash.is_empty() {
                 // Moved by the admin, no local password yet: the legacy server
                 // checks this one, which becomes the local password.
                 if let Err(outcome) = legacy::adopt_password(app, &req, &account).await {
                     return outcome;
                 }
+            } else if app.credentials.verified(
+                &account.address,
+                &account.password_hash,
+                &req.password,
+                cache_ttl,
+            ) {
+                app.metrics
+                    .credential_cache_hits
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             } else if !verify_password_async(&account.password_hash, &req.password).await {
                 return refuse(app, &req, "password").await;
-            } else {
+            } else if crate::auth::password::needs_rehash(&account.password_hash) {
                 upgrade_hash(app, &account, &req.password).await;
+            } else {
+                app.credentials.remember(
+                    &account.address,
+                    &account.password_hash,
+                    &req.password,
+                    cache_ttl,
+                );
             }
             app.throttle.success(req.client);
             match account.state {
