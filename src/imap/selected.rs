@@ -18,9 +18,11 @@ pub struct Selected {
     pub read_only: bool,
     /// UIDs in sequence order: message number n is `uids[n - 1]`. Ascending.
     pub uids: Vec<u32>,
-    /// What the client was last told of each message: a digest of its flags
-    /// (compact: sessions on big mailboxes stay small) and its modseq.
-    pub known: HashMap<u32, (u64, u64)>,
+    /// Messages whose flags this session told the client itself (FETCH,
+    /// STORE) at a modseq above `modseq`, with that modseq: the next sync does
+    /// not tell them again. Emptied as `modseq` passes them, so a session
+    /// holds nothing per message but its UID.
+    pub told: HashMap<u32, u64>,
     /// Every change up to this modseq has been taken into account.
     pub modseq: u64,
     /// UIDs expunged in the store that the client has not been told of yet.
@@ -138,10 +140,12 @@ impl Selected {
         new.then(|| flags_lines(&self.keywords, self.read_only))
     }
 
-    /// Remembers flags the session itself told the client.
-    pub fn told(&mut self, uid: u32, flags: &Flags, modseq: u64) {
-        if let Some(k) = self.known.get_mut(&uid) {
-            *k = (flags_digest(flags), modseq);
+    /// Remembers that the session itself told the client the flags of `uid`
+    /// as of `modseq` (`_flags`: what it told).
+    pub fn told(&mut self, uid: u32, _flags: &Flags, modseq: u64) {
+        if modseq > self.modseq && self.uids.binary_search(&uid).is_ok() {
+            let t = self.told.entry(uid).or_insert(0);
+            *t = (*t).max(modseq);
         }
     }
 
@@ -149,7 +153,7 @@ impl Selected {
     pub fn remove(&mut self, uid: u32) -> Option<u32> {
         let i = self.uids.binary_search(&uid).ok()?;
         self.uids.remove(i);
-        self.known.remove(&uid);
+        self.told.remove(&uid);
         self.recent.remove(&uid);
         self.pending_expunge.retain(|&u| u != uid);
         if let Some(v) = &self.view {
@@ -205,35 +209,33 @@ impl Selected {
             }
             let last = self.uids.last().copied().unwrap_or(0);
             let mut added = false;
+            // Shown before this sync (sorted; new ones are pushed after).
+            let shown = self.uids.len();
             for m in changes.changed {
-                if let Some((digest, modseq)) = self.known.get_mut(&m.uid) {
-                    let new = flags_digest(&m.flags);
-                    if *digest != new || (condstore && *modseq < m.modseq) {
-                        *digest = new;
-                        *modseq = m.modseq;
-                        if let Ok(i) = self.uids.binary_search(&m.uid) {
-                            if let Some(lines) = self.new_keywords(&m.flags) {
-                                out.extend_from_slice(lines.as_bytes());
-                            }
-                            let mut line = format!(
-                                "* {} FETCH (UID {} FLAGS {}",
-                                i + 1,
-                                m.uid,
-                                write::flags_recent(&m.flags, self.recent.contains(&m.uid))
-                            );
-                            if condstore {
-                                line.push_str(&format!(" MODSEQ ({})", m.modseq));
-                            }
-                            line.push_str(")\r\n");
-                            out.extend_from_slice(line.as_bytes());
-                        }
+                if let Ok(i) = self.uids[..shown].binary_search(&m.uid) {
+                    // Changed since the last sync; unless told already.
+                    if self.told.get(&m.uid).is_some_and(|&t| t >= m.modseq) {
+                        continue;
                     }
+                    if let Some(lines) = self.new_keywords(&m.flags) {
+                        out.extend_from_slice(lines.as_bytes());
+                    }
+                    let mut line = format!(
+                        "* {} FETCH (UID {} FLAGS {}",
+                        i + 1,
+                        m.uid,
+                        write::flags_recent(&m.flags, self.recent.contains(&m.uid))
+                    );
+                    if condstore {
+                        line.push_str(&format!(" MODSEQ ({})", m.modseq));
+                    }
+                    line.push_str(")\r\n");
+                    out.extend_from_slice(line.as_bytes());
                 } else if m.uid > last {
                     if let Some(lines) = self.new_keywords(&m.flags) {
                         out.extend_from_slice(lines.as_bytes());
                     }
                     self.uids.push(m.uid);
-                    self.known.insert(m.uid, (flags_digest(&m.flags), m.modseq));
                     added = true;
                 } else {
                     // A UID below ones already shown (the migration copy keeps legacy
@@ -274,6 +276,11 @@ impl Selected {
                 }
             }
             self.modseq = self.modseq.max(changes.highestmodseq);
+            let upto = self.modseq;
+            self.told.retain(|_, t| *t > upto);
+            if self.told.is_empty() {
+                self.told.shrink_to_fit();
+            }
         }
         if allow_expunge && !self.pending_expunge.is_empty() {
             let gone = std::mem::take(&mut self.pending_expunge);
@@ -281,16 +288,6 @@ impl Selected {
         }
         Ok(())
     }
-}
-
-/// A 64-bit digest of a flag set (same process, same hasher keys).
-pub fn flags_digest(f: &Flags) -> u64 {
-    use std::hash::{Hash, Hasher};
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    for x in f.iter() {
-        x.to_ascii_lowercase().hash(&mut h);
-    }
-    h.finish()
 }
 
 fn bound(b: SeqBound, max: u32) -> u32 {
@@ -310,10 +307,7 @@ mod tests {
             name: "INBOX".into(),
             read_only: false,
             uids: uids.to_vec(),
-            known: uids
-                .iter()
-                .map(|u| (*u, (flags_digest(&Flags::new()), 1)))
-                .collect(),
+            told: HashMap::new(),
             modseq: 1,
             pending_expunge: vec![],
             dirty: false,

@@ -176,7 +176,7 @@ impl Conn {
         let _ = tcp.set_nodelay(true);
         Ok(Conn {
             stream: Stream::Plain(tcp),
-            buf: Vec::with_capacity(READ_CHUNK),
+            buf: Vec::new(),
             pos: 0,
             out: Vec::new(),
             skipping: false,
@@ -278,6 +278,18 @@ impl Conn {
         if self.pos > 0 && (self.pos == self.buf.len() || self.pos > READ_CHUNK) {
             self.buf.drain(..self.pos);
             self.pos = 0;
+        }
+        if self.buf.is_empty() {
+            // Nothing buffered: an idle connection holds no read buffer. On a
+            // plain socket the next one is taken once input is there; a buffer
+            // grown for a long line is given back either way.
+            if let Stream::Plain(tcp) = &self.stream {
+                self.buf = Vec::new();
+                let ready = async { tcp.readable().await.map(|()| 1) };
+                bounded_read(self.read_timeout(), self.shutdown.clone(), ready).await?;
+            } else if self.buf.capacity() > READ_CHUNK {
+                self.buf = Vec::new();
+            }
         }
         self.buf.reserve(READ_CHUNK);
         let timeout = self.read_timeout();

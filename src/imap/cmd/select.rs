@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 use crate::imap::proto::Qresync;
-use crate::imap::selected::{flags_digest, flags_lines, Selected};
+use crate::imap::selected::{flags_lines, Selected};
 use crate::imap::session::{store_error, Done, Session, State};
 use crate::imap::write;
 
@@ -136,10 +136,7 @@ impl Session {
             mailbox_id: info.id,
             name: info.name.clone(),
             read_only,
-            known: messages
-                .into_iter()
-                .map(|m| (m.uid, (flags_digest(&m.flags), m.modseq)))
-                .collect(),
+            told: Default::default(),
             uids,
             // Changes after the mailbox row was read are picked up at the next sync.
             modseq: info.highestmodseq,
