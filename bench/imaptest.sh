@@ -51,8 +51,9 @@ EOF
 "$BIN" serve --config "$WORK/ferrymail.toml" >"$WORK/serve.log" 2>&1 &
 PID=$!
 trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 50); do
-    (echo >"/dev/tcp/127.0.0.1/$IMAP") 2>/dev/null && break
+# Ready once it has written its listeners file (the admin token exists then).
+for _ in $(seq 100); do
+    [ -e "$WORK/data/listeners" ] && break
     sleep 0.2
 done
 for u in suite stress; do
