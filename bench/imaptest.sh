@@ -107,4 +107,33 @@ echo "== stress: 10 clients, 30 s"
 tail -5 "$WORK/stress.txt"
 echo "error lines: $(grep -c '^Error' "$WORK/stress.txt" || true)"
 grep '^Error' "$WORK/stress.txt" | cut -c1-160 | sort | uniq -c | sort -rn | head -20 || true
+
+# The same stress run against a private Dovecot 2.3 (bench/imap_bench.py's
+# setup: maildir, passwd-file) on this machine, now: commands per second side
+# by side (the sum of imaptest's per-command totals over the 30 s).
+chmod 755 "$WORK"  # Dovecot's auth process reads its users file below
+DV=$(python3 - "$WORK" 2>/dev/null <<'EOF'
+import os, sys
+sys.path.insert(0, "bench")
+import imap_bench
+os.makedirs(sys.argv[1] + "/dv", exist_ok=True)
+d, port = imap_bench.start_dovecot(sys.argv[1] + "/dv", 20)
+print(d, port)
+EOF
+)
+read -r DVDIR DVPORT <<<"$DV"
+trap 'kill $PID 2>/dev/null || true; kill "$(cat "$DVDIR/run/master.pid")" 2>/dev/null || true' EXIT
+for _ in $(seq 100); do
+    python3 -c "import imaplib; imaplib.IMAP4('127.0.0.1', $DVPORT).login('pat', 'bench-pw')" 2>/dev/null && break
+    sleep 0.2
+done
+echo "== stress against Dovecot: 10 clients, 30 s"
+"$SRC/src/imaptest" host=127.0.0.1 port="$DVPORT" user=pat pass=bench-pw \
+    clients=10 secs=30 mbox="$WORK/stress.mbox" >"$WORK/stress-dovecot.txt" 2>&1 || true
+tail -5 "$WORK/stress-dovecot.txt"
+echo "error lines: $(grep -c '^Error' "$WORK/stress-dovecot.txt" || true)"
+total() { grep -E '^[0-9 ]+$' "$1" | tail -1 | tr -s ' ' '\n' | awk '{s+=$1} END {print s+0}'; }
+FM=$(total "$WORK/stress.txt")
+DVT=$(total "$WORK/stress-dovecot.txt")
+python3 -c "fm, dv = $FM, $DVT; print(f'stress commands/s: ferrymail {fm/30:.0f}, Dovecot {dv/30:.0f}, ratio {fm/max(dv,1):.2f}')"
 echo "(work dir: $WORK)"
