@@ -387,6 +387,30 @@ SyncState *
     return secs
 
 
+def imapsync(script, port, user, password, dest_user, dovecot):
+    """imapsync (IMAP to IMAP) copying every folder of `user` into the empty
+    mailbox of `dest_user` on the same Dovecot, with its default options.
+    Returns secs."""
+    shutil.rmtree(dovecot.maildir(dest_user), ignore_errors=True)
+    work = tempfile.mkdtemp(prefix="bench-imapsync-")
+    passfile = os.path.join(work, "pass")
+    with open(passfile, "w") as f:
+        f.write(password + "\n")
+    os.chmod(passfile, 0o600)
+    t0 = time.perf_counter()
+    r = subprocess.run(
+        [script, "--host1", "127.0.0.1", "--port1", str(port), "--user1", user,
+         "--passfile1", passfile, "--host2", "127.0.0.1", "--port2", str(port),
+         "--user2", dest_user, "--passfile2", passfile, "--nossl1", "--nossl2",
+         "--notls1", "--notls2", "--nolog", "--noreleasecheck"],
+        capture_output=True, text=True, cwd=work)
+    secs = time.perf_counter() - t0
+    remove_later(work)
+    if r.returncode != 0:
+        raise RuntimeError(f"imapsync failed ({r.returncode}): {r.stdout[-2000:]}{r.stderr[-2000:]}")
+    return secs
+
+
 def build_ferrymail():
     subprocess.run(["cargo", "build", "--release", "--locked", "--quiet"], cwd=ROOT, check=True)
     return os.path.join(ROOT, "target", "release", "ferrymail")

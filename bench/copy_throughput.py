@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Copy throughput: ferrymail's on-login copy against the raw fetch floor and
-mbsync, on the same machine, in one run, pair by pair.
+"""Copy throughput: ferrymail's on-login copy against the raw fetch floor,
+mbsync and imapsync, on the same machine, in one run, pair by pair.
 
     sudo python3 bench/copy_throughput.py                 # 2,000 and 20,000 messages
     sudo python3 bench/copy_throughput.py --sizes 2000,20000,100000 --rounds 3
@@ -12,6 +12,12 @@ that warms Dovecot's indexes and the page cache, each round measures:
   floor      one connection, `UID FETCH 1:* (UID FLAGS INTERNALDATE BODY.PEEK[])`
              per folder, bodies read and discarded;
   mbsync     isync pulling every folder into a fresh local Maildir;
+  imapsync   imapsync (default options) copying every folder into an empty
+             second user of the same Dovecot. imapsync is not packaged by
+             Debian: `--imapsync PATH` (default: `imapsync` on PATH) names the
+             script from https://github.com/imapsync/imapsync; its Perl
+             modules are Debian packages (docs/benchmarks.md lists them).
+             Without it the column is left out;
   ferrymail  a fresh daemon, first login of the user, until the account is
              `migrated` (copy, delta pass, verification, switch).
 
@@ -20,6 +26,7 @@ Results and the method go in docs/benchmarks.md.
 
 import argparse
 import os
+import shutil
 import socket
 import statistics
 import sys
@@ -29,6 +36,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import benchlib  # noqa: E402
 
 USER, PASSWORD = "bench", "bench-pw"
+DEST = "bench-dest"
 
 
 def first_login(fm):
@@ -72,11 +80,15 @@ def main():
     ap.add_argument("--sizes", default="2000,20000")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--skip-ferrymail", action="store_true")
+    ap.add_argument("--imapsync", default=shutil.which("imapsync"),
+                    help="the imapsync script (default: imapsync on PATH)")
     args = ap.parse_args()
+    if not args.imapsync:
+        print("# imapsync not found (--imapsync PATH): its column is left out", file=sys.stderr)
     binary = None if args.skip_ferrymail else benchlib.build_ferrymail()
     rows = []
     for size in [int(s) for s in args.sizes.split(",")]:
-        dovecot = benchlib.Dovecot([(USER, PASSWORD)])
+        dovecot = benchlib.Dovecot([(USER, PASSWORD), (DEST, PASSWORD)])
         try:
             t0 = time.perf_counter()
             msgs, nbytes = benchlib.seed_maildir(dovecot, USER, size)
@@ -85,33 +97,44 @@ def main():
             print(f"# {size}: seeded {msgs} messages, {nbytes / 1e6:.1f} MB in "
                   f"{time.perf_counter() - t0:.1f} s", file=sys.stderr)
             floor, mbs, fm, ratio_floor, ratio_mbsync, peaks = [], [], [], [], [], []
+            isy, ratio_imapsync = [], []
             for _ in range(args.rounds):
                 n, b, f_secs = benchlib.raw_floor(dovecot.imap_port, USER, PASSWORD)
                 assert n == msgs, f"floor read {n} of {msgs} messages"
                 m_secs = benchlib.mbsync(dovecot.imap_port, USER, PASSWORD)
                 floor.append(f_secs)
                 mbs.append(m_secs)
+                if args.imapsync:
+                    isy.append(benchlib.imapsync(args.imapsync, dovecot.imap_port, USER,
+                                                 PASSWORD, DEST, dovecot))
                 if binary:
                     c_secs, _, peak = ferrymail_copy(binary, dovecot)
                     fm.append(c_secs)
                     peaks.append(peak)
                     ratio_floor.append(c_secs / f_secs)
                     ratio_mbsync.append(m_secs / c_secs)
+                    if args.imapsync:
+                        ratio_imapsync.append(isy[-1] / c_secs)
             med = statistics.median
             row = [size, f"{nbytes / 1e6:.0f}",
                    f"{med(floor):.2f}", f"{msgs / med(floor):.0f}",
                    f"{med(mbs):.2f}", f"{msgs / med(mbs):.0f}"]
+            if args.imapsync:
+                row += [f"{med(isy):.2f}", f"{msgs / med(isy):.0f}"]
             if binary:
                 row += [f"{med(fm):.2f}", f"{msgs / med(fm):.0f}",
                         f"{med(ratio_floor):.2f}x", f"{med(ratio_mbsync):.2f}x",
+                        *([f"{med(ratio_imapsync):.1f}x"] if args.imapsync else []),
                         f"{max(peaks) / 1024:.0f}"]
             rows.append(row)
         finally:
             dovecot.stop()
     headers = ["messages", "MB", "floor s", "floor msg/s", "mbsync s", "mbsync msg/s"]
+    if args.imapsync:
+        headers += ["imapsync s", "imapsync msg/s"]
     if binary:
         headers += ["ferrymail s", "ferrymail msg/s", "ferrymail/floor", "mbsync/ferrymail",
-                    "peak RSS MB"]
+                    *(["imapsync/ferrymail"] if args.imapsync else []), "peak RSS MB"]
     print(benchlib.table(headers, rows))
 
 
