@@ -151,6 +151,13 @@ fn no_args(c: &ast::Command) -> Result<(), Error> {
 }
 
 fn cond(ctx: &Ctx, c: &ast::Command) -> Result<super::ir::Test, Error> {
+    if c.block.is_none() {
+        return Err(Error::at(
+            c.line,
+            c.col,
+            format!("{} needs a block", c.name),
+        ));
+    }
     if let Some(a) = c.args.first() {
         return Err(Error::at(
             a.line,
