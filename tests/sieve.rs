@@ -119,6 +119,11 @@ fn rfc5228_examples() {
     assert_eq!(run("stop; discard;"), vec![keep()]);
     assert_eq!(run("keep; keep;"), vec![keep()]);
     assert_eq!(
+        run("require \"fileinto\"; fileinto \"INBOX\"; keep; fileinto \"a\"; fileinto \"a\";"),
+        vec![keep(), into("a")]
+    );
+    assert_eq!(run("discard; keep;"), vec![keep()]);
+    assert_eq!(
         run(
             r#"if header :contains "from" "coyote" { discard; } elsif header :contains ["subject"] ["$$$"] { discard; } else { keep; }"#
         ),

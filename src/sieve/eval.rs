@@ -56,7 +56,12 @@ fn check(
     }
     for v in values {
         for k in &keys {
-            run.step(1)?;
+            // Comparisons cost by size: a :matches by text x pattern.
+            let cost = match m.kind {
+                MatchKind::Matches => (v.len() as u64).saturating_mul(k.len() as u64) / 1024,
+                _ => v.len() as u64 / 1024,
+            };
+            run.step(1 + cost)?;
             if let Some(caps) = matches(m, v, k, &mut run.rx)? {
                 if matches!(m.kind, MatchKind::Matches | MatchKind::Regex) {
                     scope.matched = caps;
@@ -199,14 +204,13 @@ pub fn eval(run: &mut Run, scope: &mut Scope, t: &Test) -> Result<bool, Error> {
         }
         Test::Body { m, transform, keys } => {
             let values = match transform {
-                BodyTransform::Raw => vec![run.msg.raw_body()],
+                BodyTransform::Raw => vec![run.msg.raw_body().to_string()],
                 BodyTransform::Text => run.msg.body_parts(&["text".to_string()]),
                 BodyTransform::Content(types) => {
                     let types = run.expand_all(scope, types);
                     run.msg.body_parts(&types)
                 }
             };
-            run.step(values.iter().map(|v| v.len() as u64 / 4096).sum())?;
             check(run, scope, m, &values, keys)
         }
         Test::Date {

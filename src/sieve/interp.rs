@@ -66,6 +66,21 @@ fn finish(mut r: Run) -> Result<Vec<Action>, Error> {
         let flags = r.flags.clone();
         push_keep(&mut r, flags)?;
     }
+    // fileinto "INBOX" and keep store once (RFC 5228 §2.10.3).
+    let inbox = |a: &Action| matches!(a, Action::FileInto { mailbox, .. } if mailbox.eq_ignore_ascii_case("INBOX"));
+    let has_keep = r.actions.iter().any(|a| matches!(a, Action::Keep { .. }));
+    if let Some(Action::FileInto { flags, .. }) = r.actions.iter().find(|a| inbox(a)).cloned() {
+        if has_keep {
+            r.actions.retain(|a| !inbox(a));
+            if let Some(Action::Keep { flags: f }) = r
+                .actions
+                .iter_mut()
+                .find(|a| matches!(a, Action::Keep { .. }))
+            {
+                *f = flag_list(&[f.clone(), flags].concat());
+            }
+        }
+    }
     let rejected = r.actions.iter().any(|a| matches!(a, Action::Reject { .. }));
     let stored = r
         .actions

@@ -2,6 +2,8 @@
 //! decoded), the addresses of a field, the size, and body text for the
 //! `body` test (RFC 5173, decoded by mail-parser).
 
+use std::cell::OnceCell;
+
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
 use crate::message::{decode_words, header_end, Message};
@@ -19,6 +21,9 @@ struct Field {
 pub struct MsgView<'a> {
     raw: &'a [u8],
     fields: Vec<Field>,
+    /// The decoded leaf parts (type, subtype, text), computed on first use.
+    parts: OnceCell<Vec<(String, String, String)>>,
+    raw_body: OnceCell<String>,
 }
 
 /// An address of a header or the envelope: local part and domain.
@@ -53,7 +58,12 @@ impl<'a> MsgView<'a> {
                 });
             }
         }
-        MsgView { raw, fields }
+        MsgView {
+            raw,
+            fields,
+            parts: OnceCell::new(),
+            raw_body: OnceCell::new(),
+        }
     }
 
     pub fn size(&self) -> u64 {
@@ -84,42 +94,52 @@ impl<'a> MsgView<'a> {
     }
 
     /// The body (after the header block), undecoded (`body :raw`).
-    pub fn raw_body(&self) -> String {
-        String::from_utf8_lossy(&self.raw[header_end(self.raw)..]).into_owned()
+    pub fn raw_body(&self) -> &str {
+        self.raw_body
+            .get_or_init(|| String::from_utf8_lossy(&self.raw[header_end(self.raw)..]).into_owned())
+    }
+
+    fn parts(&self) -> &[(String, String, String)] {
+        self.parts.get_or_init(|| {
+            let Some(m) = MessageParser::default().parse(self.raw) else {
+                return Vec::new();
+            };
+            let mut out = Vec::new();
+            for p in &m.parts {
+                let (main, sub) = match p.content_type() {
+                    Some(ct) => (
+                        ct.ctype().to_ascii_lowercase(),
+                        ct.subtype().unwrap_or("").to_ascii_lowercase(),
+                    ),
+                    None => ("text".to_string(), "plain".to_string()),
+                };
+                let text = match &p.body {
+                    PartType::Text(t) | PartType::Html(t) => t.to_string(),
+                    PartType::Binary(b) | PartType::InlineBinary(b) => {
+                        String::from_utf8_lossy(b).into_owned()
+                    }
+                    _ => continue,
+                };
+                out.push((main, sub, text));
+            }
+            out
+        })
     }
 
     /// The decoded texts of the parts whose type matches one of `types`
     /// (`text`, `text/plain`, or `""` for every part; RFC 5173 §5.2).
     pub fn body_parts(&self, types: &[String]) -> Vec<String> {
-        let Some(m) = MessageParser::default().parse(self.raw) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for p in &m.parts {
-            let (main, sub) = match p.content_type() {
-                Some(ct) => (
-                    ct.ctype().to_ascii_lowercase(),
-                    ct.subtype().unwrap_or("").to_ascii_lowercase(),
-                ),
-                None => ("text".to_string(), "plain".to_string()),
-            };
-            let wanted = types.iter().any(|t| match t.split_once('/') {
-                _ if t.is_empty() => true,
-                Some((a, b)) => a == main && b == sub,
-                None => *t == main,
-            });
-            if !wanted {
-                continue;
-            }
-            match &p.body {
-                PartType::Text(t) | PartType::Html(t) => out.push(t.to_string()),
-                PartType::Binary(b) | PartType::InlineBinary(b) => {
-                    out.push(String::from_utf8_lossy(b).into_owned())
-                }
-                _ => {}
-            }
-        }
-        out
+        self.parts()
+            .iter()
+            .filter(|(main, sub, _)| {
+                types.iter().any(|t| match t.split_once('/') {
+                    _ if t.is_empty() => true,
+                    Some((a, b)) => a == main && b == sub,
+                    None => t == main,
+                })
+            })
+            .map(|p| p.2.clone())
+            .collect()
     }
 }
 
