@@ -708,3 +708,42 @@ fn include_rfc6609() {
         vec![into("coyote")]
     );
 }
+
+/// Random scripts made of Sieve fragments: parse and run never panic.
+#[test]
+fn random_fragments_never_panic() {
+    const FRAGMENTS: &[&str] = &[
+        "require", "[\"fileinto\", \"variables\", \"imap4flags\", \"relational\", \"regex\", \"body\", \"date\", \"index\", \"include\", \"vacation\", \"envelope\", \"subaddress\", \"copy\", \"mailbox\", \"encoded-character\", \"comparator-i;ascii-numeric\"]",
+        ";", "{", "}", "(", ")", "[", "]", ",", "if", "elsif", "else", "keep", "discard",
+        "stop", "fileinto", "redirect", "set", "setflag", "addflag", "hasflag", "string",
+        "header", "address", "envelope", "exists", "size", "body", "date", "currentdate",
+        "anyof", "allof", "not", "true", "false", "vacation", "include", "return", ":is",
+        ":contains", ":matches", ":regex", ":count", ":value", ":over", ":under", ":copy",
+        ":flags", ":create", ":comparator", ":index", ":last", ":lower", ":length", ":days",
+        ":zone", ":raw", ":content", ":domain", ":detail", "\"i;ascii-numeric\"", "\"gt\"",
+        "\"subject\"", "\"*${1}*\"", "\"${a}\"", "\"a\"", "\"date\"", "\"year\"", "\"+0100\"",
+        "\"(a|b)*\"", "\"x@example.org\"", "\"${hex:41}\"", "\"${unicode:110000}\"", "10",
+        "1K", "0", "text:\r\nx\r\n.\r\n", "#c\n", "/*c*/", "\"\\\\\"", "\"é收\"",
+    ];
+    let mut seed: u64 = 0x5eed_1234_abcd_0001;
+    let mut next = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut compiled = 0;
+    for _ in 0..20_000 {
+        let n = (next() % 40) as usize;
+        let mut s = String::new();
+        for _ in 0..n {
+            s.push_str(FRAGMENTS[(next() % FRAGMENTS.len() as u64) as usize]);
+            s.push(' ');
+        }
+        if let Ok(script) = sieve::parse(s.as_bytes()) {
+            compiled += 1;
+            let _ = sieve::run(&script, MSG.as_bytes(), &ctx(&NoHost));
+        }
+    }
+    assert!(compiled > 100, "only {compiled} random scripts compiled");
+}
