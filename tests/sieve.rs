@@ -685,6 +685,16 @@ fn include_rfc6609() {
         .unwrap_err()
         .to_string()
         .contains("include loop"));
+    let e = t(r#"require "include";
+include "loop";"#)
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "line 2:1: in included script \"loop\": line 1:20: include loop: \"loop\" includes itself"
+    );
+    // The same script included many times is compiled once.
+    let many = format!("require \"include\";\n{}", "include \"spam\";\n".repeat(20_000));
+    assert_eq!(t(&many).unwrap().len(), 1);
     assert!(t(r#"require "include"; include "missing";"#)
         .unwrap_err()
         .to_string()

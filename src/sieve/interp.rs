@@ -4,26 +4,14 @@
 //! steps, redirects, actions and include depth. Every failure is an Err; the
 //! caller then keeps the message in INBOX.
 
+use std::rc::Rc;
+
 use super::action::{Action, Context, Vacation};
 use super::error::Error;
 use super::eval::eval;
-use super::ir::{Cmd, FlagOp, Stmt};
+use super::ir::{Cmd, FlagOp, Script, Stmt};
 use super::state::{flag_list, modify, Run, Scope};
 use super::validate::is_address;
-
-/// A compiled script: the checked commands and the extensions it requires.
-#[derive(Debug, Clone)]
-pub struct Script {
-    pub(super) cmds: Vec<Stmt>,
-    pub(super) extensions: Vec<String>,
-}
-
-impl Script {
-    /// The extensions the script requires (lower-cased, in `require` order).
-    pub fn extensions(&self) -> &[String] {
-        &self.extensions
-    }
-}
 
 /// How a block ended.
 enum Flow {
@@ -336,7 +324,23 @@ fn include(
             r.ctx.limits.max_include_depth
         )));
     }
-    let Some(src) = r.ctx.host.load_script(name, global) else {
+    let cached = r.scripts.get(&key).cloned();
+    let script = match cached {
+        Some(s) => s,
+        None => {
+            let loaded = r.ctx.host.load_script(name, global);
+            r.step(loaded.as_ref().map_or(0, |s| s.len() as u64 / 64))?;
+            let s = match loaded {
+                None => None,
+                Some(src) => Some(Rc::new(compile(&src, &r.ctx.limits).map_err(|e| {
+                    Error::runtime(format!("in included script \"{name}\": {e}"))
+                })?)),
+            };
+            r.scripts.insert(key.clone(), s.clone());
+            s
+        }
+    };
+    let Some(script) = script else {
         if optional {
             return Ok(Flow::Next);
         }
@@ -344,20 +348,13 @@ fn include(
             "included script \"{name}\" not found"
         )));
     };
-    let script = compile(&src, &r.ctx.limits)
-        .map_err(|e| Error::runtime(format!("in included script \"{name}\": {e}")))?;
     if !r.included.contains(&key) {
         r.included.push(key.clone());
     }
     r.chain.push(key);
     let mut scope = new_scope(&script);
-    let flow = exec(r, &mut scope, &script.cmds).map_err(|e| {
-        if e.message.starts_with("in included script") {
-            e
-        } else {
-            Error::runtime(format!("in included script \"{name}\": {e}"))
-        }
-    });
+    let flow = exec(r, &mut scope, &script.cmds)
+        .map_err(|e| Error::runtime(format!("in included script \"{name}\": {e}")));
     r.chain.pop();
     Ok(match flow? {
         Flow::Stop => Flow::Stop,

@@ -220,3 +220,17 @@ pub struct Stmt {
     pub col: u32,
     pub cmd: Cmd,
 }
+
+/// A compiled script: the checked commands and the extensions it requires.
+#[derive(Debug, Clone)]
+pub struct Script {
+    pub(super) cmds: Vec<Stmt>,
+    pub(super) extensions: Vec<String>,
+}
+
+impl Script {
+    /// The extensions the script requires (lower-cased, in `require` order).
+    pub fn extensions(&self) -> &[String] {
+        &self.extensions
+    }
+}

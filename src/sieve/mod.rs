@@ -27,7 +27,8 @@ mod validate_test;
 
 pub use action::{Action, Context, Envelope, Host, Limits, NoHost, Vacation};
 pub use error::Error;
-pub use interp::{compile, run, Script};
+pub use interp::{compile, run};
+pub use ir::Script;
 pub use validate::EXTENSIONS;
 
 /// Compiles `src` with the default limits.

@@ -4,10 +4,11 @@
 //! and the `global.` namespace share one map (RFC 6609).
 
 use std::collections::HashMap;
+use std::rc::Rc;
 
 use super::action::{Action, Context};
 use super::error::Error;
-use super::ir::Modifier;
+use super::ir::{Modifier, Script};
 use super::match_::RegexCache;
 use super::msg::MsgView;
 
@@ -42,6 +43,8 @@ pub struct Run<'a> {
     /// Scripts included so far (for `:once`) and the current include chain.
     pub included: Vec<(String, bool)>,
     pub chain: Vec<(String, bool)>,
+    /// Included scripts looked up so far, by (name, global); None: not found.
+    pub scripts: HashMap<(String, bool), Option<Rc<Script>>>,
 }
 
 /// Cuts `s` to at most `max` bytes at a char boundary.
@@ -71,6 +74,7 @@ impl<'a> Run<'a> {
             rx: RegexCache::default(),
             included: Vec::new(),
             chain: Vec::new(),
+            scripts: HashMap::new(),
         }
     }
 
