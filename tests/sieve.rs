@@ -287,6 +287,22 @@ fn hostile_scripts() {
         .unwrap(),
         vec![keep()]
     );
+    // A huge header read by many tests is decoded once; size costs steps.
+    let huge = format!(
+        "Subject: {}\r\nTo: {}\r\n\r\nx",
+        "=?UTF-8?Q?=C3=A9?= ".repeat(50_000),
+        "a@b.c, ".repeat(50_000)
+    );
+    let tests = "if header :count \"eq\" \"subject\" \"1\" { }\nif address :count \"eq\" \"to\" \"1\" { }\n";
+    let s = format!("require \"relational\";\n{}", tests.repeat(10_000));
+    let started = std::time::Instant::now();
+    let r = try_run(&s, &huge);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(r.unwrap_err().to_string().contains("steps"));
     // Garbage never panics.
     for junk in [
         &b"\0\0\0"[..],
@@ -693,7 +709,10 @@ include "loop";"#)
         "line 2:1: in included script \"loop\": line 1:20: include loop: \"loop\" includes itself"
     );
     // The same script included many times is compiled once.
-    let many = format!("require \"include\";\n{}", "include \"spam\";\n".repeat(20_000));
+    let many = format!(
+        "require \"include\";\n{}",
+        "include \"spam\";\n".repeat(20_000)
+    );
     assert_eq!(t(&many).unwrap().len(), 1);
     assert!(t(r#"require "include"; include "missing";"#)
         .unwrap_err()

@@ -6,7 +6,7 @@ use super::datepart;
 use super::error::Error;
 use super::ir::{AddrPart, BodyTransform, Index, Match, MatchKind, Test, Zone};
 use super::match_::{matches, order, rel};
-use super::msg::{addresses, split_address, Addr};
+use super::msg::{split_address, Addr};
 use super::state::{flag_list, Run, Scope};
 
 /// The `:index` selection of RFC 5260 §6 (1-based, `:last` from the end).
@@ -41,20 +41,25 @@ fn address_part(a: &Addr, part: AddrPart, sep: &str) -> Option<String> {
 }
 
 /// Matches `values` against `keys`; sets the match variables on success.
-fn check(
+fn check<S: AsRef<str>>(
     run: &mut Run,
     scope: &mut Scope,
     m: &Match,
-    values: &[String],
+    values: &[S],
     keys: &[String],
 ) -> Result<bool, Error> {
     let keys = run.expand_all(scope, keys);
+    // Reading, decoding and expanding cost by size too.
+    let bytes: usize = values.iter().map(|v| v.as_ref().len()).sum::<usize>()
+        + keys.iter().map(String::len).sum::<usize>();
+    run.step(values.len() as u64 + bytes as u64 / 1024)?;
     if let MatchKind::Count(r) = m.kind {
         let n = values.len().to_string();
         run.step(keys.len() as u64)?;
         return Ok(keys.iter().any(|k| rel(r, order(m.cmp, &n, k))));
     }
     for v in values {
+        let v = v.as_ref();
         for k in &keys {
             // Comparisons cost by size: a :matches by text x pattern.
             let cost = match m.kind {
@@ -113,16 +118,11 @@ pub fn eval(run: &mut Run, scope: &mut Scope, t: &Test) -> Result<bool, Error> {
         } => {
             let mut values = Vec::new();
             for h in run.expand_all(scope, headers) {
-                let fields: Vec<Vec<u8>> = run
-                    .msg
-                    .raw_values(&h)
-                    .into_iter()
-                    .map(<[u8]>::to_vec)
-                    .collect();
+                let fields = run.msg.address_lists(&h);
                 run.step(fields.len() as u64)?;
                 for f in pick(fields, *index) {
-                    for a in addresses(&f) {
-                        values.extend(address_part(&a, *part, &run.ctx.separator));
+                    for a in f.iter() {
+                        values.extend(address_part(a, *part, &run.ctx.separator));
                     }
                 }
             }
@@ -228,6 +228,7 @@ pub fn eval(run: &mut Run, scope: &mut Scope, t: &Test) -> Result<bool, Error> {
                 .into_iter()
                 .map(<[u8]>::to_vec)
                 .collect();
+            run.step(raw.iter().map(|v| v.len() as u64 / 1024).sum())?;
             let mut values = Vec::new();
             for v in pick(raw, *index) {
                 // Received: the date follows the last ';' (RFC 5260 §4).

@@ -3,6 +3,7 @@
 //! `body` test (RFC 5173, decoded by mail-parser).
 
 use std::cell::OnceCell;
+use std::rc::Rc;
 
 use mail_parser::{MessageParser, MimeHeaders, PartType};
 
@@ -15,6 +16,10 @@ const MAX_FIELDS: usize = 10_000;
 struct Field {
     name: String,
     value: Vec<u8>,
+    /// The value RFC 2047 decoded and trimmed, on first use.
+    decoded: OnceCell<Rc<str>>,
+    /// The addresses of the value, on first use.
+    addrs: OnceCell<Rc<[Addr]>>,
 }
 
 /// The message as the tests see it, parsed once per run.
@@ -55,6 +60,8 @@ impl<'a> MsgView<'a> {
                 fields.push(Field {
                     name,
                     value: line[colon + 1..].to_vec(),
+                    decoded: OnceCell::new(),
+                    addrs: OnceCell::new(),
                 });
             }
         }
@@ -86,11 +93,28 @@ impl<'a> MsgView<'a> {
     }
 
     /// The decoded values (RFC 2047) of the fields named `name`, trimmed.
-    pub fn values(&self, name: &str) -> Vec<String> {
-        self.raw_values(name)
-            .into_iter()
-            .map(|v| decode_words(v).trim().to_string())
+    pub fn values(&self, name: &str) -> Vec<Rc<str>> {
+        self.named(name)
+            .map(|f| {
+                let d = f
+                    .decoded
+                    .get_or_init(|| Rc::from(decode_words(&f.value).trim()));
+                Rc::clone(d)
+            })
             .collect()
+    }
+
+    /// The addresses of each field named `name`, one list per field.
+    pub fn address_lists(&self, name: &str) -> Vec<Rc<[Addr]>> {
+        self.named(name)
+            .map(|f| Rc::clone(f.addrs.get_or_init(|| addresses(&f.value).into())))
+            .collect()
+    }
+
+    fn named<'s>(&'s self, name: &'s str) -> impl Iterator<Item = &'s Field> + 's {
+        self.fields
+            .iter()
+            .filter(move |f| f.name.eq_ignore_ascii_case(name))
     }
 
     /// The body (after the header block), undecoded (`body :raw`).
