@@ -303,6 +303,17 @@ fn hostile_scripts() {
         started.elapsed()
     );
     assert!(r.unwrap_err().to_string().contains("steps"));
+    // Expanding big variables costs steps.
+    let s = format!(
+        "require \"variables\"; set \"a\" \"{}\";\n{}",
+        "x".repeat(4000),
+        format!("set \"b\" \"{}\";\n", "${a}".repeat(64)).repeat(3000)
+    );
+    let script = sieve::parse(s.as_bytes()).unwrap();
+    let mut c = ctx(&NoHost);
+    c.limits.max_steps = 100_000;
+    let e = sieve::run(&script, MSG.as_bytes(), &c).unwrap_err();
+    assert!(e.to_string().contains("more than 100000 steps"), "{e}");
     // Garbage never panics.
     for junk in [
         &b"\0\0\0"[..],

@@ -3,6 +3,7 @@
 //! (the main one and every included one) has its own scope; `global` names
 //! and the `global.` namespace share one map (RFC 6609).
 
+use std::cell::Cell;
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -43,6 +44,8 @@ pub struct Run<'a> {
     /// Scripts included so far (for `:once`) and the current include chain.
     pub included: Vec<(String, bool)>,
     pub chain: Vec<(String, bool)>,
+    /// Bytes produced by `${...}` expansion since the last charge.
+    pub expanded: Cell<u64>,
     /// Included scripts looked up so far, by (name, global); None: not found.
     pub scripts: HashMap<(String, bool), Option<Rc<Script>>>,
 }
@@ -75,12 +78,16 @@ impl<'a> Run<'a> {
             included: Vec::new(),
             chain: Vec::new(),
             scripts: HashMap::new(),
+            expanded: Cell::new(0),
         }
     }
 
     /// Counts one step; Err past the limit.
     pub fn step(&mut self, n: u64) -> Result<(), Error> {
-        self.steps += n;
+        self.steps = self
+            .steps
+            .saturating_add(n)
+            .saturating_add(self.expanded.take() / 1024);
         if self.steps > self.ctx.limits.max_steps {
             return Err(Error::runtime(format!(
                 "the script ran more than {} steps",
@@ -160,11 +167,14 @@ impl<'a> Run<'a> {
                 }
             }
             if out.len() > MAX_EXPANDED {
+                self.expanded.set(self.expanded.get() + out.len() as u64);
                 return truncate(out, MAX_EXPANDED);
             }
         }
         out.push_str(rest);
-        truncate(out, MAX_EXPANDED)
+        let out = truncate(out, MAX_EXPANDED);
+        self.expanded.set(self.expanded.get() + out.len() as u64);
+        out
     }
 
     pub fn expand_all(&self, scope: &Scope, l: &[String]) -> Vec<String> {
