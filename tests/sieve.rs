@@ -314,6 +314,11 @@ fn hostile_scripts() {
     c.limits.max_steps = 100_000;
     let e = sieve::run(&script, MSG.as_bytes(), &c).unwrap_err();
     assert!(e.to_string().contains("more than 100000 steps"), "{e}");
+    // Error messages quoting the script stay short.
+    let long_name = format!("{};", "x".repeat(100_000));
+    assert!(err(&long_name).len() < 500);
+    let long_addr = format!("redirect \"{}\";", "ü".repeat(100_000));
+    assert!(err(&long_addr).len() < 500);
     // Garbage never panics.
     for junk in [
         &b"\0\0\0"[..],

@@ -3,6 +3,9 @@
 
 use std::fmt;
 
+/// Longest error message kept, in bytes.
+pub const MAX_MESSAGE: usize = 400;
+
 /// A parse, validation or runtime error of a script.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Error {
@@ -12,11 +15,22 @@ pub struct Error {
 }
 
 impl Error {
+    /// An error at a place; messages longer than `MAX_MESSAGE` bytes (they may
+    /// quote the script) are cut at a character and end with `...`.
     pub fn at(line: u32, column: u32, message: impl Into<String>) -> Error {
+        let mut message = message.into();
+        if message.len() > MAX_MESSAGE {
+            let mut end = MAX_MESSAGE;
+            while !message.is_char_boundary(end) {
+                end -= 1;
+            }
+            message.truncate(end);
+            message.push_str("...");
+        }
         Error {
             line,
             column,
-            message: message.into(),
+            message,
         }
     }
 
