@@ -792,3 +792,56 @@ fn random_fragments_never_panic() {
     }
     assert!(compiled > 100, "only {compiled} random scripts compiled");
 }
+
+#[test]
+fn rfc5260_and_rfc5233_examples() {
+    let boss = MSG.replace("coyote@desert.example.org", "boss@example.com");
+    let s = r#"require ["date", "relational", "fileinto"];
+if allof(header :is "from" "boss@example.com",
+         date :value "ge" :originalzone "date" "hour" "09",
+         date :value "lt" :originalzone "date" "hour" "17")
+{ fileinto "urgent"; }"#;
+    assert_eq!(try_run(s, &boss).unwrap(), vec![into("urgent")]);
+    assert_eq!(run(s), vec![keep()]);
+    let s = r#"require ["date", "relational", "vacation"];
+if allof(currentdate :value "ge" "date" "2026-11-30",
+         currentdate :value "le" "date" "2026-12-07")
+{ vacation :days 7  "I'm away during the first week in December."; }"#;
+    assert!(matches!(&run(s)[0], Action::Vacation(v) if v.days == Some(7)));
+    let s = r#"require ["date", "variables", "fileinto"];
+if currentdate :matches "month" "*" { set "month" "${1}"; }
+if currentdate :matches "year"  "*" { set "year" "${1}"; }
+fileinto "${month}-${year}";"#;
+    assert_eq!(run(s), vec![into("12-2026")]);
+
+    let s = r#"require ["envelope", "subaddress", "fileinto"];
+if envelope :user "to" "postmaster" { fileinto "inbox.postmaster"; stop; }
+if envelope :detail :is "to" "mta-filters" { fileinto "inbox.ietf-mta-filters"; stop; }
+if address :user :is ["from", "sender"] "owner-ietf-mta-filters" { fileinto "inbox.owner"; stop; }"#;
+    let script = sieve::parse(s.as_bytes()).unwrap();
+    let mut c = ctx(&NoHost);
+    for (to, want) in [
+        ("postmaster+x@example.org", into("inbox.postmaster")),
+        (
+            "ken+mta-filters@example.org",
+            into("inbox.ietf-mta-filters"),
+        ),
+        ("ken@example.org", keep()),
+    ] {
+        c.envelope.to = to.into();
+        assert_eq!(sieve::run(&script, MSG.as_bytes(), &c).unwrap(), vec![want]);
+    }
+    let owner = format!("Sender: owner-ietf-mta-filters+bounces@imc.org\r\n{MSG}");
+    c.envelope.to = "ken@example.org".into();
+    assert_eq!(
+        sieve::run(&script, owner.as_bytes(), &c).unwrap(),
+        vec![into("inbox.owner")]
+    );
+    // A configured separator.
+    c.separator = "-".into();
+    c.envelope.to = "ken-mta-filters@example.org".into();
+    assert_eq!(
+        sieve::run(&script, MSG.as_bytes(), &c).unwrap(),
+        vec![into("inbox.ietf-mta-filters")]
+    );
+}
