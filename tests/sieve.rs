@@ -191,6 +191,13 @@ fn errors_have_places_and_reasons() {
         "line 1:11: unknown tag :bogus for header"
     );
     assert!(err("require \"x-unknown\";").contains("unsupported extension \"x-unknown\""));
+    assert_eq!(
+        sieve::unsupported_extensions(
+            b"require [\"fileinto\", \"vnd.dovecot.pipe\"]; require \"Notify\"; keep;"
+        ),
+        vec!["vnd.dovecot.pipe".to_string(), "notify".to_string()]
+    );
+    assert!(sieve::unsupported_extensions(b"require \"fileinto\"; fileinto \"x\";").is_empty());
     assert!(err("keep; require \"fileinto\";").contains("require must come before"));
     assert!(err("if true { require \"fileinto\"; }").contains("require must come before"));
     assert!(err("else { keep; }").contains("else without a preceding if"));

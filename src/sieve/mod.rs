@@ -35,3 +35,17 @@ pub use validate::EXTENSIONS;
 pub fn parse(src: &[u8]) -> Result<Script, Error> {
     compile(src, &Limits::default())
 }
+
+/// The extensions `src` requires that this interpreter lacks (lower-cased):
+/// for storing such a script without activating it and saying why. Empty
+/// when there are none, or when the script does not parse at all.
+pub fn unsupported_extensions(src: &[u8]) -> Vec<String> {
+    let limits = Limits::default();
+    if src.len() > limits.max_script_size {
+        return Vec::new();
+    }
+    match lexer::lex(src).and_then(|t| parser::parse(&t, limits.max_depth)) {
+        Ok(tree) => validate::unsupported(&tree),
+        Err(_) => Vec::new(),
+    }
+}

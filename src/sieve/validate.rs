@@ -66,6 +66,28 @@ pub fn validate(cmds: &[ast::Command]) -> Result<(Vec<Stmt>, Vec<String>), Error
     Ok((block(&ctx, &cmds[start..])?, ctx.caps))
 }
 
+/// The names in the leading `require` commands that are not in `EXTENSIONS`
+/// (lower-cased, in order).
+pub fn unsupported(cmds: &[ast::Command]) -> Vec<String> {
+    let mut out = Vec::new();
+    for c in cmds.iter().take_while(|c| c.name == "require") {
+        for a in &c.args {
+            let names = match &a.kind {
+                ArgKind::Str(s) => std::slice::from_ref(s),
+                ArgKind::List(l) => l.as_slice(),
+                _ => &[],
+            };
+            for n in names {
+                let n = n.to_ascii_lowercase();
+                if !EXTENSIONS.contains(&n.as_str()) && !out.contains(&n) {
+                    out.push(n);
+                }
+            }
+        }
+    }
+    out
+}
+
 fn block(ctx: &Ctx, cmds: &[ast::Command]) -> Result<Vec<Stmt>, Error> {
     let mut out = Vec::with_capacity(cmds.len());
     let mut i = 0;
