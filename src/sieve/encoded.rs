@@ -54,6 +54,9 @@ fn sequence(c: &[char], at: usize) -> Result<Option<(String, usize)>, String> {
         }
         groups.push(g.to_string());
     }
+    if groups.is_empty() {
+        return Ok(None);
+    }
     let mut text = String::new();
     if hex {
         let bytes: Vec<u8> = groups
@@ -91,6 +94,10 @@ mod tests {
         assert_eq!(decode("${hex:xy}").unwrap(), "${hex:xy}");
         assert_eq!(decode("${hex:24").unwrap(), "${hex:24");
         assert_eq!(decode("${other:24}").unwrap(), "${other:24}");
+        assert_eq!(
+            decode("${hex:}${unicode: }").unwrap(),
+            "${hex:}${unicode: }"
+        );
         assert!(decode("${unicode:D800}").is_err());
         assert!(decode("${unicode:110000}").is_err());
         assert!(decode("${hex:ff}").is_err());
