@@ -321,6 +321,19 @@ fn hostile_scripts() {
     c.limits.max_steps = 100_000;
     let e = sieve::run(&script, MSG.as_bytes(), &c).unwrap_err();
     assert!(e.to_string().contains("more than 100000 steps"), "{e}");
+    // Distinct regexes built at runtime: compiling costs steps.
+    let s = format!(
+        "require [\"regex\", \"variables\"];\n{}",
+        "set \"n\" \"${n}x\"; if string :regex \"zz\" \"(${n})+q\" { }\n".repeat(15_000)
+    );
+    let started = std::time::Instant::now();
+    let r = try_run(&s, MSG);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(20),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(r.unwrap_err().to_string().contains("steps"));
     // Error messages quoting the script stay short.
     let long_name = format!("{};", "x".repeat(100_000));
     assert!(err(&long_name).len() < 500);

@@ -4,7 +4,7 @@
 
 use super::datepart;
 use super::error::Error;
-use super::ir::{AddrPart, BodyTransform, Index, Match, MatchKind, Test, Zone};
+use super::ir::{AddrPart, BodyTransform, Comparator, Index, Match, MatchKind, Test, Zone};
 use super::match_::{matches, order, rel};
 use super::msg::{split_address, Addr};
 use super::state::{flag_list, Run, Scope};
@@ -64,6 +64,10 @@ fn check<S: AsRef<str>>(
             // Comparisons cost by size: a :matches by text x pattern.
             let cost = match m.kind {
                 MatchKind::Matches => (v.len() as u64).saturating_mul(k.len() as u64) / 1024,
+                MatchKind::Regex if !run.rx.cached(k, m.cmp == Comparator::AsciiCasemap) => {
+                    // Compiling costs far more than matching.
+                    1000 + k.len() as u64 / 4 + v.len() as u64 / 1024
+                }
                 _ => v.len() as u64 / 1024,
             };
             run.step(1 + cost)?;

@@ -19,6 +19,11 @@ pub struct RegexCache(HashMap<(String, bool), regex::Regex>);
 const REGEX_CACHE_MAX: usize = 256;
 
 impl RegexCache {
+    /// Whether `pat` is compiled already (a miss costs the caller steps).
+    pub fn cached(&self, pat: &str, ci: bool) -> bool {
+        self.0.contains_key(&(pat.to_string(), ci))
+    }
+
     fn get(&mut self, pat: &str, ci: bool) -> Result<&regex::Regex, Error> {
         let key = (pat.to_string(), ci);
         if !self.0.contains_key(&key) {
