@@ -21,5 +21,6 @@ pub mod mutf7;
 pub mod pop3;
 pub mod server;
 pub mod shared;
+pub mod sieve;
 pub mod smtp;
 pub mod store;
