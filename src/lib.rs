@@ -10,6 +10,7 @@ pub mod cli;
 pub mod cli_docs;
 pub mod config;
 pub mod daemon;
+pub mod filter;
 pub mod imap;
 pub mod legacy;
 pub mod logging;

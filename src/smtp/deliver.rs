@@ -4,10 +4,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use std::collections::HashSet;
+
 use super::hop::Hop;
 use super::queue;
 use crate::app::App;
-use crate::store::{Flags, IngestSource, NewMessage, StoreError};
+use crate::filter;
+use crate::store::mailstore::{Mailstore, NewMailbox};
+use crate::store::{Account, Flags, IngestSource, NewMessage, StoreError};
 
 /// A message file being received, under `data_dir/spool/`; removed on drop.
 pub struct Spool {
@@ -45,32 +49,163 @@ pub fn clean_spool(data_dir: &Path) {
     }
 }
 
-/// Delivers the durable file `path` into the INBOX of account `account_id`.
-pub async fn deliver_local(app: &Arc<App>, account_id: i64, path: &Path) -> Result<(), StoreError> {
-    let ms = app.store.mailstore_or_create(account_id).await?;
-    let inbox = ms
-        .mailbox("INBOX")
-        .await?
-        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
-    let blob = ms.stage_file(path).await?;
-    ms.ingest(
-        IngestSource::Smtp,
-        vec![NewMessage {
-            mailbox_id: inbox.id,
-            uid: None,
-            flags: Flags::new(),
-            internaldate: crate::store::now(),
-            tz_minutes: 0,
-            blob,
-            legacy: None,
-            legacy_uidl: None,
-        }],
-    )
-    .await?;
+/// Delivers the durable file `path` to `account`, as its active Sieve script
+/// says (`crate::filter`; without one: INBOX). `from`/`rcpt`: the envelope
+/// (`from` empty for the null sender). Every copy is stored in one
+/// transaction and every redirect queued before this returns.
+pub async fn deliver_local(
+    app: &Arc<App>,
+    account: &Account,
+    path: &Path,
+    from: &str,
+    rcpt: &str,
+) -> Result<(), StoreError> {
+    let ms = app.store.mailstore_or_create(account.id).await?;
+    let config = app.config();
+    let plan = filter_plan(app, &ms, account, path, from, rcpt).await?;
+    let mut plan_error = plan.error.clone();
+    let mut targets = plan.targets;
+    // Redirects first: one that cannot leave keeps the message here.
+    let mut queued = false;
+    if !plan.redirects.is_empty() {
+        let domain = account.domain.clone();
+        match super::aliases::forward_hop(&config, &domain) {
+            Some(hop) => {
+                let sender_addr = super::address::parse_address(from).ok();
+                let sender = super::aliases::forward_sender(&config, sender_addr.as_ref(), &domain)
+                    .map_err(StoreError::Io)?;
+                for to in &plan.redirects {
+                    enqueue(app, path, &sender, to, &hop, None).await?;
+                    tracing::info!(user = %account.address, to = %to, "sieve: redirected");
+                    queued = true;
+                }
+            }
+            None => {
+                plan_error = Some("redirect: no way out (no relay_host, no legacy SMTP server); the message is kept in INBOX".into());
+                if !targets.iter().any(|t| t.mailbox == "INBOX") {
+                    targets.push(filter::Target {
+                        mailbox: "INBOX".into(),
+                        flags: vec![],
+                        create: false,
+                    });
+                }
+            }
+        }
+    }
+    let mut items = Vec::new();
+    if !targets.is_empty() {
+        let blob = ms.stage_file(path).await?;
+        for t in &targets {
+            let (mailbox_id, err) = target_mailbox(&ms, t).await?;
+            if let Some(e) = err {
+                plan_error = Some(e);
+            }
+            if items
+                .iter()
+                .any(|m: &NewMessage| m.mailbox_id == mailbox_id)
+            {
+                continue;
+            }
+            items.push(NewMessage {
+                mailbox_id,
+                uid: None,
+                flags: Flags::from_names(t.flags.iter()),
+                internaldate: crate::store::now(),
+                tz_minutes: 0,
+                blob: blob.clone(),
+                legacy: None,
+                legacy_uidl: None,
+            });
+        }
+    }
+    if !items.is_empty() {
+        ms.ingest(IngestSource::Smtp, items).await?;
+    }
+    if let Some(e) = &plan_error {
+        tracing::warn!(user = %account.address, error = %e, "sieve: the message is kept in INBOX");
+        let scripts = filter::Scripts::of(&config.data_dir, account.id);
+        let e = e.clone();
+        let _ = tokio::task::spawn_blocking(move || scripts.record_error(Some(&e))).await;
+    }
+    if queued {
+        super::queue::wake(&config.data_dir);
+    }
     app.metrics
         .messages_delivered
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// The filter's plan for this delivery (INBOX when the account has no
+/// active script).
+async fn filter_plan(
+    app: &Arc<App>,
+    ms: &Mailstore,
+    account: &Account,
+    path: &Path,
+    from: &str,
+    rcpt: &str,
+) -> Result<filter::Plan, StoreError> {
+    let config = app.config();
+    let scripts = filter::Scripts::of(&config.data_dir, account.id);
+    let names: Vec<String> = ms.mailboxes().await?.into_iter().map(|m| m.name).collect();
+    let separator: String = config
+        .domain(&account.domain)
+        .and_then(|d| d.addresses.delimiters.chars().next())
+        .unwrap_or('+')
+        .to_string();
+    let hosted: HashSet<String> = config
+        .domains
+        .keys()
+        .map(|d| d.to_ascii_lowercase())
+        .collect();
+    let envelope = crate::sieve::Envelope {
+        from: from.to_string(),
+        to: rcpt.to_string(),
+    };
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let is_hosted = |a: &str| {
+            a.rsplit_once('@')
+                .is_some_and(|(_, d)| hosted.contains(&d.to_ascii_lowercase()))
+        };
+        filter::plan(&scripts, &path, envelope, names, &is_hosted, &separator)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// The mailbox a copy goes to: the named one, created when asked; INBOX
+/// (with the reason) when it does not exist or cannot be created.
+async fn target_mailbox(
+    ms: &Mailstore,
+    t: &filter::Target,
+) -> Result<(i64, Option<String>), StoreError> {
+    if let Some(m) = ms.mailbox(&t.mailbox).await? {
+        return Ok((m.id, None));
+    }
+    let mut why = format!("fileinto: mailbox \"{}\" does not exist", t.mailbox);
+    if t.create {
+        match ms.create_mailbox(&t.mailbox, NewMailbox::default()).await {
+            Ok(m) => return Ok((m.id, None)),
+            // Created meanwhile by another delivery or session.
+            Err(StoreError::AlreadyExists(_)) => {
+                if let Some(m) = ms.mailbox(&t.mailbox).await? {
+                    return Ok((m.id, None));
+                }
+            }
+            Err(e) if e.is_disk_full() => return Err(e),
+            Err(e) => why = format!("fileinto :create \"{}\": {e}", t.mailbox),
+        }
+    }
+    let inbox = ms
+        .mailbox("INBOX")
+        .await?
+        .ok_or_else(|| StoreError::NotFound("INBOX".into()))?;
+    Ok((
+        inbox.id,
+        Some(format!("{why}; the message is kept in INBOX")),
+    ))
 }
 
 /// Queues the durable file `path` for `rcpt` via `hop`.

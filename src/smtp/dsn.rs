@@ -45,7 +45,7 @@ pub async fn send(app: &Arc<App>, e: &Entry, reason: &str, status: &str) -> Resu
                     if a.state.serves_locally()
                         || (!domain.migrating() && a.state != AccountState::Pending) =>
                 {
-                    super::deliver::deliver_local(app, a.id, &spool.path).await?;
+                    super::deliver::deliver_local(app, &a, &spool.path, "", &e.from).await?;
                     tracing::info!(id = %e.id, to = %e.from, "DSN delivered locally");
                     return Ok(());
                 }

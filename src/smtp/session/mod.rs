@@ -40,6 +40,9 @@ struct Tx {
     given: Vec<Address>,
     /// Where the message goes: the recipients with aliases expanded.
     rcpts: Vec<(Address, Route)>,
+    /// For each of `rcpts` (by key), the RCPT TO that brought it: the
+    /// envelope recipient a Sieve script sees (`anna+lists@...`).
+    via: Vec<(String, String)>,
 }
 
 struct Session {
@@ -371,6 +374,7 @@ impl Session {
             smtputf8,
             given: Vec::new(),
             rcpts: Vec::new(),
+            via: Vec::new(),
         });
         self.reply("250 2.1.0 Sender OK");
     }
@@ -457,13 +461,14 @@ impl Session {
             Ok(targets) => {
                 tracing::debug!(rcpt = %rcpt, routes = ?targets, "recipient accepted");
                 if let Some(tx) = &mut self.tx {
-                    if !tx.given.iter().any(|a| a.key() == rcpt.key()) {
-                        tx.given.push(rcpt);
-                    }
                     for (a, route) in targets {
                         if !tx.rcpts.iter().any(|(b, _)| b.key() == a.key()) {
+                            tx.via.push((a.key(), rcpt.to_wire()));
                             tx.rcpts.push((a, route));
                         }
+                    }
+                    if !tx.given.iter().any(|a| a.key() == rcpt.key()) {
+                        tx.given.push(rcpt);
                     }
                 }
                 self.reply("250 2.1.5 Recipient OK");
@@ -595,7 +600,12 @@ impl Session {
                     if done_accounts.contains(&account.id) {
                         continue;
                     }
-                    deliver::deliver_local(app, account.id, &spool.path).await?;
+                    let to = tx
+                        .via
+                        .iter()
+                        .find(|(k, _)| *k == rcpt.key())
+                        .map_or_else(|| rcpt.to_wire(), |(_, g)| g.clone());
+                    deliver::deliver_local(app, account, &spool.path, &from, &to).await?;
                     done_accounts.push(account.id);
                 }
                 Route::Relay(hop) => {

@@ -1,0 +1,221 @@
+//! Sieve at delivery, against `ferrymail serve`: mail sent over SMTP to a
+//! local account is filed as the account's active script says — into
+//! existing and newly created folders with non-ASCII names, with flags,
+//! discarded, redirected through the relay (a real Postfix delivering into a
+//! real Dovecot) — and a script that is broken or asks for a folder that does
+//! not exist never loses the message: it lands in INBOX and the reason is
+//! recorded. The mailbox is read back with Python's imaplib.
+
+mod common;
+
+use common::domains::PLAINTEXT;
+use common::legacy::{Legacy, LegacyOptions};
+use common::ops::add_account;
+use common::{wait_until, Daemon, Line, TestConfig};
+use ferrymail::filter::Scripts;
+use ferrymail::store::Store;
+
+const USER: &str = "anna@example.org";
+
+fn account_id(cfg: &TestConfig) -> i64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&cfg.data_dir()).unwrap();
+        store.account(USER).await.unwrap().unwrap().id
+    })
+}
+
+fn send(d: &Daemon, from: &str, to: &str, subject: &str) {
+    let mut c = Line::connect(d.addr("smtp", "plain"));
+    c.expect("220");
+    c.expect_code("EHLO sender.test", "250");
+    c.expect_code(&format!("MAIL FROM:<{from}>"), "250");
+    c.expect_code(&format!("RCPT TO:<{to}>"), "250");
+    c.expect_code("DATA", "354");
+    c.send(
+        format!(
+            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@sender.test>\r\n\r\nHallo.\r\n.\r\n",
+            subject.len() * 7 + from.len()
+        )
+        .as_bytes(),
+    );
+    let r = c.reply();
+    assert!(r.starts_with("250"), "{r}\n{}", d.log_text());
+    c.send_line("QUIT");
+}
+
+/// Every folder's messages as `folder: subject [flags]` lines, via imaplib.
+fn folders(d: &Daemon) -> Vec<String> {
+    let script = r#"
+import imaplib, sys, re
+m = imaplib.IMAP4("127.0.0.1", int(sys.argv[1]))
+m.login(sys.argv[2], "anna-pw")
+typ, boxes = m.list()
+names = []
+for b in boxes:
+    name = b.decode().rsplit(' "/" ', 1)[1].strip('"')
+    names.append(name)
+for name in sorted(names):
+    m.select('"' + name + '"', readonly=True)
+    typ, data = m.fetch("1:*", "(FLAGS BODY.PEEK[HEADER.FIELDS (SUBJECT)])")
+    for item in data:
+        if isinstance(item, tuple):
+            flags = re.search(rb"FLAGS \(([^)]*)\)", item[0]).group(1).decode()
+            flags = " ".join(f for f in flags.split() if f != "\\Recent")
+            subj = item[1].decode().strip().replace("Subject: ", "")
+            print(f"{name}: {subj} [{flags}]")
+m.logout()
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(d.addr("imap", "plain").port().to_string())
+        .arg(USER)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut v: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+fn script() -> String {
+    r#"require ["fileinto", "imap4flags", "mailbox", "envelope", "subaddress", "copy"];
+# Rechnungen: read, into a folder that is created on first use.
+if header :contains "subject" "Rechnung" {
+    fileinto :create :flags "\\Seen" "Entwürfe";
+    stop;
+}
+if address :is "from" "chef@example.net" {
+    addflag "\\Flagged";
+    keep;
+    stop;
+}
+if envelope :detail "to" "listen" {
+    fileinto :create "Listen/Черновики";
+    stop;
+}
+if header :contains "subject" "Werbung" {
+    discard;
+    stop;
+}
+if header :contains "subject" "nirgends" {
+    fileinto "gibt-es-nicht";
+    stop;
+}
+if header :contains "subject" "weiter" {
+    redirect :copy "alice@legacy.test";
+}
+"#
+    .to_string()
+}
+
+#[test]
+fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
+    let legacy = Legacy::start(LegacyOptions {
+        domain: "legacy.test".into(),
+        postfix: true,
+        ..LegacyOptions::with_users(&["alice"])
+    });
+    let server = format!(
+        "[auth]\n{PLAINTEXT}\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[smtp]\nlisten = [\"127.0.0.1:0\"]\n\
+         [admin]\nlisten = \"127.0.0.1:0\"\n[submission]\nrelay_host = \"127.0.0.1:{}\"\n",
+        legacy.smtp_port.unwrap()
+    );
+    let cfg = TestConfig::new(&server, &[("example.org", "domain = \"example.org\"\n")]);
+    let d = Daemon::start(&cfg.path(), &cfg.data_dir());
+    add_account(&cfg, USER, "anna-pw");
+
+    // No script: INBOX.
+    send(&d, "someone@example.net", USER, "ohne Filter");
+    assert_eq!(folders(&d), vec!["INBOX: ohne Filter []"]);
+
+    let scripts = Scripts::of(&cfg.data_dir(), account_id(&cfg));
+    scripts.put("Regeln", script().as_bytes()).unwrap();
+    scripts.set_active(Some("Regeln")).unwrap();
+
+    // An encoded-word subject, matched decoded; the folder is created.
+    send(
+        &d,
+        "shop@example.net",
+        USER,
+        "=?UTF-8?B?SWhyZSBSZWNobnVuZyBOci4gNw==?=",
+    );
+    send(&d, "chef@example.net", USER, "Termin");
+    send(&d, "list@example.net", "anna+listen@example.org", "Digest");
+    send(&d, "spam@example.net", USER, "Werbung!");
+    send(&d, "x@example.net", USER, "weiter bitte");
+    // imaplib shows folder names in modified UTF-7.
+    let mut want: Vec<String> = [
+        (
+            "Entwürfe",
+            "=?UTF-8?B?SWhyZSBSZWNobnVuZyBOci4gNw==?= [\\Seen]",
+        ),
+        ("INBOX", "Termin [\\Flagged]"),
+        ("INBOX", "ohne Filter []"),
+        ("INBOX", "weiter bitte []"),
+        ("Listen/Черновики", "Digest []"),
+    ]
+    .iter()
+    .map(|(f, m)| format!("{}: {m}", ferrymail::mutf7::encode(f)))
+    .collect();
+    want.sort();
+    assert_eq!(folders(&d), want, "{}", d.log_text());
+    assert!(scripts.last_error().is_none(), "{:?}", scripts.last_error());
+
+    // The redirect went out through the relay with an SRS sender and reached
+    // the legacy Dovecot.
+    wait_until(
+        60,
+        200,
+        || {
+            let mut c = legacy.imap("alice", "alice-pw");
+            let lines = c.ok("SELECT INBOX");
+            c.logout();
+            lines.iter().any(|l| l.text == "* 1 EXISTS")
+        },
+        || {
+            format!(
+                "redirect never arrived:\n{}\n{}",
+                d.log_text(),
+                legacy.postfix_log()
+            )
+        },
+    );
+    let mut c = legacy.imap("alice", "alice-pw");
+    c.ok("SELECT INBOX");
+    let lines = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (SUBJECT RETURN-PATH)])");
+    c.logout();
+    let text: String = lines
+        .iter()
+        .flat_map(|l| l.literals.iter())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(text.contains("weiter bitte"), "{text}");
+    assert!(text.contains("SRS0="), "{text}");
+
+    // A folder that does not exist, without :create: INBOX, and the reason.
+    send(&d, "y@example.net", USER, "nirgends hin");
+    assert!(folders(&d).contains(&"INBOX: nirgends hin []".to_string()));
+    let (_, err) = scripts.last_error().expect("the reason is recorded");
+    assert!(err.contains("gibt-es-nicht"), "{err}");
+
+    // A broken active script: every message to INBOX, the reason recorded.
+    scripts
+        .put("Regeln", b"require \"fileinto\";\nfileinto \"x\"\nkeep;")
+        .unwrap();
+    send(&d, "shop@example.net", USER, "Rechnung 8");
+    assert!(folders(&d).contains(&"INBOX: Rechnung 8 []".to_string()));
+    let (_, err) = scripts.last_error().unwrap();
+    assert!(
+        err.contains("does not compile") && err.contains("line 3"),
+        "{err}"
+    );
+    assert!(d.log_text().contains("sieve: the message is kept in INBOX"));
+}
