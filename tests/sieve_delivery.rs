@@ -4,7 +4,9 @@
 //! discarded, redirected through the relay (a real Postfix delivering into a
 //! real Dovecot) — and a script that is broken or asks for a folder that does
 //! not exist never loses the message: it lands in INBOX and the reason is
-//! recorded. The mailbox is read back with Python's imaplib.
+//! recorded; a vacation reply goes once per sender, a rejected message is
+//! not stored and its sender gets a notice. The mailbox is read back with
+//! Python's imaplib.
 
 mod common;
 
@@ -218,4 +220,68 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
         "{err}"
     );
     assert!(d.log_text().contains("sieve: the message is kept in INBOX"));
+
+    // Out of office and reject. The replies go from the null sender through
+    // the relay to the sender's (legacy) mailbox: one vacation reply per
+    // sender per period, a notice for the rejected message, which is not
+    // stored.
+    scripts
+        .put(
+            "Regeln",
+            "require [\"vacation\", \"reject\"];\n\
+             if header :contains \"subject\" \"weg damit\" { reject \"Bitte nicht mehr schreiben.\"; stop; }\n\
+             vacation :days 1 :subject \"Im Urlaub\" \"Ich bin bis Montag weg. Grüße, Anna\";\n"
+                .as_bytes(),
+        )
+        .unwrap();
+    send(&d, "alice@legacy.test", USER, "Frage eins");
+    send(&d, "alice@legacy.test", USER, "Frage zwei");
+    send(&d, "alice@legacy.test", USER, "weg damit");
+    let inbox = folders(&d);
+    assert!(
+        inbox.contains(&"INBOX: Frage eins []".to_string()),
+        "{inbox:?}"
+    );
+    assert!(
+        inbox.contains(&"INBOX: Frage zwei []".to_string()),
+        "{inbox:?}"
+    );
+    assert!(!inbox.iter().any(|l| l.contains("weg damit")), "{inbox:?}");
+    let legacy_subjects = || {
+        let mut c = legacy.imap("alice", "alice-pw");
+        c.ok("SELECT INBOX");
+        let lines = c.ok("FETCH 1:* (BODY.PEEK[HEADER.FIELDS (SUBJECT AUTO-SUBMITTED)])");
+        c.logout();
+        lines
+            .iter()
+            .flat_map(|l| l.literals.iter())
+            .map(|b| String::from_utf8_lossy(b).into_owned())
+            .collect::<Vec<_>>()
+    };
+    wait_until(
+        60,
+        200,
+        || legacy_subjects().len() >= 3,
+        || {
+            format!(
+                "replies never arrived: {:?}\n{}",
+                legacy_subjects(),
+                d.log_text()
+            )
+        },
+    );
+    // Time for a wrong second vacation reply to show up, too.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let got = legacy_subjects();
+    assert_eq!(got.len(), 3, "{got:?}");
+    assert!(
+        got.iter().any(|h| h.contains("Subject: Im Urlaub")
+            && h.contains("Auto-Submitted: auto-replied")),
+        "{got:?}"
+    );
+    assert!(
+        got.iter()
+            .any(|h| h.contains("Subject: Rejected: weg damit")),
+        "{got:?}"
+    );
 }

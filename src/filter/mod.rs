@@ -9,12 +9,13 @@
 //! INBOX, and the reason is logged and written to `sieve/last-error` beside
 //! the scripts.
 
+pub mod replies;
 pub mod scripts;
 
 use std::collections::HashSet;
 use std::path::Path;
 
-use crate::sieve::{self, Action, Context, Envelope, Host};
+use crate::sieve::{self, Action, Context, Envelope, Host, Vacation};
 
 pub use scripts::{ScriptError, Scripts};
 
@@ -39,6 +40,10 @@ pub struct Plan {
     pub targets: Vec<Target>,
     /// Addresses to forward the message to (`redirect`).
     pub redirects: Vec<String>,
+    /// `reject`/`ereject`: the reason to tell the sender (nothing is stored).
+    pub reject: Option<String>,
+    /// `vacation`: the auto-reply to consider (replies.rs decides).
+    pub vacation: Option<Vacation>,
     /// Why the script's wish was not (wholly) followed.
     pub error: Option<String>,
 }
@@ -147,8 +152,8 @@ pub fn from_actions(actions: Vec<Action>, hosted: &dyn Fn(&str) -> bool) -> Plan
                 }
             }
             Action::Discard => {}
-            Action::Reject { .. } => unsupported.push("reject"),
-            Action::Vacation(_) => unsupported.push("vacation"),
+            Action::Reject { reason, .. } => plan.reject = Some(reason),
+            Action::Vacation(v) => plan.vacation = Some(v),
         }
     }
     if !unsupported.is_empty() {
@@ -234,8 +239,17 @@ mod tests {
             }],
             &never,
         );
+        assert!(p.targets.is_empty(), "{p:?}");
+        assert_eq!(p.reject.as_deref(), Some("no"));
+        let p = from_actions(
+            vec![Action::Redirect {
+                address: "b@example.org".into(),
+                copy: false,
+            }],
+            &|_| true,
+        );
         assert_eq!(p.targets, Plan::inbox().targets);
-        assert!(p.error.unwrap().contains("reject"));
+        assert!(p.error.unwrap().contains("hosted"));
         let p = from_actions(vec![Action::Discard], &never);
         assert!(p.targets.is_empty() && p.error.is_none());
     }

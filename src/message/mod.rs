@@ -14,7 +14,7 @@ pub use binary::encode_nul_parts;
 mod binary;
 mod bodystructure;
 mod date;
-mod decode;
+pub mod decode;
 mod envelope;
 mod imapstr;
 mod mime;

@@ -121,6 +121,41 @@ pub async fn deliver_local(
     if !items.is_empty() {
         ms.ingest(IngestSource::Smtp, items).await?;
     }
+    if let Some(reason) = &plan.reject {
+        if from.is_empty() {
+            tracing::info!(user = %account.address, "sieve: rejected a message with a null sender (no notice)");
+        } else {
+            let notice = filter::replies::reject_notice(
+                &read_head(path).await,
+                from,
+                &account.address,
+                reason,
+                &config.hostname,
+                crate::store::now(),
+            );
+            match send_reply(app, &account.domain, from, &notice).await {
+                Ok(true) => {
+                    tracing::info!(user = %account.address, to = %from, "sieve: rejected; notice queued");
+                    queued = true;
+                }
+                Ok(false) => {
+                    plan_error = Some(
+                        "reject: no way out for the notice (no relay_host, no legacy SMTP server)"
+                            .into(),
+                    );
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    if let Some(v) = &plan.vacation {
+        match vacation(app, account, path, from, v).await? {
+            Ok(()) => queued = true,
+            Err(why) => {
+                tracing::debug!(user = %account.address, to = %from, why, "sieve: no vacation reply")
+            }
+        }
+    }
     if let Some(e) = &plan_error {
         tracing::warn!(user = %account.address, error = %e, "sieve: the message is kept in INBOX");
         let scripts = filter::Scripts::of(&config.data_dir, account.id);
@@ -134,6 +169,82 @@ pub async fn deliver_local(
         .messages_delivered
         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     Ok(())
+}
+
+/// Sends the vacation reply `v` to the sender of the message in `path`
+/// when RFC 5230/3834 allow and it was not sent to them within its period.
+/// `Ok(Err(why))`: none sent.
+async fn vacation(
+    app: &Arc<App>,
+    account: &Account,
+    path: &Path,
+    from: &str,
+    v: &crate::sieve::Vacation,
+) -> Result<Result<(), &'static str>, StoreError> {
+    let config = app.config();
+    let raw = read_head(path).await;
+    if let Some(why) = filter::replies::refuse_reason(&raw, from, &account.address, v) {
+        return Ok(Err(why));
+    }
+    let dir = config
+        .data_dir
+        .join("accounts")
+        .join(account.id.to_string())
+        .join("sieve");
+    let (sender, handle, period, now) = (
+        from.to_string(),
+        filter::replies::handle(v),
+        filter::replies::period_secs(v),
+        crate::store::now(),
+    );
+    let due = tokio::task::spawn_blocking(move || {
+        filter::replies::due(&dir, &sender, &handle, period, now)
+    })
+    .await
+    .map_err(|e| StoreError::Internal(e.to_string()))?;
+    if !due {
+        return Ok(Err("replied to this sender within the period"));
+    }
+    let reply =
+        filter::replies::vacation_reply(&raw, from, &account.address, v, &config.hostname, now);
+    if send_reply(app, &account.domain, from, &reply).await? {
+        tracing::info!(user = %account.address, to = %from, "sieve: vacation reply queued");
+        Ok(Ok(()))
+    } else {
+        Ok(Err("no way out (no relay_host, no legacy SMTP server)"))
+    }
+}
+
+/// The message's header block (enough for replies; bounded).
+async fn read_head(path: &Path) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    if let Ok(f) = tokio::fs::File::open(path).await {
+        let _ = f.take(256 * 1024).read_to_end(&mut buf).await;
+    }
+    buf
+}
+
+/// Queues `message` from the null sender to `to` through the forward hop of
+/// `domain`; false when there is none.
+async fn send_reply(
+    app: &Arc<App>,
+    domain: &str,
+    to: &str,
+    message: &[u8],
+) -> Result<bool, StoreError> {
+    let config = app.config();
+    let Some(hop) = super::aliases::forward_hop(&config, domain) else {
+        return Ok(false);
+    };
+    let (spool, mut f) = Spool::create(&config.data_dir).await?;
+    {
+        use tokio::io::AsyncWriteExt;
+        f.write_all(message).await?;
+        f.sync_all().await?;
+    }
+    enqueue(app, &spool.path, "", to, &hop, None).await?;
+    Ok(true)
 }
 
 /// The filter's plan for this delivery (INBOX when the account has no
