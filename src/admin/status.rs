@@ -605,7 +605,13 @@ pub fn render_text(r: &StatusReport) -> String {
                     .map(|n| format!(" {n} stored"))
                     .unwrap_or_default(),
                 job,
-                a.reason.clone().unwrap_or_default()
+                // The reason of the state, else the job's last error or note
+                // (a Sieve script stored inactive, a hook that failed...).
+                a.reason
+                    .clone()
+                    .or_else(|| a.job.as_ref().and_then(|j| j.last_error.clone()))
+                    .map(|r| format!("- {r}"))
+                    .unwrap_or_default()
             ));
         }
     }

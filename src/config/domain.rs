@@ -85,6 +85,8 @@ pub struct Migration {
     pub imap: Option<Endpoint>,
     pub pop3: Option<Endpoint>,
     pub smtp: Option<Endpoint>,
+    /// The legacy ManageSieve server: the copy carries the user's scripts over.
+    pub managesieve: Option<Endpoint>,
     pub admin: Option<AdminCredential>,
 }
 

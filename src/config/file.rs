@@ -294,6 +294,9 @@ pub struct MigrationSection {
     pub imap: Option<LegacyEndpoint>,
     pub pop3: Option<LegacyEndpoint>,
     pub smtp: Option<LegacyEndpoint>,
+    /// `[migration.managesieve]`: the legacy ManageSieve server (RFC 5804) the
+    /// copy reads the user's Sieve scripts from.
+    pub managesieve: Option<LegacyEndpoint>,
     /// `[migration.admin]`: the legacy server's master/admin credential, for
     /// copies without the user's password.
     pub admin: Option<MigrationAdminSection>,
@@ -342,12 +345,13 @@ impl Default for MigrationSection {
             imap: None,
             pop3: None,
             smtp: None,
+            managesieve: None,
             admin: None,
         }
     }
 }
 
-/// `[migration.imap]`, `[migration.pop3]`, `[migration.smtp]`.
+/// `[migration.imap]`, `[migration.pop3]`, `[migration.smtp]`, `[migration.managesieve]`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct LegacyEndpoint {
     pub host: Option<String>,

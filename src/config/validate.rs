@@ -341,6 +341,15 @@ pub(super) fn check_migration(
         TlsMode::StartTls,
     );
     let smtp = endpoint(ck, base, "smtp", m.smtp.as_ref(), 25, 465, TlsMode::None);
+    let managesieve = endpoint(
+        ck,
+        base,
+        "managesieve",
+        m.managesieve.as_ref(),
+        4190,
+        4190,
+        TlsMode::StartTls,
+    );
     if m.enabled {
         // A section without a host was reported above; this is for no section.
         let (needed, have) = match source {
@@ -391,6 +400,7 @@ pub(super) fn check_migration(
         imap,
         pop3,
         smtp,
+        managesieve,
         admin,
     }
 }

@@ -8,6 +8,7 @@
 pub mod bandwidth;
 pub mod framing;
 pub mod imap;
+pub mod managesieve;
 pub mod pop3;
 pub mod relay;
 

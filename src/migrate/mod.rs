@@ -29,6 +29,7 @@ pub mod progress;
 pub mod queue;
 pub mod runtime;
 pub mod sequence;
+pub mod sieve_copy;
 pub mod source;
 pub mod sources;
 pub mod user;

@@ -232,6 +232,13 @@ async fn attempt(
         let u = JobUpdate::with_error(JobState::Switching, note);
         job(engine, um.account_id, &um.address, u).await;
     }
+    let data_dir = engine.config().data_dir.clone();
+    let pw = um.password();
+    let sieve = super::sieve_copy::carry(&data_dir, m, um.account_id, &um.address, pw.as_ref());
+    if let Some(note) = sieve.await? {
+        let u = JobUpdate::with_error(JobState::Switching, note);
+        job(engine, um.account_id, &um.address, u).await;
+    }
     sess.verify(&ms).await?;
     flip_to_migrated(engine, um, &ms, &delta).await?;
 

@@ -129,6 +129,10 @@ pub struct LegacyOptions {
     /// Dovecot's `imap_capability`: replaces the capabilities it advertises
     /// after login, to play a server without some extension.
     pub imap_capability: Option<String>,
+    /// Also serve ManageSieve (Pigeonhole: Debian `dovecot-managesieved`,
+    /// `dovecot-sieve`) on [`Legacy::sieve_port`], scripts under each user's
+    /// home (`sieve/NAME.sieve`, `.dovecot.sieve` the active one).
+    pub managesieve: bool,
 }
 
 impl Default for LegacyOptions {
@@ -139,6 +143,7 @@ impl Default for LegacyOptions {
             postfix: false,
             users: vec![("alice".into(), "alice-pw".into())],
             imap_capability: None,
+            managesieve: false,
         }
     }
 }
@@ -162,6 +167,8 @@ pub struct Legacy {
     pub imap_port: u16,
     pub pop3_port: u16,
     pub lmtp_port: u16,
+    /// ManageSieve's port (listening only with `LegacyOptions::managesieve`).
+    pub sieve_port: u16,
     /// Postfix's SMTP port, when started.
     pub smtp_port: Option<u16>,
     /// Files the Postfix "outside world" sink wrote (mail for other domains).
@@ -175,6 +182,9 @@ impl Legacy {
         require("/usr/lib/dovecot/imap", "dovecot-imapd");
         require("/usr/lib/dovecot/pop3", "dovecot-pop3d");
         require("/usr/lib/dovecot/lmtp", "dovecot-lmtpd");
+        if opts.managesieve {
+            require("/usr/lib/dovecot/managesieve", "dovecot-managesieved");
+        }
         ensure_vmail_user();
         let dir = tempfile::Builder::new()
             .prefix("legacy-")
@@ -184,6 +194,7 @@ impl Legacy {
             imap_port: free_port(),
             pop3_port: free_port(),
             lmtp_port: free_port(),
+            sieve_port: free_port(),
             smtp_port: None,
             sink_dir: dir.path().join("sink"),
             dir,
@@ -237,6 +248,18 @@ impl Legacy {
         } else {
             ""
         };
+        let (protocols, sieve) = if self.opts.managesieve {
+            (
+                "imap pop3 lmtp sieve",
+                format!(
+                    "service managesieve-login {{\n  inet_listener sieve {{\n    port = {}\n  }}\n}}\n\
+                     plugin {{\n  sieve = file:~/sieve;active=~/.dovecot.sieve\n}}\n",
+                    self.sieve_port
+                ),
+            )
+        } else {
+            ("imap pop3 lmtp", String::new())
+        };
         let conf = format!(
             r#"
 base_dir = {d}/run
@@ -245,7 +268,7 @@ instance_name = ferrylegacy-{pid}-{n}
 log_path = {d}/dovecot.log
 info_log_path = {d}/dovecot.log
 listen = 127.0.0.1
-protocols = imap pop3 lmtp
+protocols = {protocols}
 ssl = yes
 ssl_cert = <{d}/cert.pem
 ssl_key = <{d}/key.pem
@@ -301,7 +324,7 @@ service anvil {{
 protocol lmtp {{
   auth_username_format = %Ln
 }}
-{escape}{capability}
+{escape}{capability}{sieve}
 namespace inbox {{
   inbox = yes
   prefix = {prefix}
@@ -337,6 +360,20 @@ namespace inbox {{
             format!("{MASTER_USER}:{{PLAIN}}{MASTER_PASSWORD}::::::\n"),
         )
         .unwrap();
+    }
+
+    /// Stores a Sieve script of `user` the way Pigeonhole keeps them (the
+    /// legacy side of a test; `active`: it becomes the active one).
+    pub fn put_sieve(&self, user: &str, name: &str, source: &str, active: bool) {
+        let home = self.path().join("home").join(user);
+        std::fs::create_dir_all(home.join("sieve")).unwrap();
+        std::fs::write(home.join(format!("sieve/{name}.sieve")), source).unwrap();
+        if active {
+            let link = home.join(".dovecot.sieve");
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(format!("sieve/{name}.sieve"), &link).unwrap();
+        }
+        run(Command::new("chown").args(["-R", "vmail:vmail"]).arg(&home));
     }
 
     /// Adds (or replaces) a legacy user; Dovecot re-reads the file on change.
