@@ -330,6 +330,7 @@ mod tests {
             waiting_for_login: false,
             queued: true,
             progress: None,
+            quota: None,
         };
         assert_eq!(outcome(Some(&u)), None);
         u.waiting_for_login = true;

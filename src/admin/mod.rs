@@ -11,6 +11,7 @@ pub mod follow;
 pub mod http;
 pub mod import;
 pub mod ops_cli;
+pub mod quota;
 pub mod status;
 
 use std::net::SocketAddr;

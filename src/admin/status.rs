@@ -9,6 +9,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::accounts::{self, OpError};
+use super::quota::quota_use;
+pub use super::quota::QuotaUse;
 use crate::app::App;
 use crate::migrate::jobs::{now_ms, JobState};
 use crate::migrate::progress::CopyProgress;
@@ -80,6 +82,10 @@ pub struct UserStatus {
     /// it runs.
     #[serde(default)]
     pub progress: Option<CopyProgress>,
+    /// What the account uses against its `[quota]` (in `status --user` and
+    /// `--all-users` rows; None when unlimited or not stored here yet).
+    #[serde(default)]
+    pub quota: Option<QuotaUse>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -248,6 +254,8 @@ pub async fn report(
             }
         }
         if all_users || user.is_some_and(|u| u.eq_ignore_ascii_case(&a.address)) {
+            let mut line = line;
+            line.quota = quota_use(app, a).await;
             users.push(line);
         }
     }
@@ -279,6 +287,7 @@ fn user_line(
         progress: job.as_ref().map(|j| CopyProgress::of_job(j, now_ms())),
         job,
         stored_messages,
+        quota: None,
     }
 }
 
@@ -597,14 +606,33 @@ pub fn render_text(r: &StatusReport) -> String {
                     )
                 })
                 .unwrap_or_default();
+            let quota = a
+                .quota
+                .as_ref()
+                .map(|q| {
+                    let mut parts = Vec::new();
+                    if let Some(l) = q.storage_limit {
+                        parts.push(format!("{} of {}", human_bytes(q.bytes), human_bytes(l)));
+                    }
+                    if let Some(l) = q.message_limit {
+                        parts.push(format!("{} of {l} messages", q.messages));
+                    }
+                    format!(
+                        ", quota {}{}",
+                        parts.join(", "),
+                        if q.over { " (over quota)" } else { "" }
+                    )
+                })
+                .unwrap_or_default();
             s.push_str(&format!(
-                "  {:<40} {:<9}{}{} {}\n",
+                "  {:<40} {:<9}{}{}{} {}\n",
                 a.address,
                 a.state,
                 a.stored_messages
                     .map(|n| format!(" {n} stored"))
                     .unwrap_or_default(),
                 job,
+                quota,
                 // The reason of the state, else the job's last error or note
                 // (a Sieve script stored inactive, a hook that failed...).
                 a.reason

@@ -98,6 +98,8 @@ pub struct Domain {
     pub migration: Migration,
     /// Aliases, catch-all, recipient delimiter (shared: it may be large).
     pub addresses: std::sync::Arc<super::address_table::Addresses>,
+    /// `[quota]` of the domain file.
+    pub quota: super::quota::DomainQuota,
 }
 
 impl Domain {

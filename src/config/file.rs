@@ -28,6 +28,8 @@ pub struct ServerFile {
     pub smtp: SmtpSection,
     pub submission: SubmissionSection,
     pub admin: AdminSection,
+    /// `[quota]`: the default limits of every user.
+    pub quota: super::quota::QuotaSection,
 }
 
 impl Default for ServerFile {
@@ -45,6 +47,7 @@ impl Default for ServerFile {
             smtp: SmtpSection::default(),
             submission: SubmissionSection::default(),
             admin: AdminSection::default(),
+            quota: Default::default(),
         }
     }
 }
@@ -241,6 +244,9 @@ pub struct DomainFile {
     /// `[aliases]`: local part -> targets (local parts of this domain or addresses).
     #[serde(default)]
     pub aliases: std::collections::BTreeMap<String, Vec<String>>,
+    /// `[quota]`: this domain's limits, per user too.
+    #[serde(default)]
+    pub quota: super::quota::QuotaSection,
 }
 
 /// `[addresses]`: what happens to local parts that are not accounts.

@@ -16,6 +16,7 @@ mod domain;
 pub mod file;
 mod load;
 pub mod overrides;
+pub mod quota;
 mod types;
 mod validate;
 mod warnings;
@@ -28,6 +29,7 @@ pub use domain::{
     WhileCopying,
 };
 pub use file::{AuthSection, ImapSection, LogSection, Pop3Section, SmtpSection, SubmissionSection};
+pub use quota::Quota;
 pub use types::{Config, ListenerSpec, Protocol, TlsFiles};
 pub use validate::{parse_host_port, valid_domain, Problem};
 

@@ -72,11 +72,19 @@ pub struct Config {
     pub admin_listen: Option<SocketAddr>,
     pub domains: BTreeMap<String, Domain>,
     pub listeners: Vec<ListenerSpec>,
+    /// `[quota]` of the server file: every user's default limits.
+    pub quota: super::quota::Quota,
 }
 
 impl Config {
     pub fn domain(&self, name: &str) -> Option<&Domain> {
         self.domains.get(&name.to_ascii_lowercase())
+    }
+
+    /// The quota of the account `address` (`local@domain`).
+    pub fn quota_for(&self, address: &str) -> super::quota::Quota {
+        let (local, domain) = address.rsplit_once('@').unwrap_or((address, ""));
+        super::quota::resolve(&self.quota, self.domain(domain).map(|d| &d.quota), local)
     }
 
     /// A warning when the data dir exists and other users may enter or read it

@@ -313,6 +313,12 @@ pub enum Cmd {
     Enable(Vec<String>),
     Namespace,
     Id,
+    /// GETQUOTA root (RFC 9208): the one root is "".
+    GetQuota(String),
+    /// GETQUOTAROOT mailbox.
+    GetQuotaRoot(String),
+    /// SETQUOTA: limits are the administrator's.
+    SetQuota,
     /// A command the parser knows but we do not serve.
     Unsupported(&'static str),
 }
@@ -358,6 +364,9 @@ impl Cmd {
             Cmd::Enable(_) => "ENABLE",
             Cmd::Namespace => "NAMESPACE",
             Cmd::Id => "ID",
+            Cmd::GetQuota(_) => "GETQUOTA",
+            Cmd::GetQuotaRoot(_) => "GETQUOTAROOT",
+            Cmd::SetQuota => "SETQUOTA",
             Cmd::Unsupported(n) => n,
         }
     }

@@ -230,7 +230,10 @@ fn allowed(cmd: &Cmd) -> Allowed {
         | Cmd::Idle
         | Cmd::Compress
         | Cmd::Enable(_)
-        | Cmd::Namespace => Allowed::Authenticated,
+        | Cmd::Namespace
+        | Cmd::GetQuota(_)
+        | Cmd::GetQuotaRoot(_)
+        | Cmd::SetQuota => Allowed::Authenticated,
         Cmd::Check
         | Cmd::Close
         | Cmd::Unselect
@@ -256,7 +259,7 @@ impl Session {
     /// The capability list for the current state and connection.
     pub fn capabilities(&self) -> String {
         let cfg = self.app.config();
-        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN SEARCHRES COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
+        let mut c = String::from("IMAP4rev1 LITERAL+ SASL-IR ID ENABLE IDLE NAMESPACE UIDPLUS MOVE UNSELECT CHILDREN SPECIAL-USE CONDSTORE BINARY LIST-EXTENDED ESEARCH MULTIAPPEND CATENATE SORT SORT=DISPLAY ESORT LIST-STATUS STATUS=SIZE QRESYNC WITHIN SEARCHRES COMPRESS=DEFLATE THREAD=ORDEREDSUBJECT THREAD=REFERENCES QUOTA QUOTA=RES-STORAGE QUOTA=RES-MESSAGE");
         c.push_str(&format!(" APPENDLIMIT={}", cfg.imap.append_limit));
         if matches!(self.state, State::NotAuthenticated) {
             if !self.conn.is_tls() {
@@ -325,6 +328,9 @@ impl Session {
             Cmd::Logout => self.cmd_logout(tag),
             Cmd::Id => self.cmd_id(),
             Cmd::Namespace => self.cmd_namespace(),
+            Cmd::GetQuota(root) => self.cmd_getquota(&root).await,
+            Cmd::GetQuotaRoot(mailbox) => self.cmd_getquotaroot(&mailbox).await,
+            Cmd::SetQuota => Done::No("[NOPERM] Quotas are set by the administrator".into()),
             Cmd::Enable(caps) => self.cmd_enable(caps),
             Cmd::StartTls => self.cmd_starttls(tag).await,
             Cmd::Login { user, password } => self.cmd_login(tag, user, password).await,

@@ -26,6 +26,7 @@ impl Session {
             Err(e) => return store_error(e),
         };
         let append_limit = self.app.config().imap.append_limit;
+        let quota = self.app.config().quota_for(&u.account.address);
         let mut new = Vec::with_capacity(messages.len());
         let mut staged_ids = Vec::new();
         for mut m in messages {
@@ -79,6 +80,22 @@ impl Session {
             });
         }
         let count = new.len();
+        if !quota.is_unlimited() {
+            let bytes: u64 = new.iter().map(|m| m.blob.size).sum();
+            match ms.usage().await {
+                Ok(used) if !quota.allows(used, bytes, count as u64) => {
+                    discard(&ms, &staged_ids).await;
+                    return Done::No(
+                        "[OVERQUOTA] The mailbox is over its quota (see GETQUOTAROOT)".into(),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    discard(&ms, &staged_ids).await;
+                    return store_error(e);
+                }
+            }
+        }
         match ms.ingest(IngestSource::Append, new).await {
             Ok(s) if s.len() == count && count > 0 => {
                 let uids: Vec<u32> = s.iter().map(|m| m.uid).collect();

@@ -33,6 +33,26 @@ impl Session {
             return Done::Ok(format!("{verb} completed (no messages)"));
         }
         let uids: Vec<u32> = msgs.iter().map(|(_, u)| *u).collect();
+        // COPY adds to what the account uses (MOVE within it does not).
+        let quota = self.app.config().quota_for(&user.account.address);
+        if !is_move && !quota.is_unlimited() {
+            let wanted: std::collections::HashSet<u32> = uids.iter().copied().collect();
+            let sizes = user.ms.messages(sel.mailbox_id).await.map(|all| {
+                all.iter()
+                    .filter(|m| wanted.contains(&m.uid))
+                    .map(|m| m.size)
+                    .sum::<u64>()
+            });
+            match (sizes, user.ms.usage().await) {
+                (Ok(bytes), Ok(used)) if !quota.allows(used, bytes, uids.len() as u64) => {
+                    return Done::No(
+                        "[OVERQUOTA] The mailbox is over its quota (see GETQUOTAROOT)".into(),
+                    );
+                }
+                (Err(e), _) | (_, Err(e)) => return store_error(e),
+                _ => {}
+            }
+        }
         // MOVE into the selected mailbox itself is allowed (RFC 6851 §3.3): the
         // messages get new UIDs at its end, the old ones are expunged.
         let pairs = if is_move {

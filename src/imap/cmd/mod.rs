@@ -11,6 +11,7 @@ mod idle;
 mod list;
 mod login;
 mod mailbox;
+mod quota;
 mod search;
 mod select;
 mod sort;

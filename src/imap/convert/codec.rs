@@ -520,8 +520,10 @@ pub(super) fn convert(body: CommandBody<'_>) -> Result<Cmd, String> {
         }
         // DEFLATE is the only algorithm there is (RFC 4978).
         CommandBody::Compress { .. } => Cmd::Compress,
-        CommandBody::GetQuota { .. }
-        | CommandBody::GetQuotaRoot { .. }
-        | CommandBody::SetQuota { .. } => Cmd::Unsupported("QUOTA"),
+        CommandBody::GetQuota { root } => {
+            Cmd::GetQuota(String::from_utf8_lossy(root.as_ref()).into_owned())
+        }
+        CommandBody::GetQuotaRoot { mailbox: m } => Cmd::GetQuotaRoot(mailbox(&m)?),
+        CommandBody::SetQuota { .. } => Cmd::SetQuota,
     })
 }

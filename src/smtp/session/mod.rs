@@ -459,6 +459,11 @@ impl Session {
         .await
         {
             Ok(targets) => {
+                if let Some(full) = self.over_quota(&config, &targets).await {
+                    tracing::info!(rcpt = %rcpt, account = %full, "recipient over quota");
+                    self.reply("452 4.2.2 Mailbox full, try again later");
+                    return Next::Continue;
+                }
                 tracing::debug!(rcpt = %rcpt, routes = ?targets, "recipient accepted");
                 if let Some(tx) = &mut self.tx {
                     for (a, route) in targets {
@@ -586,6 +591,33 @@ impl Session {
             }
         }
         Next::Continue
+    }
+
+    /// The first local account among `targets` that is at or over its quota
+    /// (`[quota]`): its address. A migration copy is never limited; this is
+    /// only mail arriving by SMTP.
+    async fn over_quota(
+        &self,
+        config: &crate::config::Config,
+        targets: &[(Address, Route)],
+    ) -> Option<String> {
+        for (_, route) in targets {
+            let Route::Local(account) = route else {
+                continue;
+            };
+            let quota = config.quota_for(&account.address);
+            if quota.is_unlimited() {
+                continue;
+            }
+            let Ok(ms) = self.svc.app.store.mailstore(account.id).await else {
+                continue;
+            };
+            match ms.usage().await {
+                Ok(used) if !quota.allows(used, 1, 1) => return Some(account.address.clone()),
+                _ => {}
+            }
+        }
+        None
     }
 
     /// Delivers to every local recipient and queues the rest; durable on return.

@@ -19,6 +19,7 @@ mod removal;
 mod schema;
 mod sql;
 pub mod types;
+mod usage;
 mod views;
 
 use std::collections::HashSet;
