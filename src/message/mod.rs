@@ -278,6 +278,12 @@ pub fn decode_words(value: &[u8]) -> String {
 /// Offset just after the header block (after the empty line), or the whole length
 /// when there is no body.
 pub fn header_end(raw: &[u8]) -> usize {
+    header_block_end(raw).unwrap_or(raw.len())
+}
+
+/// Offset just after the empty line that ends the header block, `None` when
+/// `raw` has none (yet: a reader may need more of the message).
+pub fn header_block_end(raw: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < raw.len() {
         let line_end = raw[i..]
@@ -287,11 +293,11 @@ pub fn header_end(raw: &[u8]) -> usize {
             .unwrap_or(raw.len());
         let line = &raw[i..line_end];
         if line == b"\r\n" || line == b"\n" {
-            return line_end;
+            return Some(line_end);
         }
         i = line_end;
     }
-    raw.len()
+    None
 }
 
 /// How many header fields named `name` (case-insensitive) the header block has.

@@ -398,7 +398,7 @@ impl Session {
             Ok(f) => f,
             Err(done) => return done,
         };
-        let loaded = load(found, true).await;
+        let loaded = load(self, found, true).await;
         let items: Vec<Item> = loaded.iter().map(|l| item(l, uid)).collect();
         let forest = match algorithm {
             ThreadAlgorithm::OrderedSubject => ordered_subject(&items),
