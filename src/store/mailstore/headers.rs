@@ -109,7 +109,10 @@ impl Mailstore {
     ) -> Result<HashMap<String, Arc<HeaderCache>>> {
         self.db
             .call(move |c| {
-                let mut st = c.prepare_cached(
+                // One read transaction for all the lookups (each statement
+                // outside one takes and drops the WAL read lock).
+                let tx = c.transaction()?;
+                let mut st = tx.prepare_cached(
                     "SELECT header, envelope, body, bodystructure FROM header_cache
                      WHERE blob = ?1 AND version = ?2",
                 )?;
@@ -132,6 +135,40 @@ impl Mailstore {
                         out.insert(b, Arc::new(row));
                     }
                 }
+                drop(st);
+                tx.commit()?;
+                Ok(out)
+            })
+            .await
+    }
+
+    /// The header blocks the cache holds for `blobs` (SEARCH, SORT and
+    /// THREAD need nothing else): `Some(None)` for a row without one (too
+    /// big), no entry where there is no row of this [`VERSION`].
+    pub async fn cached_headers(
+        &self,
+        blobs: Vec<String>,
+    ) -> Result<HashMap<String, Option<Vec<u8>>>> {
+        self.db
+            .call(move |c| {
+                let tx = c.transaction()?;
+                let mut st = tx.prepare_cached(
+                    "SELECT header FROM header_cache WHERE blob = ?1 AND version = ?2",
+                )?;
+                let mut out = HashMap::with_capacity(blobs.len());
+                for b in blobs {
+                    if out.contains_key(&b) {
+                        continue;
+                    }
+                    let row = st
+                        .query_row(params![b, VERSION], |r| r.get::<_, Option<Vec<u8>>>(0))
+                        .optional()?;
+                    if let Some(row) = row {
+                        out.insert(b, row);
+                    }
+                }
+                drop(st);
+                tx.commit()?;
                 Ok(out)
             })
             .await
