@@ -78,6 +78,16 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Reads only the header fields of `raw` (a header block), for
+    /// [`Self::contains`] of a header field, [`Self::header`],
+    /// [`Self::addresses`] and [`Self::date`]; nothing else is meaningful.
+    pub fn parse_header(raw: &'a [u8]) -> Message<'a> {
+        Message {
+            raw,
+            root: mime::header_only(raw),
+        }
+    }
+
     /// The ENVELOPE structure in IMAP syntax: `("date" "subject" ((...)) ... "message-id")`.
     pub fn envelope(&self) -> Vec<u8> {
         let mut out = Vec::new();

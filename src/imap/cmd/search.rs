@@ -18,6 +18,8 @@ struct Candidate<'a> {
     /// `\Recent` in this session.
     recent: bool,
     raw: Option<&'a [u8]>,
+    /// Whether `raw` is the whole message (BODY, TEXT), not its header block.
+    whole: bool,
     /// Parsed once, on first use by a key that needs it.
     msg: &'a std::cell::OnceCell<Message<'a>>,
 }
@@ -64,7 +66,12 @@ pub(super) fn uses_modseq(k: &SearchKey) -> bool {
 
 fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
     let m = c.meta;
-    let msg = || c.msg.get_or_init(|| Message::parse(c.raw.unwrap_or(&[])));
+    let msg = || {
+        c.msg.get_or_init(|| match c.whole {
+            true => Message::parse(c.raw.unwrap_or(&[])),
+            false => Message::parse_header(c.raw.unwrap_or(&[])),
+        })
+    };
     let sent_day = || msg().date().map(|(s, tz)| day(s, tz));
     match k {
         SearchKey::And(v) => v.iter().all(|k| eval(k, c)),
@@ -162,6 +169,7 @@ impl Session {
                     max_uid,
                     recent: sel.recent.contains(&meta.uid),
                     raw: raw.as_deref(),
+                    whole: text,
                     msg: &cell,
                 };
                 if eval(key, &c) {

@@ -114,7 +114,7 @@ fn order(loaded: &[Loaded], criteria: &[SortCriterion]) -> Vec<usize> {
     let keys: Vec<Vec<Key>> = loaded
         .iter()
         .map(|l| {
-            let msg = Message::parse(&l.header);
+            let msg = Message::parse_header(&l.header);
             criteria.iter().map(|c| key_of(c.by, l, &msg)).collect()
         })
         .collect();

@@ -52,7 +52,7 @@ fn msg_ids(v: &[u8]) -> Vec<String> {
 }
 
 fn item(l: &Loaded, uid: bool) -> Item {
-    let msg = Message::parse(&l.header);
+    let msg = Message::parse_header(&l.header);
     let f = &l.found;
     let mut refs = msg
         .header("references")
