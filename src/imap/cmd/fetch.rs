@@ -282,13 +282,14 @@ impl Session {
                     // The MIME structure is analysed only if an item needs it.
                     let parsed = std::cell::OnceCell::new();
                     let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
-                    // Header sections of the message itself need only its header block.
+                    // Header sections of the message itself need only the fields
+                    // of its header block.
                     let head: &[u8] = match cached {
                         Some(c) => c.header.as_deref().unwrap_or_default(),
                         None => &raw_ref[..crate::message::header_end(raw_ref)],
                     };
                     let parsed_head = std::cell::OnceCell::new();
-                    let head_msg = || parsed_head.get_or_init(|| Message::parse(head));
+                    let head_msg = || parsed_head.get_or_init(|| Message::parse_header(head));
                     for item in &items {
                         sep(&mut out);
                         match item {
