@@ -12,6 +12,7 @@ Measures, for each server, on the same seeded mailbox:
 
 Usage (as root, dovecot-imapd installed):
   bench/imap_bench.py [--bin target/release/ferrymail] [--messages 2000] [--idle 1000,10000]
+  (--idle 0: no IDLE memory measurement)
 
 Prints a Markdown table; docs/benchmarks.md records a run and the method.
 Not a test: nothing is asserted.
@@ -329,10 +330,10 @@ def main():
     ap.add_argument("--bin", default=default_bin)
     ap.add_argument("--messages", type=int, default=2000)
     ap.add_argument("--idle", default="1000,10000",
-                    help="comma-separated numbers of IDLE connections to measure")
+                    help="comma-separated numbers of IDLE connections to measure; 0 skips the IDLE part")
     args = ap.parse_args()
-    idle_counts = [int(x) for x in args.idle.split(",")]
-    max_idle = max(idle_counts)
+    idle_counts = [int(x) for x in args.idle.split(",") if x.strip() and int(x) > 0]
+    max_idle = max(idle_counts, default=0)
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, max(soft, max_idle * 2 + 256)), hard))
     work = tempfile.mkdtemp(prefix="ferrybench-")

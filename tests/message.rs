@@ -581,3 +581,46 @@ fn large_message_is_handled() {
         b"Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     );
 }
+
+/// `Message::parse_header` (the fields of a header block, without MIME
+/// analysis; what FETCH header sections and SEARCH/SORT/THREAD of header
+/// fields use) answers like the whole message's analysis.
+#[test]
+fn header_only_analysis_answers_like_the_whole_message() {
+    let mut msgs = golden::messages();
+    msgs.push((
+        "multipart-no-body".into(),
+        b"Content-Type: multipart/mixed; boundary=x\r\nFrom: a@b\r\n\r\n".to_vec(),
+    ));
+    msgs.push(("no-blank".into(), b"From: a@b\r\nSubject: s".to_vec()));
+    for (name, raw) in &msgs {
+        let head = &raw[..ferrymail::message::header_end(raw)];
+        let whole = Message::parse(raw);
+        let fields = Message::parse_header(head);
+        let names = vec!["From".to_string(), "Subject".into(), "Content-Type".into()];
+        for kind in [
+            SectionKind::Header,
+            SectionKind::HeaderFields(names.clone()),
+            SectionKind::HeaderFieldsNot(names),
+        ] {
+            let s = Section { part: vec![], kind };
+            assert_eq!(whole.section(&s), fields.section(&s), "{name} {s:?}");
+        }
+        for f in ["from", "to", "subject", "date", "references", "message-id"] {
+            assert_eq!(whole.header(f), fields.header(f), "{name} {f}");
+            assert_eq!(
+                format!("{:?}", whole.addresses(f)),
+                format!("{:?}", fields.addresses(f)),
+                "{name} {f}"
+            );
+            for needle in ["", "a", "example", "=?", "grüße"] {
+                assert_eq!(
+                    whole.contains(SearchField::Header(f), needle),
+                    fields.contains(SearchField::Header(f), needle),
+                    "{name} {f} {needle}"
+                );
+            }
+        }
+        assert_eq!(whole.date(), fields.date(), "{name}");
+    }
+}

@@ -121,6 +121,30 @@ fn a_data_dir_of_the_previous_release_opens_and_goes_on() {
         "{view}"
     );
     assert!(view.contains("Entw&APw-rfe"), "{view}");
+    // That release had no header cache: the FETCH above read the file and
+    // wrote the message's row, which holds the file's header block.
+    let file = std::fs::read(
+        cfg.data_dir()
+            .join("accounts/1/blobs/59/593f6af1c6a7abce12f9018a9e7237ff"),
+    )
+    .unwrap();
+    let index = rusqlite::Connection::open(cfg.data_dir().join("accounts/1/index.sqlite")).unwrap();
+    let (header, envelope): (Vec<u8>, Vec<u8>) = index
+        .query_row(
+            "SELECT header, envelope FROM header_cache WHERE blob = '593f6af1c6a7abce12f9018a9e7237ff'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert!(
+        !header.is_empty() && file.starts_with(&header),
+        "{header:?}"
+    );
+    assert!(header.ends_with(b"\n\n") || header.ends_with(b"\r\n\r\n"));
+    assert_eq!(
+        envelope,
+        ferrymail::message::Message::parse(&file).envelope()
+    );
     // A migrated account of that release logs in and is served locally.
     let view = imap_view(d.addr("imap", "plain"), "done@example.org", "done-pw");
     assert!(view.contains("EXISTS 0"), "{view}");

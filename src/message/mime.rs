@@ -178,6 +178,20 @@ pub fn parse(raw: &[u8]) -> Part {
     b.part(0, 0, false).0
 }
 
+/// The fields of a header block alone, without MIME analysis (the content
+/// type is left at its default): what SEARCH, SORT and THREAD of header fields
+/// read. The fields are those [`parse`] finds for the message.
+pub fn header_only(raw: &[u8]) -> Part {
+    let (fields, _) = parse_header(raw, 0, |_, _| None);
+    Part {
+        header: 0..raw.len(),
+        fields,
+        body: raw.len()..raw.len(),
+        ctype: default_type(),
+        kind: Kind::Leaf,
+    }
+}
+
 impl Builder<'_> {
     /// Whether the line `i..le` is a delimiter line of an enclosing multipart.
     fn boundary(&self, i: usize, le: usize) -> Option<Hit> {

@@ -78,6 +78,16 @@ impl<'a> Message<'a> {
         }
     }
 
+    /// Reads only the header fields of `raw` (a header block), for
+    /// [`Self::contains`] of a header field, [`Self::header`],
+    /// [`Self::addresses`] and [`Self::date`]; nothing else is meaningful.
+    pub fn parse_header(raw: &'a [u8]) -> Message<'a> {
+        Message {
+            raw,
+            root: mime::header_only(raw),
+        }
+    }
+
     /// The ENVELOPE structure in IMAP syntax: `("date" "subject" ((...)) ... "message-id")`.
     pub fn envelope(&self) -> Vec<u8> {
         let mut out = Vec::new();
@@ -278,6 +288,12 @@ pub fn decode_words(value: &[u8]) -> String {
 /// Offset just after the header block (after the empty line), or the whole length
 /// when there is no body.
 pub fn header_end(raw: &[u8]) -> usize {
+    header_block_end(raw).unwrap_or(raw.len())
+}
+
+/// Offset just after the empty line that ends the header block, `None` when
+/// `raw` has none (yet: a reader may need more of the message).
+pub fn header_block_end(raw: &[u8]) -> Option<usize> {
     let mut i = 0;
     while i < raw.len() {
         let line_end = raw[i..]
@@ -287,11 +303,11 @@ pub fn header_end(raw: &[u8]) -> usize {
             .unwrap_or(raw.len());
         let line = &raw[i..line_end];
         if line == b"\r\n" || line == b"\n" {
-            return line_end;
+            return Some(line_end);
         }
         i = line_end;
     }
-    raw.len()
+    None
 }
 
 /// How many header fields named `name` (case-insensitive) the header block has.

@@ -8,10 +8,13 @@ use crate::imap::proto::{FetchItem, SeqSet};
 use crate::imap::session::{store_error, Done, Session, State};
 use crate::imap::write;
 use crate::message::{Message, Section, SectionKind};
+use crate::store::mailstore::headers::{HeaderCache, MESSAGE_MAX};
 use crate::store::{FlagOp, Flags, MessageMeta};
 
 /// Output is sent once this much is queued, so big fetches stream.
 const FLUSH_AT: usize = 256 * 1024;
+/// Messages whose header cache rows are read at once.
+const CACHE_CHUNK: usize = 256;
 
 fn literal(out: &mut Vec<u8>, data: &[u8]) {
     out.extend_from_slice(format!("{{{}}}\r\n", data.len()).as_bytes());
@@ -49,6 +52,28 @@ fn needs_body(items: &[FetchItem]) -> bool {
                 | FetchItem::Binary { .. }
                 | FetchItem::BinarySize { .. }
         )
+    })
+}
+
+/// Whether the header cache can answer every item (with the message's own
+/// header sections, not those of its parts).
+fn cache_serves(items: &[FetchItem]) -> bool {
+    items.iter().all(|i| match i {
+        FetchItem::BodySection { section, .. } => {
+            section.part.is_empty()
+                && matches!(
+                    section.kind,
+                    SectionKind::Header
+                        | SectionKind::HeaderFields(_)
+                        | SectionKind::HeaderFieldsNot(_)
+                )
+        }
+        FetchItem::Rfc822
+        | FetchItem::Rfc822Text
+        | FetchItem::Binary { .. }
+        | FetchItem::BinarySize { .. }
+        | FetchItem::Unsupported(_) => false,
+        _ => true,
     })
 }
 
@@ -143,7 +168,7 @@ impl Session {
                 }
             }
         }
-        let mut msgs: Vec<(u32, u32)> = msgs
+        let msgs: Vec<(u32, u32)> = msgs
             .into_iter()
             .filter(|(_, u)| {
                 metas
@@ -198,188 +223,236 @@ impl Session {
         let recent = &sel.recent;
         let mut missing = false;
         let mut unknown_cte: Option<String> = None;
-        for (seq, u) in msgs.drain(..) {
-            let Some(meta) = metas.get(&u) else {
-                continue;
-            };
-            let raw = if needs_body(&items) {
-                match tokio::fs::read(ms.blob_path(&meta.blob)).await {
-                    Ok(r) => Some(r),
-                    Err(e) => {
-                        // Expunged meanwhile by another session (its file is gone).
-                        tracing::debug!(uid = u, error = %e, "imap: message file unreadable");
-                        missing = true;
-                        continue;
-                    }
-                }
+        let body = needs_body(&items);
+        // Items the header cache can answer (the store's headers.rs): the
+        // files are read only for messages it has nothing for.
+        let use_cache = body && cache_serves(&items);
+        let wants_head = items
+            .iter()
+            .any(|i| matches!(i, FetchItem::Rfc822Header | FetchItem::BodySection { .. }));
+        for chunk in msgs.chunks(CACHE_CHUNK) {
+            let cache = if use_cache {
+                let blobs = chunk
+                    .iter()
+                    .filter_map(|(_, u)| metas.get(u).map(|m| m.blob.clone()))
+                    .collect();
+                ms.header_caches(blobs).await.unwrap_or_else(|e| {
+                    tracing::debug!(error = %e, "imap: header cache unreadable");
+                    HashMap::new()
+                })
             } else {
-                None
+                HashMap::new()
             };
-            let mut out: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
-            let mut first = true;
-            let mut sep = |out: &mut Vec<u8>| {
-                if !first {
-                    out.push(b' ');
+            let mut fills = Vec::new();
+            for &(seq, u) in chunk {
+                let Some(meta) = metas.get(&u) else {
+                    continue;
+                };
+                let cached = cache
+                    .get(&meta.blob)
+                    .filter(|c| !wants_head || c.header.is_some());
+                let raw = if body && cached.is_none() {
+                    match tokio::fs::read(ms.blob_path(&meta.blob)).await {
+                        Ok(r) => Some(r),
+                        Err(e) => {
+                            // Expunged meanwhile by another session (its file is gone).
+                            tracing::debug!(uid = u, error = %e, "imap: message file unreadable");
+                            missing = true;
+                            continue;
+                        }
+                    }
+                } else {
+                    None
+                };
+                if let Some(r) = raw.as_deref().filter(|r| {
+                    use_cache && !cache.contains_key(&meta.blob) && r.len() as u64 <= MESSAGE_MAX
+                }) {
+                    fills.push((meta.blob.clone(), HeaderCache::of(r)));
                 }
-                first = false;
-            };
-            let raw_ref: &[u8] = raw.as_deref().unwrap_or(&[]);
-            {
-                // The MIME structure is analysed only if an item needs it.
-                let parsed = std::cell::OnceCell::new();
-                let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
-                // Header sections of the message itself need only its header block.
-                let head: &[u8] = &raw_ref[..crate::message::header_end(raw_ref)];
-                let parsed_head = std::cell::OnceCell::new();
-                let head_msg = || parsed_head.get_or_init(|| Message::parse(head));
-                for item in &items {
-                    sep(&mut out);
-                    match item {
-                        FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
-                        FetchItem::Flags => out.extend_from_slice(
-                            format!(
-                                "FLAGS {}",
-                                write::flags_recent(&meta.flags, recent.contains(&u))
-                            )
-                            .as_bytes(),
-                        ),
-                        FetchItem::InternalDate => out.extend_from_slice(
-                            format!(
-                                "INTERNALDATE {}",
-                                write::date_time(meta.internaldate, meta.tz_minutes)
-                            )
-                            .as_bytes(),
-                        ),
-                        FetchItem::Rfc822Size => {
-                            out.extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes())
-                        }
-                        FetchItem::ModSeq => {
-                            out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes())
-                        }
-                        FetchItem::Envelope => {
-                            out.extend_from_slice(b"ENVELOPE ");
-                            out.extend_from_slice(&msg().envelope());
-                        }
-                        FetchItem::Body => {
-                            out.extend_from_slice(b"BODY ");
-                            out.extend_from_slice(&msg().body_structure(false));
-                        }
-                        FetchItem::BodyStructure => {
-                            out.extend_from_slice(b"BODYSTRUCTURE ");
-                            out.extend_from_slice(&msg().body_structure(true));
-                        }
-                        FetchItem::Rfc822 => {
-                            out.extend_from_slice(b"RFC822 ");
-                            literal(&mut out, raw_ref);
-                        }
-                        FetchItem::Rfc822Header => {
-                            out.extend_from_slice(b"RFC822.HEADER ");
-                            let h = head_msg().section_ref(&Section {
-                                part: vec![],
-                                kind: SectionKind::Header,
-                            });
-                            literal(&mut out, &h);
-                        }
-                        FetchItem::Rfc822Text => {
-                            out.extend_from_slice(b"RFC822.TEXT ");
-                            let t = msg().section_ref(&Section {
-                                part: vec![],
-                                kind: SectionKind::Text,
-                            });
-                            literal(&mut out, &t);
-                        }
-                        FetchItem::BodySection {
-                            section,
-                            label,
-                            partial,
-                            ..
-                        } => {
-                            let header_only = section.part.is_empty()
-                                && matches!(
-                                    section.kind,
-                                    SectionKind::Header
-                                        | SectionKind::HeaderFields(_)
-                                        | SectionKind::HeaderFieldsNot(_)
-                                );
-                            let data =
-                                if section.part.is_empty() && section.kind == SectionKind::All {
+                let mut out: Vec<u8> = format!("* {seq} FETCH (").into_bytes();
+                let mut first = true;
+                let mut sep = |out: &mut Vec<u8>| {
+                    if !first {
+                        out.push(b' ');
+                    }
+                    first = false;
+                };
+                let raw_ref: &[u8] = raw.as_deref().unwrap_or(&[]);
+                {
+                    // The MIME structure is analysed only if an item needs it.
+                    let parsed = std::cell::OnceCell::new();
+                    let msg = || parsed.get_or_init(|| Message::parse(raw_ref));
+                    // Header sections of the message itself need only the fields
+                    // of its header block.
+                    let head: &[u8] = match cached {
+                        Some(c) => c.header.as_deref().unwrap_or_default(),
+                        None => &raw_ref[..crate::message::header_end(raw_ref)],
+                    };
+                    let parsed_head = std::cell::OnceCell::new();
+                    let head_msg = || parsed_head.get_or_init(|| Message::parse_header(head));
+                    for item in &items {
+                        sep(&mut out);
+                        match item {
+                            FetchItem::Uid => out.extend_from_slice(format!("UID {u}").as_bytes()),
+                            FetchItem::Flags => out.extend_from_slice(
+                                format!(
+                                    "FLAGS {}",
+                                    write::flags_recent(&meta.flags, recent.contains(&u))
+                                )
+                                .as_bytes(),
+                            ),
+                            FetchItem::InternalDate => out.extend_from_slice(
+                                format!(
+                                    "INTERNALDATE {}",
+                                    write::date_time(meta.internaldate, meta.tz_minutes)
+                                )
+                                .as_bytes(),
+                            ),
+                            FetchItem::Rfc822Size => out
+                                .extend_from_slice(format!("RFC822.SIZE {}", meta.size).as_bytes()),
+                            FetchItem::ModSeq => out
+                                .extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes()),
+                            FetchItem::Envelope => {
+                                out.extend_from_slice(b"ENVELOPE ");
+                                match cached {
+                                    Some(c) => out.extend_from_slice(&c.envelope),
+                                    None => out.extend_from_slice(&msg().envelope()),
+                                }
+                            }
+                            FetchItem::Body => {
+                                out.extend_from_slice(b"BODY ");
+                                match cached {
+                                    Some(c) => out.extend_from_slice(&c.body),
+                                    None => out.extend_from_slice(&msg().body_structure(false)),
+                                }
+                            }
+                            FetchItem::BodyStructure => {
+                                out.extend_from_slice(b"BODYSTRUCTURE ");
+                                match cached {
+                                    Some(c) => out.extend_from_slice(&c.bodystructure),
+                                    None => out.extend_from_slice(&msg().body_structure(true)),
+                                }
+                            }
+                            FetchItem::Rfc822 => {
+                                out.extend_from_slice(b"RFC822 ");
+                                literal(&mut out, raw_ref);
+                            }
+                            FetchItem::Rfc822Header => {
+                                out.extend_from_slice(b"RFC822.HEADER ");
+                                let h = head_msg().section_ref(&Section {
+                                    part: vec![],
+                                    kind: SectionKind::Header,
+                                });
+                                literal(&mut out, &h);
+                            }
+                            FetchItem::Rfc822Text => {
+                                out.extend_from_slice(b"RFC822.TEXT ");
+                                let t = msg().section_ref(&Section {
+                                    part: vec![],
+                                    kind: SectionKind::Text,
+                                });
+                                literal(&mut out, &t);
+                            }
+                            FetchItem::BodySection {
+                                section,
+                                label,
+                                partial,
+                                ..
+                            } => {
+                                let header_only = section.part.is_empty()
+                                    && matches!(
+                                        section.kind,
+                                        SectionKind::Header
+                                            | SectionKind::HeaderFields(_)
+                                            | SectionKind::HeaderFieldsNot(_)
+                                    );
+                                let data = if section.part.is_empty()
+                                    && section.kind == SectionKind::All
+                                {
                                     std::borrow::Cow::Borrowed(raw_ref)
                                 } else if header_only {
                                     head_msg().section_ref(section)
                                 } else {
                                     msg().section_ref(section)
                                 };
-                            out.extend_from_slice(format!("BODY[{label}]").as_bytes());
-                            match partial {
-                                Some((origin, len)) => {
-                                    out.extend_from_slice(format!("<{origin}> ").as_bytes());
-                                    let start = (*origin as usize).min(data.len());
-                                    let end = start.saturating_add(*len as usize).min(data.len());
-                                    literal(&mut out, &data[start..end]);
-                                }
-                                None => {
-                                    out.push(b' ');
-                                    literal(&mut out, &data);
+                                out.extend_from_slice(format!("BODY[{label}]").as_bytes());
+                                match partial {
+                                    Some((origin, len)) => {
+                                        out.extend_from_slice(format!("<{origin}> ").as_bytes());
+                                        let start = (*origin as usize).min(data.len());
+                                        let end =
+                                            start.saturating_add(*len as usize).min(data.len());
+                                        literal(&mut out, &data[start..end]);
+                                    }
+                                    None => {
+                                        out.push(b' ');
+                                        literal(&mut out, &data);
+                                    }
                                 }
                             }
+                            FetchItem::Binary { part, partial, .. } => {
+                                let data = match msg().binary(part) {
+                                    Ok(d) => d,
+                                    Err(cte) => {
+                                        unknown_cte = Some(cte);
+                                        continue;
+                                    }
+                                };
+                                out.extend_from_slice(
+                                    format!("BINARY[{}]", part_label(part)).as_bytes(),
+                                );
+                                let data = match partial {
+                                    Some((origin, len)) => {
+                                        out.extend_from_slice(format!("<{origin}>").as_bytes());
+                                        let start = (*origin as usize).min(data.len());
+                                        let end =
+                                            start.saturating_add(*len as usize).min(data.len());
+                                        &data[start..end]
+                                    }
+                                    None => &data[..],
+                                };
+                                out.push(b' ');
+                                literal8(&mut out, data);
+                            }
+                            FetchItem::BinarySize { part } => match msg().binary(part) {
+                                Ok(d) => out.extend_from_slice(
+                                    format!("BINARY.SIZE[{}] {}", part_label(part), d.len())
+                                        .as_bytes(),
+                                ),
+                                Err(cte) => unknown_cte = Some(cte),
+                            },
+                            FetchItem::Unsupported(_) => {}
                         }
-                        FetchItem::Binary { part, partial, .. } => {
-                            let data = match msg().binary(part) {
-                                Ok(d) => d,
-                                Err(cte) => {
-                                    unknown_cte = Some(cte);
-                                    continue;
-                                }
-                            };
-                            out.extend_from_slice(
-                                format!("BINARY[{}]", part_label(part)).as_bytes(),
-                            );
-                            let data = match partial {
-                                Some((origin, len)) => {
-                                    out.extend_from_slice(format!("<{origin}>").as_bytes());
-                                    let start = (*origin as usize).min(data.len());
-                                    let end = start.saturating_add(*len as usize).min(data.len());
-                                    &data[start..end]
-                                }
-                                None => &data[..],
-                            };
-                            out.push(b' ');
-                            literal8(&mut out, data);
-                        }
-                        FetchItem::BinarySize { part } => match msg().binary(part) {
-                            Ok(d) => out.extend_from_slice(
-                                format!("BINARY.SIZE[{}] {}", part_label(part), d.len()).as_bytes(),
-                            ),
-                            Err(cte) => unknown_cte = Some(cte),
-                        },
-                        FetchItem::Unsupported(_) => {}
                     }
+                    if !wants_flags && seen_now.contains(&u) {
+                        sep(&mut out);
+                        out.extend_from_slice(
+                            format!(
+                                "FLAGS {}",
+                                write::flags_recent(&meta.flags, recent.contains(&u))
+                            )
+                            .as_bytes(),
+                        );
+                    }
+                    // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
+                    // UID and MODSEQ.
+                    if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
+                        sep(&mut out);
+                        out.extend_from_slice(format!("UID {u}").as_bytes());
+                    }
+                    if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
+                        sep(&mut out);
+                        out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
+                    }
+                    out.extend_from_slice(b")\r\n");
                 }
-                if !wants_flags && seen_now.contains(&u) {
-                    sep(&mut out);
-                    out.extend_from_slice(
-                        format!(
-                            "FLAGS {}",
-                            write::flags_recent(&meta.flags, recent.contains(&u))
-                        )
-                        .as_bytes(),
-                    );
+                self.conn.write(&out);
+                if self.conn.pending_output() > FLUSH_AT && self.conn.flush().await.is_err() {
+                    return Done::Close;
                 }
-                // RFC 7162 §3.1: with CONDSTORE on, a FETCH that set \Seen carries
-                // UID and MODSEQ.
-                if condstore && !items.contains(&FetchItem::Uid) && seen_now.contains(&u) {
-                    sep(&mut out);
-                    out.extend_from_slice(format!("UID {u}").as_bytes());
-                }
-                if condstore && !items.contains(&FetchItem::ModSeq) && seen_now.contains(&u) {
-                    sep(&mut out);
-                    out.extend_from_slice(format!("MODSEQ ({})", meta.modseq).as_bytes());
-                }
-                out.extend_from_slice(b")\r\n");
             }
-            self.conn.write(&out);
-            if self.conn.pending_output() > FLUSH_AT && self.conn.flush().await.is_err() {
-                return Done::Close;
+            if let Err(e) = ms.fill_header_caches(fills).await {
+                tracing::debug!(error = %e, "imap: header cache not filled");
             }
         }
         if let Some(cte) = unknown_cte {

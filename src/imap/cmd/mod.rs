@@ -7,6 +7,7 @@ mod copy;
 mod esearch;
 mod expunge;
 mod fetch;
+mod headers;
 mod idle;
 mod list;
 mod login;

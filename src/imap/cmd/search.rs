@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use super::headers::{header_blocks, CHUNK};
 use crate::imap::proto::{SearchKey, SearchReturn};
 use crate::imap::session::{store_error, Done, Session, State};
 use crate::message::{Message, SearchField};
@@ -17,6 +18,8 @@ struct Candidate<'a> {
     /// `\Recent` in this session.
     recent: bool,
     raw: Option<&'a [u8]>,
+    /// Whether `raw` is the whole message (BODY, TEXT), not its header block.
+    whole: bool,
     /// Parsed once, on first use by a key that needs it.
     msg: &'a std::cell::OnceCell<Message<'a>>,
 }
@@ -51,40 +54,6 @@ fn needs_text(k: &SearchKey) -> bool {
     }
 }
 
-/// The header block of a message file (up to and including the empty line), read
-/// without the body; at most 1 MiB.
-pub(super) async fn read_header(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
-    use tokio::io::AsyncReadExt;
-    let mut f = tokio::fs::File::open(path).await?;
-    let mut buf = Vec::with_capacity(8192);
-    let mut chunk = vec![0u8; 8192];
-    loop {
-        let n = f.read(&mut chunk).await?;
-        if n == 0 {
-            return Ok(buf);
-        }
-        let from = buf.len().saturating_sub(3);
-        buf.extend_from_slice(&chunk[..n]);
-        let tail = &buf[from..];
-        let lf = tail.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-        let crlf = tail
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .map(|i| i + 4);
-        let end = match (lf, crlf) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        if let Some(i) = end {
-            buf.truncate(from + i);
-            return Ok(buf);
-        }
-        if buf.len() > 1 << 20 {
-            return Ok(buf);
-        }
-    }
-}
-
 pub(super) fn uses_modseq(k: &SearchKey) -> bool {
     match k {
         SearchKey::And(v) => v.iter().any(uses_modseq),
@@ -97,7 +66,12 @@ pub(super) fn uses_modseq(k: &SearchKey) -> bool {
 
 fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
     let m = c.meta;
-    let msg = || c.msg.get_or_init(|| Message::parse(c.raw.unwrap_or(&[])));
+    let msg = || {
+        c.msg.get_or_init(|| match c.whole {
+            true => Message::parse(c.raw.unwrap_or(&[])),
+            false => Message::parse_header(c.raw.unwrap_or(&[])),
+        })
+    };
     let sent_day = || msg().date().map(|(s, tz)| day(s, tz));
     match k {
         SearchKey::And(v) => v.iter().all(|k| eval(k, c)),
@@ -132,8 +106,6 @@ fn eval(k: &SearchKey, c: &Candidate<'_>) -> bool {
 pub(super) struct Found {
     pub seq: u32,
     pub meta: MessageMeta,
-    /// Its file.
-    pub path: std::path::PathBuf,
 }
 
 /// The charsets SEARCH, SORT and THREAD accept; NO [BADCHARSET] for others.
@@ -167,34 +139,42 @@ impl Session {
         let max_seq = sel.exists();
         let max_uid = sel.uids.last().copied().unwrap_or(0);
         let mut hits = Vec::new();
-        for (i, u) in sel.uids.iter().enumerate() {
-            let Some(meta) = metas.remove(u) else {
-                continue;
-            };
-            let path = user.ms.blob_path(&meta.blob);
-            let raw = if !content {
-                None
-            } else if text {
-                tokio::fs::read(&path).await.ok()
+        for (n, chunk) in sel.uids.chunks(CHUNK).enumerate() {
+            let chunk: Vec<(usize, MessageMeta)> = chunk
+                .iter()
+                .enumerate()
+                .filter_map(|(j, u)| metas.remove(u).map(|m| (n * CHUNK + j, m)))
+                .collect();
+            // Header keys only: the header cache answers (headers.rs).
+            let mut heads = if content && !text {
+                let refs: Vec<&MessageMeta> = chunk.iter().map(|(_, m)| m).collect();
+                header_blocks(&user.ms, &refs).await
             } else {
-                read_header(&path).await.ok()
-            };
-            let cell = std::cell::OnceCell::new();
-            let c = Candidate {
-                seq: i as u32 + 1,
-                meta: &meta,
-                max_seq,
-                max_uid,
-                recent: sel.recent.contains(u),
-                raw: raw.as_deref(),
-                msg: &cell,
-            };
-            if eval(key, &c) {
-                hits.push(Found {
-                    seq: c.seq,
-                    meta,
-                    path,
-                });
+                Vec::new()
+            }
+            .into_iter();
+            for (i, meta) in chunk {
+                let raw = if !content {
+                    None
+                } else if text {
+                    tokio::fs::read(user.ms.blob_path(&meta.blob)).await.ok()
+                } else {
+                    heads.next().flatten()
+                };
+                let cell = std::cell::OnceCell::new();
+                let c = Candidate {
+                    seq: i as u32 + 1,
+                    meta: &meta,
+                    max_seq,
+                    max_uid,
+                    recent: sel.recent.contains(&meta.uid),
+                    raw: raw.as_deref(),
+                    whole: text,
+                    msg: &cell,
+                };
+                if eval(key, &c) {
+                    hits.push(Found { seq: c.seq, meta });
+                }
             }
         }
         Ok(hits)

@@ -5,11 +5,13 @@
 
 use std::cmp::Ordering;
 
-use super::search::{check_charset, read_header, uses_modseq, Found};
+use super::headers::{header_blocks, CHUNK};
+use super::search::{check_charset, uses_modseq, Found};
 use crate::imap::base_subject;
 use crate::imap::proto::{SearchKey, SearchReturn, SortBy, SortCriterion};
-use crate::imap::session::{Done, Session};
+use crate::imap::session::{Done, Session, State};
 use crate::message::{decode_words, Address, Message};
+use crate::store::MessageMeta;
 
 /// A matched message with its header block (empty when it was not needed or
 /// could not be read).
@@ -18,18 +20,25 @@ pub(super) struct Loaded {
     pub header: Vec<u8>,
 }
 
-/// Reads the header block of every message when `needed`.
-pub(super) async fn load(found: Vec<Found>, needed: bool) -> Vec<Loaded> {
-    let mut out = Vec::with_capacity(found.len());
-    for f in found {
-        let header = if needed {
-            read_header(&f.path).await.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        out.push(Loaded { found: f, header });
+/// Reads the header block of every message when `needed` (from the header
+/// cache where it can).
+pub(super) async fn load(session: &Session, found: Vec<Found>, needed: bool) -> Vec<Loaded> {
+    let mut heads: Vec<Vec<u8>> = Vec::with_capacity(found.len());
+    if needed {
+        if let State::Selected(user, _) = &session.state {
+            for chunk in found.chunks(CHUNK) {
+                let refs: Vec<&MessageMeta> = chunk.iter().map(|f| &f.meta).collect();
+                let got = header_blocks(&user.ms, &refs).await;
+                heads.extend(got.into_iter().map(Option::unwrap_or_default));
+            }
+        }
     }
-    out
+    heads.resize_with(found.len(), Vec::new);
+    found
+        .into_iter()
+        .zip(heads)
+        .map(|(found, header)| Loaded { found, header })
+        .collect()
 }
 
 /// The "sent date" of RFC 5256: the Date header, else INTERNALDATE; seconds
@@ -105,7 +114,7 @@ fn order(loaded: &[Loaded], criteria: &[SortCriterion]) -> Vec<usize> {
     let keys: Vec<Vec<Key>> = loaded
         .iter()
         .map(|l| {
-            let msg = Message::parse(&l.header);
+            let msg = Message::parse_header(&l.header);
             criteria.iter().map(|c| key_of(c.by, l, &msg)).collect()
         })
         .collect();
@@ -143,7 +152,7 @@ impl Session {
         let needs_header = criteria
             .iter()
             .any(|c| !matches!(c.by, SortBy::Arrival | SortBy::Size));
-        let loaded = load(found, needs_header).await;
+        let loaded = load(self, found, needs_header).await;
         if let Some(ret) = ret {
             // ESORT (RFC 5267 §3.2): MIN and MAX are the first and last in
             // the sort order; ALL lists them in that order.

@@ -52,7 +52,7 @@ fn msg_ids(v: &[u8]) -> Vec<String> {
 }
 
 fn item(l: &Loaded, uid: bool) -> Item {
-    let msg = Message::parse(&l.header);
+    let msg = Message::parse_header(&l.header);
     let f = &l.found;
     let mut refs = msg
         .header("references")
@@ -398,7 +398,7 @@ impl Session {
             Ok(f) => f,
             Err(done) => return done,
         };
-        let loaded = load(found, true).await;
+        let loaded = load(self, found, true).await;
         let items: Vec<Item> = loaded.iter().map(|l| item(l, uid)).collect();
         let forest = match algorithm {
             ThreadAlgorithm::OrderedSubject => ordered_subject(&items),

@@ -64,6 +64,8 @@ impl Mailstore {
         }
         let blobs: Vec<String> = items.iter().map(|i| i.blob.id.clone()).collect();
         let count = items.len();
+        // The header cache rows go in with the messages (headers.rs).
+        let caches = self.analyse(blobs.clone()).await;
         let result = self
             .db
             .call(move |c| {
@@ -85,7 +87,7 @@ impl Mailstore {
                     let mut map = tx.prepare_cached(
                         "INSERT INTO legacy_map (folder, uidvalidity, uid, message_id) VALUES (?1, ?2, ?3, ?4)",
                     )?;
-                    for m in &items {
+                    for (m, cache) in items.iter().zip(&caches) {
                         let (uidnext, modseq): (i64, i64) = get_mbx
                             .query_row([m.mailbox_id], |r| Ok((r.get(0)?, r.get(1)?)))
                             .optional()?
@@ -116,6 +118,9 @@ impl Mailstore {
                             m.legacy_uidl
                         ])?;
                         let id = tx.last_insert_rowid();
+                        if let Some(cache) = cache {
+                            super::headers::insert(&tx, &m.blob.id, cache)?;
+                        }
                         if let Some(l) = &m.legacy {
                             map.execute(params![l.folder, l.uidvalidity as i64, l.uid as i64, id])?;
                         }

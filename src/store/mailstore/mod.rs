@@ -11,6 +11,7 @@
 //! Mailstore` block: `mailboxes`, `messages`, `flags`, `removal`, `legacy_map`.
 
 mod flags;
+pub mod headers;
 mod legacy_map;
 mod mailboxes;
 mod messages;
@@ -33,6 +34,7 @@ use crate::store::db::Db;
 use crate::store::error::Result;
 use crate::store::util::create_private_dir;
 
+pub use self::headers::HeaderCache;
 pub use self::names::{check_name, normalize_name};
 use self::schema::SCHEMA;
 use self::sql::insert_mailbox;

@@ -56,4 +56,19 @@ CREATE TABLE legacy_map (
 ALTER TABLE mailboxes ADD COLUMN first_recent INTEGER NOT NULL DEFAULT 1;
 UPDATE mailboxes SET first_recent = uidnext;
 "#,
+    r#"
+-- The header cache (headers.rs): what FETCH of ENVELOPE, BODY(STRUCTURE) and
+-- header sections and SEARCH of header fields need, so they do not open
+-- message files. One row per message file (copies share it); `version` is the
+-- renderer's, rows of another version count as missing. `header` is NULL when
+-- the header block is too big to keep here.
+CREATE TABLE header_cache (
+    blob          TEXT PRIMARY KEY,
+    version       INTEGER NOT NULL,
+    header        BLOB,
+    envelope      BLOB NOT NULL,
+    body          BLOB NOT NULL,
+    bodystructure BLOB NOT NULL
+);
+"#,
 ];

@@ -97,7 +97,8 @@ pub(super) fn bump_modseq(tx: &Transaction<'_>, mailbox_id: i64) -> Result<u64> 
     Ok(m as u64)
 }
 
-/// Blob names among `blobs` no longer referenced by any message.
+/// Blob names among `blobs` no longer referenced by any message; their
+/// header cache rows are removed in the same transaction.
 pub(super) fn unreferenced(tx: &Transaction<'_>, blobs: &[String]) -> Result<Vec<String>> {
     let mut st = tx.prepare_cached("SELECT 1 FROM messages WHERE blob = ?1 LIMIT 1")?;
     let mut out = Vec::new();
@@ -105,6 +106,10 @@ pub(super) fn unreferenced(tx: &Transaction<'_>, blobs: &[String]) -> Result<Vec
         if !st.exists([b])? {
             out.push(b.clone());
         }
+    }
+    let mut forget = tx.prepare_cached("DELETE FROM header_cache WHERE blob = ?1")?;
+    for b in &out {
+        forget.execute([b])?;
     }
     Ok(out)
 }
