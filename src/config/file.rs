@@ -29,7 +29,7 @@ pub struct ServerFile {
     pub submission: SubmissionSection,
     pub admin: AdminSection,
     /// `[quota]`: the default limits of every user.
-    pub quota: super::quota::QuotaSection,
+    pub quota: QuotaSection,
 }
 
 impl Default for ServerFile {
@@ -246,7 +246,7 @@ pub struct DomainFile {
     pub aliases: std::collections::BTreeMap<String, Vec<String>>,
     /// `[quota]`: this domain's limits, per user too.
     #[serde(default)]
-    pub quota: super::quota::QuotaSection,
+    pub quota: QuotaSection,
 }
 
 /// `[addresses]`: what happens to local parts that are not accounts.
@@ -372,4 +372,24 @@ pub struct LegacyEndpoint {
 
 fn yes() -> bool {
     true
+}
+
+/// A size as written: bytes, or a text with a unit.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum SizeValue {
+    Bytes(u64),
+    Text(String),
+}
+
+/// `[quota]` as serde sees it (server file and domain files).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct QuotaSection {
+    /// Storage per user.
+    pub storage: Option<SizeValue>,
+    /// Messages per user.
+    pub messages: Option<u64>,
+    /// Domain file only: storage per user, by local part.
+    pub users: std::collections::BTreeMap<String, SizeValue>,
 }

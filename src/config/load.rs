@@ -38,7 +38,7 @@ pub(super) fn read(path: &Path, check_tls: TlsCheck<'_>) -> Result<Config, Vec<P
     }
     validate::check_ports(&mut ck, &bound);
     validate::check_sizes(&mut ck, &server);
-    let quota = super::quota::server_quota(&mut ck, &server.quota);
+    let quota = super::validate::server_quota(&mut ck, &server.quota);
     let relay_host = relay_host(&mut ck, server.submission.relay_host.as_deref());
 
     let data_dir = resolve(&base, &server.data_dir);
@@ -296,7 +296,7 @@ fn load_domains(ck: &mut Checker, dir: &Path) -> BTreeMap<String, Domain> {
         }
         let base = f.parent().unwrap_or(dir).to_path_buf();
         let migration = check_migration(ck, &name, &base, &df.migration);
-        let quota = super::quota::domain_quota(ck, &name, &df.quota);
+        let quota = super::validate::domain_quota(ck, &name, &df.quota);
         let addresses = super::addresses::check_addresses(
             ck,
             &name,

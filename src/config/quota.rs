@@ -9,30 +9,6 @@
 
 use std::collections::BTreeMap;
 
-use serde::Deserialize;
-
-use super::validate::Checker;
-
-/// A size as written: bytes, or a text with a unit.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
-#[serde(untagged)]
-pub enum SizeValue {
-    Bytes(u64),
-    Text(String),
-}
-
-/// `[quota]` as serde sees it (server file and domain files).
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(default)]
-pub struct QuotaSection {
-    /// Storage per user.
-    pub storage: Option<SizeValue>,
-    /// Messages per user.
-    pub messages: Option<u64>,
-    /// Domain file only: storage per user, by local part.
-    pub users: BTreeMap<String, SizeValue>,
-}
-
 /// Limits of one user; `None`: unlimited.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Quota {
@@ -97,61 +73,6 @@ pub fn parse_size(s: &str) -> Result<u64, String> {
         return Err(format!("`{s}` is out of range"));
     }
     Ok(v as u64)
-}
-
-fn size(ck: &mut Checker, what: &str, v: &SizeValue) -> Option<u64> {
-    match v {
-        SizeValue::Bytes(b) => Some(*b),
-        SizeValue::Text(t) => match parse_size(t) {
-            Ok(b) => Some(b),
-            Err(e) => {
-                ck.problem(format!("{what}: {e}"));
-                None
-            }
-        },
-    }
-}
-
-/// The server file's `[quota]` (`users` has no meaning there).
-pub(super) fn server_quota(ck: &mut Checker, q: &QuotaSection) -> Quota {
-    if !q.users.is_empty() {
-        ck.problem("quota.users belongs in a domain file (per user of that domain)");
-    }
-    Quota {
-        storage: q
-            .storage
-            .as_ref()
-            .and_then(|v| size(ck, "quota.storage", v)),
-        messages: q.messages,
-    }
-}
-
-/// A domain file's `[quota]`.
-pub(super) fn domain_quota(ck: &mut Checker, domain: &str, q: &QuotaSection) -> DomainQuota {
-    let mut users = BTreeMap::new();
-    for (user, v) in &q.users {
-        if user.is_empty() || user.contains('@') || user.chars().any(|c| c.is_whitespace()) {
-            ck.problem(format!(
-                "domain {domain}: quota.users: `{user}` must be a local part (no @, no spaces)"
-            ));
-            continue;
-        }
-        if let Some(b) = size(ck, &format!("domain {domain}: quota.users.{user}"), v) {
-            users.insert(user.to_lowercase(), b);
-        }
-    }
-    DomainQuota {
-        default: Quota {
-            storage: q
-                .storage
-                .as_ref()
-                .and_then(|v| size(ck, &format!("domain {domain}: quota.storage"), v)),
-            messages: q.messages,
-        },
-        has_storage: q.storage.is_some(),
-        has_messages: q.messages.is_some(),
-        users,
-    }
 }
 
 /// The limits of `local`@domain: the user's own storage, else the domain's,

@@ -560,3 +560,64 @@ pub fn valid_domain(d: &str) -> bool {
                 && !l.ends_with('-')
         })
 }
+
+// `[quota]` (crate::config::quota): sizes read, users checked.
+
+fn size(ck: &mut Checker, what: &str, v: &super::file::SizeValue) -> Option<u64> {
+    match v {
+        super::file::SizeValue::Bytes(b) => Some(*b),
+        super::file::SizeValue::Text(t) => match super::quota::parse_size(t) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                ck.problem(format!("{what}: {e}"));
+                None
+            }
+        },
+    }
+}
+
+/// The server file's `[quota]` (`users` has no meaning there).
+pub(super) fn server_quota(ck: &mut Checker, q: &super::file::QuotaSection) -> super::quota::Quota {
+    if !q.users.is_empty() {
+        ck.problem("quota.users belongs in a domain file (per user of that domain)");
+    }
+    super::quota::Quota {
+        storage: q
+            .storage
+            .as_ref()
+            .and_then(|v| size(ck, "quota.storage", v)),
+        messages: q.messages,
+    }
+}
+
+/// A domain file's `[quota]`.
+pub(super) fn domain_quota(
+    ck: &mut Checker,
+    domain: &str,
+    q: &super::file::QuotaSection,
+) -> super::quota::DomainQuota {
+    let mut users = std::collections::BTreeMap::new();
+    for (user, v) in &q.users {
+        if user.is_empty() || user.contains('@') || user.chars().any(|c| c.is_whitespace()) {
+            ck.problem(format!(
+                "domain {domain}: quota.users: `{user}` must be a local part (no @, no spaces)"
+            ));
+            continue;
+        }
+        if let Some(b) = size(ck, &format!("domain {domain}: quota.users.{user}"), v) {
+            users.insert(user.to_lowercase(), b);
+        }
+    }
+    super::quota::DomainQuota {
+        default: super::quota::Quota {
+            storage: q
+                .storage
+                .as_ref()
+                .and_then(|v| size(ck, &format!("domain {domain}: quota.storage"), v)),
+            messages: q.messages,
+        },
+        has_storage: q.storage.is_some(),
+        has_messages: q.messages.is_some(),
+        users,
+    }
+}

@@ -233,8 +233,8 @@ async fn attempt(
         job(engine, um.account_id, &um.address, u).await;
     }
     let data_dir = engine.config().data_dir.clone();
-    let pw = um.password();
-    let sieve = super::sieve_copy::carry(&data_dir, m, um.account_id, &um.address, pw.as_ref());
+    let sieve_login = copy_login(m, &um.address, um.password().as_ref());
+    let sieve = super::sieve_copy::carry(&data_dir, m, um.account_id, &um.address, sieve_login);
     if let Some(note) = sieve.await? {
         let u = JobUpdate::with_error(JobState::Switching, note);
         job(engine, um.account_id, &um.address, u).await;

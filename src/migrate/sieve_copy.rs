@@ -8,15 +8,15 @@
 //! is never dropped silently. Each stored script is read back and compared
 //! (the switch's verification); a difference fails the attempt.
 
-use crate::auth::Password;
 use crate::config::Migration;
 use crate::filter::{ScriptError, Scripts};
 use crate::legacy::managesieve::Session;
+use crate::legacy::Login;
 
 use super::error::{MigrateError, Result};
-use super::sequence::copy_login;
 
-/// Copies the scripts of `address` (account `account_id`); `Ok(Some(note))`
+/// Copies the scripts of `address` (account `account_id`), logging in as
+/// `login` (the copy's login: `None` when there is none); `Ok(Some(note))`
 /// when some script is not active here although it was on the legacy side,
 /// or was skipped.
 pub async fn carry(
@@ -24,12 +24,12 @@ pub async fn carry(
     m: &Migration,
     account_id: i64,
     address: &str,
-    password: Option<&Password>,
+    login: Option<Login>,
 ) -> Result<Option<String>> {
     let Some(ep) = &m.managesieve else {
         return Ok(None);
     };
-    let login = copy_login(m, address, password).ok_or_else(|| {
+    let login = login.ok_or_else(|| {
         MigrateError::Unavailable("no password in memory and no admin credential".into())
     })?;
     let mut sess = tokio::time::timeout(m.timeout, Session::login(ep, m.timeout, &login))

@@ -120,6 +120,7 @@ pub async fn deliver_local(
     }
     if !items.is_empty() {
         ms.ingest(IngestSource::Smtp, items).await?;
+        super::quota_warn::after_delivery(app, account, &ms).await;
     }
     if let Some(reason) = &plan.reject {
         if from.is_empty() {

@@ -26,6 +26,7 @@ pub mod deliver;
 mod dsn;
 pub mod hop;
 pub mod queue;
+mod quota_warn;
 pub mod relay;
 pub mod route;
 mod service;
