@@ -74,8 +74,10 @@ def make_messages(n, seed=7):
     return out
 
 
-def start_ferrymail(binary, work, max_conn):
-    d = os.path.join(work, "ferrymail")
+def start_ferrymail(binary, work, max_conn, name="ferrymail", extra_args=()):
+    """Starts `ferrymail serve` (with `extra_args`, e.g. `--set` overrides) on
+    a fresh data dir in work/name with the user USER; (process, IMAP port)."""
+    d = os.path.join(work, name)
     os.makedirs(os.path.join(d, "domains"))
     with open(os.path.join(d, "ferrymail.toml"), "w") as f:
         f.write(
@@ -90,7 +92,7 @@ def start_ferrymail(binary, work, max_conn):
     subprocess.run([binary, "account", "add", USER, "--config", cfg], input=PASS.encode(), check=True,
                    stdout=subprocess.DEVNULL)
     log = open(os.path.join(d, "serve.log"), "w")
-    proc = subprocess.Popen([binary, "serve", "--config", cfg], stdout=log, stderr=log,
+    proc = subprocess.Popen([binary, "serve", "--config", cfg, *extra_args], stdout=log, stderr=log,
                             env={**os.environ, "RUST_LOG": "warn"})
     listeners = os.path.join(d, "data", "listeners")
     deadline = time.time() + 30

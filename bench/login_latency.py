@@ -36,36 +36,6 @@ import imap_bench  # noqa: E402
 USER, PASS = imap_bench.USER, imap_bench.PASS
 
 
-def start_ferrymail(binary, work, name, extra_args):
-    d = os.path.join(work, name)
-    os.makedirs(os.path.join(d, "domains"))
-    cfg = os.path.join(d, "ferrymail.toml")
-    with open(cfg, "w") as f:
-        f.write(
-            'hostname = "bench.test"\ndata_dir = "data"\ndomains_dir = "domains"\n'
-            "[auth]\nallow_plaintext = true\n"
-            '[imap]\nlisten = ["127.0.0.1:0"]\n'
-        )
-    with open(os.path.join(d, "domains", "example.test.toml"), "w") as f:
-        f.write('domain = "example.test"\n')
-    subprocess.run([binary, "account", "add", USER, "--config", cfg], input=PASS.encode(),
-                   check=True, stdout=subprocess.DEVNULL)
-    log = open(os.path.join(d, "serve.log"), "w")
-    proc = subprocess.Popen([binary, "serve", "--config", cfg, *extra_args], stdout=log,
-                            stderr=log, env={**os.environ, "RUST_LOG": "warn"})
-    listeners = os.path.join(d, "data", "listeners")
-    deadline = time.time() + 30
-    while not os.path.exists(listeners):
-        if time.time() > deadline or proc.poll() is not None:
-            sys.exit("ferrymail did not start; see " + log.name)
-        time.sleep(0.05)
-    for line in open(listeners):
-        proto, kind, addr = line.split()
-        if proto == "imap" and kind == "plain":
-            return proc, int(addr.rsplit(":", 1)[1])
-    sys.exit("no imap listener")
-
-
 def one_login(port, user):
     t0 = time.perf_counter()
     m = imaplib.IMAP4("127.0.0.1", port)
@@ -97,7 +67,7 @@ def main():
     try:
         for name, extra in [("ferrymail, credential cache on", []),
                             ("ferrymail, credential cache off", ["--set", "auth.credential_cache_secs=0"])]:
-            proc, port = start_ferrymail(args.bin, work, f"fm{len(procs)}", extra)
+            proc, port = imap_bench.start_ferrymail(args.bin, work, 10, f"fm{len(procs)}", extra)
             procs.append(proc)
             first = one_login(port, USER)
             s = series(port, USER, args.logins)

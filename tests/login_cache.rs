@@ -6,24 +6,15 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::domains::{server, PLAINTEXT};
-use common::ops::{add_account, cli};
+use common::ops::{add_account, admin_get, cli};
 use common::transcript::sasl_plain;
 use common::{Daemon, Line, TestConfig};
 
 const USER: &str = "anna@example.org";
 
 fn metric(cfg: &TestConfig, d: &Daemon, name: &str) -> u64 {
-    let token = std::fs::read_to_string(cfg.data_dir().join("admin-token")).unwrap();
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "20", "-H"])
-        .arg(format!("Authorization: Bearer {}", token.trim()))
-        .arg(format!("http://{}/metrics", d.addr("admin", "plain")))
-        .output()
-        .unwrap();
-    let text = String::from_utf8_lossy(&out.stdout);
+    let text = admin_get(cfg, d, "/metrics");
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{name} "))?.trim().parse().ok())
         .unwrap_or_else(|| panic!("{name} not in {text}"))

@@ -11,12 +11,11 @@ mod common;
 mod migrate_support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::domains::{migrating, MigratingDomain};
 use common::legacy::{Legacy, LegacyOptions};
-use common::ops::{add_account, cli, state};
+use common::ops::{add_account, admin_get, cli, imap_login, state};
 use common::{Daemon, Line, TestConfig};
 
 /// Series name with labels → value.
@@ -30,7 +29,7 @@ struct Scrape {
 
 impl Scrape {
     fn take(&mut self, cfg: &TestConfig, d: &Daemon, why: &str) -> Snapshot {
-        let text = metrics(cfg, d);
+        let text = admin_get(cfg, d, "/metrics");
         let mut snap = Snapshot::new();
         for l in text.lines() {
             if let Some(rest) = l.strip_prefix("# TYPE ") {
@@ -89,32 +88,6 @@ fn family(series: &str) -> &str {
 
 fn v(s: &Snapshot, series: &str) -> f64 {
     s.get(series).copied().unwrap_or(0.0)
-}
-
-/// `GET /metrics` with the admin token.
-fn metrics(cfg: &TestConfig, d: &Daemon) -> String {
-    let token = std::fs::read_to_string(cfg.data_dir().join("admin-token")).unwrap();
-    let out = Command::new("curl")
-        .args(["-s", "--max-time", "20", "-H"])
-        .arg(format!("Authorization: Bearer {}", token.trim()))
-        .arg(format!("http://{}/metrics", d.addr("admin", "plain")))
-        .output()
-        .unwrap();
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// IMAP LOGIN over a fresh connection; the tagged answer.
-fn imap_login(d: &Daemon, user: &str, password: &str) -> String {
-    let mut c = Line::connect(d.addr("imap", "plain"));
-    c.expect("* OK");
-    c.send_line(&format!("a LOGIN {user} {password}"));
-    loop {
-        let l = c.line();
-        if l.starts_with("a ") || l.is_empty() {
-            c.send_line("z LOGOUT");
-            return l;
-        }
-    }
 }
 
 /// One message over the MX listener; the reply to the end of DATA.

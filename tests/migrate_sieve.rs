@@ -11,10 +11,9 @@ mod migrate_support;
 
 use common::domains::{migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{Legacy, LegacyOptions};
-use common::ops::{cli, wait_state};
+use common::ops::{account_id, cli, imap_login, mx_send, wait_state};
 use common::{wait_until, Daemon, Line, TestConfig};
 use ferrymail::filter::Scripts;
-use ferrymail::store::Store;
 
 const FILTER: &str = "require [\"fileinto\", \"imap4flags\", \"vacation\"];\r\n\
 # Vom Chef: eigener Ordner, markiert.\r\n\
@@ -27,42 +26,6 @@ const OLD: &str = "# alt\r\nkeep;\r\n";
 
 const DUPLICATE: &str =
     "require [\"fileinto\", \"vnd.dovecot.duplicate\"];\r\nif duplicate { discard; }\r\n";
-
-fn account_id(cfg: &TestConfig, address: &str) -> i64 {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(&cfg.data_dir()).unwrap();
-        store.account(address).await.unwrap().unwrap().id
-    })
-}
-
-fn imap_login(d: &Daemon, user: &str, password: &str) -> String {
-    let mut c = Line::connect(d.addr("imap", "plain"));
-    c.expect("* OK");
-    c.send_line(&format!("a LOGIN {user} {password}"));
-    loop {
-        let l = c.line();
-        if l.starts_with("a ") || l.is_empty() {
-            c.send_line("z LOGOUT");
-            return l;
-        }
-    }
-}
-
-fn mx_send(d: &Daemon, from: &str, to: &str, subject: &str) {
-    let mut c = Line::connect(d.addr("smtp", "plain"));
-    c.expect("220");
-    c.expect_code("EHLO chef.example.net", "250");
-    c.expect_code(&format!("MAIL FROM:<{from}>"), "250");
-    c.expect_code(&format!("RCPT TO:<{to}>"), "250");
-    c.expect_code("DATA", "354");
-    c.send(
-        format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHallo.\r\n.\r\n").as_bytes(),
-    );
-    let r = c.reply();
-    assert!(r.starts_with("250"), "{r}\n{}", d.log_text());
-    c.send_line("QUIT");
-}
 
 #[test]
 fn scripts_move_with_the_user_and_filter_from_the_first_message() {

@@ -12,39 +12,11 @@ mod common;
 
 use common::domains::PLAINTEXT;
 use common::legacy::{Legacy, LegacyOptions};
-use common::ops::add_account;
-use common::{wait_until, Daemon, Line, TestConfig};
+use common::ops::{account_id, add_account, mx_send};
+use common::{wait_until, Daemon, TestConfig};
 use ferrymail::filter::Scripts;
-use ferrymail::store::Store;
 
 const USER: &str = "anna@example.org";
-
-fn account_id(cfg: &TestConfig) -> i64 {
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = Store::open(&cfg.data_dir()).unwrap();
-        store.account(USER).await.unwrap().unwrap().id
-    })
-}
-
-fn send(d: &Daemon, from: &str, to: &str, subject: &str) {
-    let mut c = Line::connect(d.addr("smtp", "plain"));
-    c.expect("220");
-    c.expect_code("EHLO sender.test", "250");
-    c.expect_code(&format!("MAIL FROM:<{from}>"), "250");
-    c.expect_code(&format!("RCPT TO:<{to}>"), "250");
-    c.expect_code("DATA", "354");
-    c.send(
-        format!(
-            "From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\nMessage-ID: <{}@sender.test>\r\n\r\nHallo.\r\n.\r\n",
-            subject.len() * 7 + from.len()
-        )
-        .as_bytes(),
-    );
-    let r = c.reply();
-    assert!(r.starts_with("250"), "{r}\n{}", d.log_text());
-    c.send_line("QUIT");
-}
 
 /// Every folder's messages as `folder: subject [flags]` lines, via imaplib.
 fn folders(d: &Daemon) -> Vec<String> {
@@ -135,24 +107,24 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
     add_account(&cfg, USER, "anna-pw");
 
     // No script: INBOX.
-    send(&d, "someone@example.net", USER, "ohne Filter");
+    mx_send(&d, "someone@example.net", USER, "ohne Filter");
     assert_eq!(folders(&d), vec!["INBOX: ohne Filter []"]);
 
-    let scripts = Scripts::of(&cfg.data_dir(), account_id(&cfg));
+    let scripts = Scripts::of(&cfg.data_dir(), account_id(&cfg, USER));
     scripts.put("Regeln", script().as_bytes()).unwrap();
     scripts.set_active(Some("Regeln")).unwrap();
 
     // An encoded-word subject, matched decoded; the folder is created.
-    send(
+    mx_send(
         &d,
         "shop@example.net",
         USER,
         "=?UTF-8?B?SWhyZSBSZWNobnVuZyBOci4gNw==?=",
     );
-    send(&d, "chef@example.net", USER, "Termin");
-    send(&d, "list@example.net", "anna+listen@example.org", "Digest");
-    send(&d, "spam@example.net", USER, "Werbung!");
-    send(&d, "x@example.net", USER, "weiter bitte");
+    mx_send(&d, "chef@example.net", USER, "Termin");
+    mx_send(&d, "list@example.net", "anna+listen@example.org", "Digest");
+    mx_send(&d, "spam@example.net", USER, "Werbung!");
+    mx_send(&d, "x@example.net", USER, "weiter bitte");
     // imaplib shows folder names in modified UTF-7.
     let mut want: Vec<String> = [
         (
@@ -203,7 +175,7 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
     assert!(text.contains("SRS0="), "{text}");
 
     // A folder that does not exist, without :create: INBOX, and the reason.
-    send(&d, "y@example.net", USER, "nirgends hin");
+    mx_send(&d, "y@example.net", USER, "nirgends hin");
     assert!(folders(&d).contains(&"INBOX: nirgends hin []".to_string()));
     let (_, err) = scripts.last_error().expect("the reason is recorded");
     assert!(err.contains("gibt-es-nicht"), "{err}");
@@ -212,7 +184,7 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
     scripts
         .put("Regeln", b"require \"fileinto\";\nfileinto \"x\"\nkeep;")
         .unwrap();
-    send(&d, "shop@example.net", USER, "Rechnung 8");
+    mx_send(&d, "shop@example.net", USER, "Rechnung 8");
     assert!(folders(&d).contains(&"INBOX: Rechnung 8 []".to_string()));
     let (_, err) = scripts.last_error().unwrap();
     assert!(
@@ -234,9 +206,9 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
                 .as_bytes(),
         )
         .unwrap();
-    send(&d, "alice@legacy.test", USER, "Frage eins");
-    send(&d, "alice@legacy.test", USER, "Frage zwei");
-    send(&d, "alice@legacy.test", USER, "weg damit");
+    mx_send(&d, "alice@legacy.test", USER, "Frage eins");
+    mx_send(&d, "alice@legacy.test", USER, "Frage zwei");
+    mx_send(&d, "alice@legacy.test", USER, "weg damit");
     let inbox = folders(&d);
     assert!(
         inbox.contains(&"INBOX: Frage eins []".to_string()),

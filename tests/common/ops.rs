@@ -74,3 +74,56 @@ pub fn add_account(cfg: &TestConfig, address: &str, password: &str) {
     let (code, _, err) = cli(cfg, &["account", "add", address], &format!("{password}\n"));
     assert_eq!(code, 0, "{err}");
 }
+
+/// `GET path` of the daemon's admin API with its token (curl): the body.
+pub fn admin_get(cfg: &TestConfig, d: &Daemon, path: &str) -> String {
+    let token = std::fs::read_to_string(cfg.data_dir().join("admin-token")).unwrap();
+    let out = std::process::Command::new("curl")
+        .args(["-s", "--max-time", "20", "-H"])
+        .arg(format!("Authorization: Bearer {}", token.trim()))
+        .arg(format!("http://{}{path}", d.addr("admin", "plain")))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// IMAP LOGIN (the name and password as atoms) over a fresh connection to
+/// the daemon, then LOGOUT: the tagged answer to LOGIN.
+pub fn imap_login(d: &Daemon, user: &str, password: &str) -> String {
+    let mut c = super::Line::connect(d.addr("imap", "plain"));
+    c.expect("* OK");
+    c.send_line(&format!("a LOGIN {user} {password}"));
+    loop {
+        let l = c.line();
+        if l.starts_with("a ") || l.is_empty() {
+            c.send_line("z LOGOUT");
+            return l;
+        }
+    }
+}
+
+/// One message from `from` to `to` over the daemon's MX listener, with the
+/// headers From, To and Subject; the reply to the end of DATA must be 250.
+pub fn mx_send(d: &Daemon, from: &str, to: &str, subject: &str) {
+    let mut c = super::Line::connect(d.addr("smtp", "plain"));
+    c.expect("220");
+    c.expect_code("EHLO sender.test", "250");
+    c.expect_code(&format!("MAIL FROM:<{from}>"), "250");
+    c.expect_code(&format!("RCPT TO:<{to}>"), "250");
+    c.expect_code("DATA", "354");
+    c.send(
+        format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHallo.\r\n.\r\n").as_bytes(),
+    );
+    let r = c.reply();
+    assert!(r.starts_with("250"), "{r}\n{}", d.log_text());
+    c.send_line("QUIT");
+}
+
+/// The store's id of the account `address` (it must exist).
+pub fn account_id(cfg: &TestConfig, address: &str) -> i64 {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let store = Store::open(&cfg.data_dir()).unwrap();
+        store.account(address).await.unwrap().unwrap().id
+    })
+}
