@@ -12,7 +12,7 @@ mod common;
 
 use common::domains::PLAINTEXT;
 use common::legacy::{Legacy, LegacyOptions};
-use common::ops::{account_id, add_account, mx_send};
+use common::ops::{account_id, add_account, mx_send, mx_send_message};
 use common::{wait_until, Daemon, TestConfig};
 use ferrymail::filter::Scripts;
 
@@ -172,7 +172,35 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
         .map(|b| String::from_utf8_lossy(b).into_owned())
         .collect();
     assert!(text.contains("weiter bitte"), "{text}");
+    let lines = {
+        let mut c = legacy.imap("alice", "alice-pw");
+        c.ok("SELECT INBOX");
+        let l = c.ok("FETCH 1 (BODY.PEEK[HEADER.FIELDS (X-FERRYMAIL-REDIRECTED)])");
+        c.logout();
+        l
+    };
+    let mark: String = lines
+        .iter()
+        .flat_map(|l| l.literals.iter())
+        .map(|b| String::from_utf8_lossy(b).into_owned())
+        .collect();
+    assert!(
+        mark.contains("X-Ferrymail-Redirected: anna@example.org"),
+        "{mark}"
+    );
     assert!(text.contains("SRS0="), "{text}");
+
+    // A message this account redirected before comes back: no second round
+    // (a loop), it stays here and the reason is recorded.
+    mx_send_message(
+        &d,
+        "x@example.net",
+        USER,
+        "X-Ferrymail-Redirected: anna@example.org\r\nSubject: weiter im Kreis\r\n\r\nHallo.\r\n",
+    );
+    assert!(folders(&d).contains(&"INBOX: weiter im Kreis []".to_string()));
+    let (_, err) = scripts.last_error().expect("the loop is recorded");
+    assert!(err.contains("a loop"), "{err}");
 
     // A folder that does not exist, without :create: INBOX, and the reason.
     mx_send(&d, "y@example.net", USER, "nirgends hin");

@@ -78,12 +78,13 @@ impl Host for Mailboxes {
     }
 }
 
-/// Runs the active script of the account whose scripts are `scripts` on the
-/// message in `path`. `mailboxes`: the names the account has. `hosted`:
+/// Runs the active script of the account `user` whose scripts are
+/// `scripts` on the message in `path`. `mailboxes`: the names the account has. `hosted`:
 /// whether an address is in a hosted domain (a redirect there is not
 /// carried out yet). Blocking: call it on the blocking pool.
 pub fn plan(
     scripts: &Scripts,
+    user: &str,
     path: &Path,
     envelope: Envelope,
     mailboxes: Vec<String>,
@@ -112,7 +113,43 @@ pub fn plan(
         Ok(a) => a,
         Err(e) => return Plan::failed(format!("the script failed: {e}")),
     };
-    from_actions(actions, hosted)
+    let mut plan = from_actions(actions, hosted);
+    // RFC 5228 §4.2: no redirect loops. A message this account redirected
+    // before carries its mark; it is not sent round again.
+    if !plan.redirects.is_empty() && redirected_by(&raw, user) {
+        plan.redirects.clear();
+        plan.error = Some(
+            "redirect refused: this account redirected the message before (a loop); it is kept in INBOX"
+                .into(),
+        );
+        if !plan.targets.iter().any(|t| t.mailbox == "INBOX") {
+            plan.targets.push(Target {
+                mailbox: "INBOX".into(),
+                flags: vec![],
+                create: false,
+            });
+        }
+    }
+    plan
+}
+
+/// The header a redirect adds: the account that redirected.
+pub const REDIRECT_MARK: &str = "X-Ferrymail-Redirected";
+
+/// Whether the header block of `raw` has a [`REDIRECT_MARK`] naming `user`.
+pub fn redirected_by(raw: &[u8], user: &str) -> bool {
+    let name = REDIRECT_MARK.as_bytes();
+    raw.split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l))
+        .take_while(|l| !l.is_empty())
+        .any(|l| {
+            l.len() > name.len()
+                && l[..name.len()].eq_ignore_ascii_case(name)
+                && l[name.len()] == b':'
+                && String::from_utf8_lossy(&l[name.len() + 1..])
+                    .trim()
+                    .eq_ignore_ascii_case(user)
+        })
 }
 
 fn read_bounded(path: &Path) -> std::io::Result<Vec<u8>> {
@@ -228,6 +265,19 @@ mod tests {
         assert!(p.targets[0].create);
         assert_eq!(p.redirects, vec!["a@example.net"]);
         assert_eq!(p.error, None);
+    }
+
+    #[test]
+    fn the_redirect_mark_is_read_from_the_header_only() {
+        let m = b"Subject: x\r\nx-ferrymail-redirected:  Anna@Example.org \r\n\r\nbody\r\n";
+        assert!(redirected_by(m, "anna@example.org"));
+        assert!(!redirected_by(m, "bob@example.org"));
+        let body_only = b"Subject: x\r\n\r\nX-Ferrymail-Redirected: anna@example.org\r\n";
+        assert!(!redirected_by(body_only, "anna@example.org"));
+        assert!(!redirected_by(
+            b"X-Ferrymail-Redirected",
+            "anna@example.org"
+        ));
     }
 
     #[test]

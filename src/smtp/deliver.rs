@@ -74,8 +74,10 @@ pub async fn deliver_local(
                 let sender_addr = super::address::parse_address(from).ok();
                 let sender = super::aliases::forward_sender(&config, sender_addr.as_ref(), &domain)
                     .map_err(StoreError::Io)?;
+                // The copy that leaves carries this account's mark (loops).
+                let marked = marked_copy(&config.data_dir, path, &account.address).await?;
                 for to in &plan.redirects {
-                    enqueue(app, path, &sender, to, &hop, None).await?;
+                    enqueue(app, &marked.path, &sender, to, &hop, None).await?;
                     tracing::info!(user = %account.address, to = %to, "sieve: redirected");
                     queued = true;
                 }
@@ -216,6 +218,19 @@ async fn vacation(
     }
 }
 
+/// A spool copy of the message in `path` with a first header line
+/// `X-Ferrymail-Redirected: user`, durable.
+async fn marked_copy(data_dir: &Path, path: &Path, user: &str) -> Result<Spool, StoreError> {
+    use tokio::io::AsyncWriteExt;
+    let (spool, mut f) = Spool::create(data_dir).await?;
+    f.write_all(format!("{}: {user}\r\n", filter::REDIRECT_MARK).as_bytes())
+        .await?;
+    let mut src = tokio::fs::File::open(path).await?;
+    tokio::io::copy(&mut src, &mut f).await?;
+    f.sync_all().await?;
+    Ok(spool)
+}
+
 /// The message's header block (enough for replies; bounded).
 async fn read_head(path: &Path) -> Vec<u8> {
     use tokio::io::AsyncReadExt;
@@ -276,12 +291,15 @@ async fn filter_plan(
         to: rcpt.to_string(),
     };
     let path = path.to_path_buf();
+    let user = account.address.clone();
     tokio::task::spawn_blocking(move || {
         let is_hosted = |a: &str| {
             a.rsplit_once('@')
                 .is_some_and(|(_, d)| hosted.contains(&d.to_ascii_lowercase()))
         };
-        filter::plan(&scripts, &path, envelope, names, &is_hosted, &separator)
+        filter::plan(
+            &scripts, &user, &path, envelope, names, &is_hosted, &separator,
+        )
     })
     .await
     .map_err(|e| StoreError::Internal(e.to_string()))

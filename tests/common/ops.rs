@@ -105,15 +105,20 @@ pub fn imap_login(d: &Daemon, user: &str, password: &str) -> String {
 /// One message from `from` to `to` over the daemon's MX listener, with the
 /// headers From, To and Subject; the reply to the end of DATA must be 250.
 pub fn mx_send(d: &Daemon, from: &str, to: &str, subject: &str) {
+    let message = format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHallo.\r\n");
+    mx_send_message(d, from, to, &message);
+}
+
+/// `message` (CRLF lines, no dot at a line start) from `from` to `to` over
+/// the daemon's MX listener; the reply to the end of DATA must be 250.
+pub fn mx_send_message(d: &Daemon, from: &str, to: &str, message: &str) {
     let mut c = super::Line::connect(d.addr("smtp", "plain"));
     c.expect("220");
     c.expect_code("EHLO sender.test", "250");
     c.expect_code(&format!("MAIL FROM:<{from}>"), "250");
     c.expect_code(&format!("RCPT TO:<{to}>"), "250");
     c.expect_code("DATA", "354");
-    c.send(
-        format!("From: {from}\r\nTo: {to}\r\nSubject: {subject}\r\n\r\nHallo.\r\n.\r\n").as_bytes(),
-    );
+    c.send(format!("{message}.\r\n").as_bytes());
     let r = c.reply();
     assert!(r.starts_with("250"), "{r}\n{}", d.log_text());
     c.send_line("QUIT");
