@@ -2,12 +2,15 @@
 //! command with its response codes (script names in German and Russian), a
 //! script uploaded and activated here then filtering mail sent over SMTP,
 //! hostile input (overlong lines, huge literals, garbage, error floods), and
-//! Debian's `sieve-connect` uploading and activating a script over STARTTLS.
+//! Debian's `sieve-connect` uploading and activating a script over STARTTLS;
+//! a first login of a user of a migrating domain starts their move and is
+//! told to try later until the copy is done.
 
 mod common;
 
 use common::domains::{server, PLAINTEXT};
-use common::ops::add_account;
+use common::legacy::{Legacy, LegacyOptions};
+use common::ops::{add_account, wait_state};
 use common::transcript::sasl_plain;
 use common::{Daemon, Line, TestConfig};
 
@@ -406,4 +409,50 @@ fn sieve_connect_uploads_and_activates_a_script_over_starttls() {
         scripts.get("Regeln").unwrap(),
         b"require \"fileinto\";\nfileinto \"Archiv\";\n"
     );
+}
+
+#[test]
+fn a_first_login_of_a_legacy_user_starts_the_move_and_is_told_to_try_later() {
+    let legacy = Legacy::start(LegacyOptions::with_users(&["alice"]));
+    let mut c = legacy.imap("alice", "alice-pw");
+    for i in 0..20 {
+        let body = format!("From: x@example.net\r\nSubject: m{i}\r\n\r\nHallo {i}.\r\n");
+        c.append("INBOX", "", "01-Jan-2020 10:00:00 +0100", body.as_bytes());
+    }
+    c.logout();
+    let domain = common::domains::migrating(
+        &legacy,
+        common::domains::MigratingDomain {
+            migration: "serve_locally_within_ms = 0",
+            ..Default::default()
+        },
+    );
+    let cfg = TestConfig::new(
+        &server(PLAINTEXT, &["managesieve"]),
+        &[("example.org", &domain)],
+    );
+    let d = Daemon::start_with(&cfg.path(), &cfg.data_dir(), |cmd| {
+        cmd.env("FERRYMAIL_TEST_COPY_DELAY_MS", "100");
+    });
+    let alice = "alice@example.org";
+    let auth = format!(
+        "AUTHENTICATE \"PLAIN\" \"{}\"",
+        sasl_plain(alice.as_bytes(), "alice-pw")
+    );
+    let (mut c, _) = greeted(&d);
+    let r = cmd(&mut c, &auth);
+    assert!(
+        r.starts_with("NO (TRYLATER) \"your mailbox is being moved"),
+        "{r}"
+    );
+    // Still usable: a wrong password is refused, not told to wait.
+    let bad = sasl_plain(alice.as_bytes(), "falsch");
+    assert_eq!(
+        cmd(&mut c, &format!("AUTHENTICATE \"PLAIN\" \"{bad}\"")),
+        "NO \"Authentication failed\""
+    );
+    wait_state(&cfg, &d, alice, "migrated");
+    let r = cmd(&mut c, &auth);
+    assert_eq!(r, "OK \"Logged in\"", "{}", d.log_text());
+    assert_eq!(put(&mut c, "Urlaub", "keep;"), "OK \"Script stored\"");
 }
