@@ -456,3 +456,37 @@ fn a_first_login_of_a_legacy_user_starts_the_move_and_is_told_to_try_later() {
     assert_eq!(r, "OK \"Logged in\"", "{}", d.log_text());
     assert_eq!(put(&mut c, "Urlaub", "keep;"), "OK \"Script stored\"");
 }
+
+#[test]
+fn check_config_knows_the_section_and_idle_sessions_time_out() {
+    let cfg = TestConfig::new(
+        "[managesieve]\nlisten = [\"nowhere\"]\nlisten_tls = [\"127.0.0.1:5190\"]\ntimeout_secs = 0\n",
+        &[("example.org", "domain = \"example.org\"\n")],
+    );
+    let path = cfg.path();
+    let (code, out, err) =
+        common::run_cli(&["check-config", "--config", path.to_str().unwrap()], "");
+    assert_eq!(code, 1, "{out}{err}");
+    let err = format!("{out}{err}");
+    assert!(
+        err.contains("managesieve.listen: `nowhere` is not an address"),
+        "{err}"
+    );
+    assert!(
+        err.contains("unknown key `managesieve.listen_tls`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("managesieve.timeout_secs must be at least 1"),
+        "{err}"
+    );
+
+    let (_cfg, d) = setup(
+        &format!("{PLAINTEXT}\n[managesieve]\nlisten = [\"127.0.0.1:0\"]\ntimeout_secs = 1"),
+        &[],
+    );
+    let mut c = logged_in(&d);
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    assert_eq!(c.line(), "BYE \"Autologout timer expired\"");
+    assert_eq!(c.try_line(), None);
+}
