@@ -300,7 +300,9 @@ impl Session {
         }
         let mut args = args.into_iter();
         let (mech, initial) = match (args.next(), args.next(), args.next()) {
+            // The mechanism is a string (RFC 5804); an atom is taken too.
             (Some(Arg::Str(m)), i @ (None | Some(Arg::Str(_))), None) => (m, i),
+            (Some(Arg::Atom(m)), i @ (None | Some(Arg::Str(_))), None) => (m.into_bytes(), i),
             _ => {
                 self.respond(
                     "NO",
