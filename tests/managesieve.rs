@@ -220,6 +220,16 @@ fn every_command_with_its_response_codes() {
         "OK \"Unauthenticate completed\""
     );
     assert_eq!(cmd(&mut c, "LISTSCRIPTS"), "NO \"Authenticate first\"");
+    let metrics = ferrymail::metrics::Metrics::default();
+    let guard = metrics.session(ferrymail::config::Protocol::ManageSieve);
+    assert_eq!(
+        metrics.open_sessions(ferrymail::config::Protocol::ManageSieve),
+        1
+    );
+    assert!(metrics
+        .render("")
+        .contains("ferrymail_sessions{protocol=\"managesieve\"} 1"));
+    drop(guard);
     assert_eq!(cmd(&mut c, "LOGOUT"), "OK \"Logout completed\"");
     assert_eq!(c.try_line(), None);
 
