@@ -31,6 +31,7 @@ pub fn services(app: &Arc<App>, protocol: Protocol) -> Option<Arc<dyn Service>> 
     match protocol {
         Protocol::Pop3 => Some(crate::pop3::Pop3Service::new(app.clone())),
         Protocol::Imap => Some(crate::imap::ImapService::new(app.clone())),
+        Protocol::ManageSieve => Some(crate::managesieve::ManageSieveService::new(app.clone())),
         Protocol::Smtp | Protocol::Submission => {
             Some(crate::smtp::SmtpService::new(app.clone(), protocol))
         }

@@ -15,6 +15,7 @@ pub mod imap;
 pub mod legacy;
 pub mod logging;
 pub mod login;
+pub mod managesieve;
 pub mod message;
 pub mod metrics;
 pub mod migrate;

@@ -6,9 +6,10 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use crate::config::Protocol;
 
-const PROTOCOLS: [Protocol; 4] = [
+const PROTOCOLS: [Protocol; 5] = [
     Protocol::Imap,
     Protocol::Pop3,
+    Protocol::ManageSieve,
     Protocol::Smtp,
     Protocol::Submission,
 ];
@@ -43,8 +44,8 @@ impl LegacyAuth {
 
 #[derive(Default)]
 pub struct Metrics {
-    sessions: [AtomicI64; 4],
-    sessions_total: [AtomicU64; 4],
+    sessions: [AtomicI64; PROTOCOLS.len()],
+    sessions_total: [AtomicU64; PROTOCOLS.len()],
     legacy_auth: [AtomicU64; 4],
     pub messages_copied: AtomicU64,
     pub bytes_copied: AtomicU64,

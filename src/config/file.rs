@@ -25,6 +25,7 @@ pub struct ServerFile {
     pub auth: AuthSection,
     pub imap: ImapSection,
     pub pop3: Pop3Section,
+    pub managesieve: ManageSieveSection,
     pub smtp: SmtpSection,
     pub submission: SubmissionSection,
     pub admin: AdminSection,
@@ -44,6 +45,7 @@ impl Default for ServerFile {
             auth: AuthSection::default(),
             imap: ImapSection::default(),
             pop3: Pop3Section::default(),
+            managesieve: ManageSieveSection::default(),
             smtp: SmtpSection::default(),
             submission: SubmissionSection::default(),
             admin: AdminSection::default(),
@@ -159,6 +161,28 @@ impl Default for Pop3Section {
             listen_tls: vec![],
             max_connections: 1000,
             max_connections_per_ip: 20,
+            timeout_secs: 600,
+        }
+    }
+}
+
+/// `[managesieve]`: RFC 5804, for users to install their Sieve scripts (port 4190).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ManageSieveSection {
+    pub listen: Vec<String>,
+    pub max_connections: usize,
+    pub max_connections_per_ip: usize,
+    /// Inactivity timeout, seconds.
+    pub timeout_secs: u64,
+}
+
+impl Default for ManageSieveSection {
+    fn default() -> Self {
+        ManageSieveSection {
+            listen: vec![],
+            max_connections: 200,
+            max_connections_per_ip: 10,
             timeout_secs: 600,
         }
     }

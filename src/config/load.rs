@@ -67,6 +67,7 @@ pub(super) fn read(path: &Path, check_tls: TlsCheck<'_>) -> Result<Config, Vec<P
         auth: server.auth,
         imap: server.imap,
         pop3: server.pop3,
+        managesieve: server.managesieve,
         smtp: server.smtp,
         submission: server.submission,
         relay_host,
@@ -169,7 +170,7 @@ struct Sockets<'a> {
     per_ip: usize,
 }
 
-/// The sockets of `[imap]`, `[pop3]`, `[smtp]` and `[submission]`, in that order.
+/// The sockets of `[imap]`, `[pop3]`, `[managesieve]`, `[smtp]` and `[submission]`, in that order.
 fn listeners(ck: &mut Checker, s: &ServerFile) -> Vec<ListenerSpec> {
     let sections = [
         Sockets {
@@ -185,6 +186,13 @@ fn listeners(ck: &mut Checker, s: &ServerFile) -> Vec<ListenerSpec> {
             listen_tls: Some(&s.pop3.listen_tls),
             max: s.pop3.max_connections,
             per_ip: s.pop3.max_connections_per_ip,
+        },
+        Sockets {
+            protocol: Protocol::ManageSieve,
+            listen: &s.managesieve.listen,
+            listen_tls: None,
+            max: s.managesieve.max_connections,
+            per_ip: s.managesieve.max_connections_per_ip,
         },
         Sockets {
             protocol: Protocol::Smtp,

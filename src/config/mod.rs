@@ -28,7 +28,10 @@ pub use domain::{
     AdminCredential, AdminMethod, Domain, Endpoint, LegacyLogin, Migration, Source, TlsMode,
     WhileCopying,
 };
-pub use file::{AuthSection, ImapSection, LogSection, Pop3Section, SmtpSection, SubmissionSection};
+pub use file::{
+    AuthSection, ImapSection, LogSection, ManageSieveSection, Pop3Section, SmtpSection,
+    SubmissionSection,
+};
 pub use quota::Quota;
 pub use types::{Config, ListenerSpec, Protocol, TlsFiles};
 pub use validate::{parse_host_port, valid_domain, Problem};

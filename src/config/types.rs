@@ -9,7 +9,8 @@ use std::path::PathBuf;
 
 use super::domain::Domain;
 use super::file::{
-    AuthSection, ImapSection, LogSection, Pop3Section, SmtpSection, SubmissionSection,
+    AuthSection, ImapSection, LogSection, ManageSieveSection, Pop3Section, SmtpSection,
+    SubmissionSection,
 };
 
 /// The protocol served on a listener.
@@ -17,6 +18,7 @@ use super::file::{
 pub enum Protocol {
     Imap,
     Pop3,
+    ManageSieve,
     Smtp,
     Submission,
     Admin,
@@ -27,6 +29,7 @@ impl Protocol {
         match self {
             Protocol::Imap => "imap",
             Protocol::Pop3 => "pop3",
+            Protocol::ManageSieve => "managesieve",
             Protocol::Smtp => "smtp",
             Protocol::Submission => "submission",
             Protocol::Admin => "admin",
@@ -65,6 +68,7 @@ pub struct Config {
     pub auth: AuthSection,
     pub imap: ImapSection,
     pub pop3: Pop3Section,
+    pub managesieve: ManageSieveSection,
     pub smtp: SmtpSection,
     pub submission: SubmissionSection,
     /// `[submission] relay_host`, parsed.

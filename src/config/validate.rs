@@ -265,7 +265,7 @@ pub(super) fn check_ports(ck: &mut Checker, bound: &[(SocketAddr, String)]) {
     }
 }
 
-/// Size limits of `[imap]` and `[smtp]`.
+/// Size limits of `[imap]` and `[smtp]`, and the `[managesieve]` timeout.
 pub(super) fn check_sizes(ck: &mut Checker, server: &ServerFile) {
     if server.imap.append_limit == 0 || server.imap.append_limit > u32::MAX as u64 {
         ck.problem("imap.append_limit must be between 1 and 4294967295");
@@ -275,6 +275,9 @@ pub(super) fn check_sizes(ck: &mut Checker, server: &ServerFile) {
     }
     if server.smtp.max_message_size == 0 {
         ck.problem("smtp.max_message_size must be at least 1");
+    }
+    if server.managesieve.timeout_secs == 0 {
+        ck.problem("managesieve.timeout_secs must be at least 1");
     }
 }
 

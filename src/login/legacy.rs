@@ -287,6 +287,11 @@ async fn while_copying(
             }
             WhileCopying::Proxy => {}
         }
+        // ManageSieve has no legacy session to relay to: a temporary failure.
+        if req.protocol == Proto::ManageSieve {
+            logout(sess.take()).await;
+            return LoginOutcome::Unavailable(MOVING.into());
+        }
         // POP3 with no legacy POP3 server to relay to: hold the login like
         // `wait`, then a temporary failure.
         if req.protocol == Proto::Pop3 && m.pop3.is_none() {
@@ -341,7 +346,7 @@ async fn proxy(
                 },
             }
         }
-        Proto::Pop3 | Proto::Smtp => {
+        Proto::Pop3 | Proto::Smtp | Proto::ManageSieve => {
             logout(sess).await;
             match m.pop3.as_ref() {
                 Some(ep) => legacy::pop3::login(ep, m.timeout, &login)

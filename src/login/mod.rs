@@ -22,6 +22,8 @@ pub enum Proto {
     Imap,
     Pop3,
     Smtp,
+    /// RFC 5804: never proxied; while the copy runs, a temporary failure.
+    ManageSieve,
 }
 
 impl Proto {
@@ -30,6 +32,7 @@ impl Proto {
             Proto::Imap => "imap",
             Proto::Pop3 => "pop3",
             Proto::Smtp => "smtp",
+            Proto::ManageSieve => "managesieve",
         }
     }
 }
