@@ -95,7 +95,7 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
     let legacy = Legacy::start(LegacyOptions {
         domain: "legacy.test".into(),
         postfix: true,
-        ..LegacyOptions::with_users(&["alice"])
+        ..LegacyOptions::with_users(&["alice", "bob"])
     });
     let server = format!(
         "[auth]\n{PLAINTEXT}\n[imap]\nlisten = [\"127.0.0.1:0\"]\n[smtp]\nlisten = [\"127.0.0.1:0\"]\n\
@@ -237,6 +237,27 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
     mx_send(&d, "alice@legacy.test", USER, "Frage eins");
     mx_send(&d, "alice@legacy.test", USER, "Frage zwei");
     mx_send(&d, "alice@legacy.test", USER, "weg damit");
+    // No vacation reply to list mail, to a bounce (null sender), nor to mail
+    // the user is not a visible recipient of (a different handle each time
+    // would not help: these are never answered).
+    mx_send_message(
+        &d,
+        "alice@legacy.test",
+        USER,
+        "From: alice@legacy.test\r\nTo: anna@example.org\r\nList-Id: <team.legacy.test>\r\nSubject: Liste\r\n\r\nHallo.\r\n",
+    );
+    mx_send_message(
+        &d,
+        "",
+        USER,
+        "From: MAILER-DAEMON@legacy.test\r\nTo: anna@example.org\r\nSubject: Unzustellbar\r\n\r\nHallo.\r\n",
+    );
+    mx_send_message(
+        &d,
+        "bob@legacy.test",
+        USER,
+        "From: bob@legacy.test\r\nTo: team@example.org\r\nSubject: Bcc\r\n\r\nHallo.\r\n",
+    );
     let inbox = folders(&d);
     assert!(
         inbox.contains(&"INBOX: Frage eins []".to_string()),
@@ -284,4 +305,12 @@ fn the_active_script_files_flags_discards_and_redirects_and_never_loses_mail() {
             .any(|h| h.contains("Subject: Rejected: weg damit")),
         "{got:?}"
     );
+    let mut c = legacy.imap("bob", "bob-pw");
+    let lines = c.ok("SELECT INBOX");
+    c.logout();
+    assert!(lines.iter().any(|l| l.text == "* 0 EXISTS"), "{lines:?}");
+    let log = d.log_text();
+    for why in ["mailing list", "null sender", "not in To or Cc"] {
+        assert!(log.contains(why), "no vacation reply because {why}:\n{log}");
+    }
 }
