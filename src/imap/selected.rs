@@ -141,8 +141,8 @@ impl Selected {
     }
 
     /// Remembers that the session itself told the client the flags of `uid`
-    /// as of `modseq` (`_flags`: what it told).
-    pub fn told(&mut self, uid: u32, _flags: &Flags, modseq: u64) {
+    /// as of `modseq`.
+    pub fn told(&mut self, uid: u32, modseq: u64) {
         if modseq > self.modseq && self.uids.binary_search(&uid).is_ok() {
             let t = self.told.entry(uid).or_insert(0);
             *t = (*t).max(modseq);

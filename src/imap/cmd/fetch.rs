@@ -200,7 +200,7 @@ impl Session {
                             if r.changed.contains(&m.uid) {
                                 seen_now.push(m.uid);
                             }
-                            sel.told(m.uid, &m.flags, m.modseq);
+                            sel.told(m.uid, m.modseq);
                             metas.insert(m.uid, m);
                         }
                     }
@@ -217,7 +217,7 @@ impl Session {
                 if let Some(lines) = sel.new_keywords(&m.flags) {
                     self.conn.write(lines.as_bytes());
                 }
-                sel.told(*u, &m.flags, m.modseq);
+                sel.told(*u, m.modseq);
             }
         }
         let recent = &sel.recent;

@@ -61,7 +61,7 @@ impl Session {
             let Some(seq) = sel.seq_of(m.uid) else {
                 continue;
             };
-            sel.told(m.uid, &m.flags, m.modseq);
+            sel.told(m.uid, m.modseq);
             if let Some(lines) = sel.new_keywords(&m.flags) {
                 out.push_str(&lines);
             }
