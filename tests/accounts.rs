@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::ops::cli;
+use common::ops::{cli, users_import};
 use common::{Line, TestConfig};
 use ferrymail::auth::{verify_password, Password};
 use ferrymail::store::{AccountState, Store};
@@ -261,22 +261,10 @@ fn account_commands_go_through_the_running_daemon() {
     assert!(login("carol", "Carol-Pw-1").starts_with("a NO"));
     assert!(login("carol", "Carol-Pw-2").starts_with("a OK"));
 
-    let users = cfg.dir.path().join("users.txt");
-    std::fs::write(
-        &users,
-        "dave\n# a comment\nerin@example.test\nfrank@other.test\n",
-    )
-    .unwrap();
-    let (code, out, err) = cli(
+    let (code, out, err) = users_import(
         &cfg,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.test",
-            users.to_str().unwrap(),
-        ],
-        "",
+        "example.test",
+        "dave\n# a comment\nerin@example.test\nfrank@other.test\n",
     );
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("2 users imported as pending"), "{out}");

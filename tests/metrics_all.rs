@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use common::domains::{migrating, MigratingDomain};
 use common::legacy::{Legacy, LegacyOptions};
-use common::ops::{add_account, admin_get, cli, imap_login, state};
+use common::ops::{add_account, admin_get, cli, imap_login, state, users_import};
 use common::{Daemon, Line, TestConfig};
 
 /// Series name with labels → value.
@@ -170,19 +170,7 @@ fn every_advertised_metric_changes_when_its_event_happens() {
     let auth = |o: &str| format!("ferrymail_legacy_auth_total{{outcome=\"{o}\"}}");
 
     // Known users: one pending (imported), one local.
-    let list = cfg.dir.path().join("users.txt");
-    std::fs::write(&list, "bob@example.org\n").unwrap();
-    let (code, out, err) = cli(
-        &cfg,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.org",
-            list.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, out, err) = users_import(&cfg, "example.org", "bob@example.org\n");
     assert_eq!(code, 0, "{out}{err}");
     add_account(&cfg, "carol@example.org", "carol-local-pw");
     let users = |st: &str| format!("ferrymail_users{{domain=\"example.org\",state=\"{st}\"}}");

@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use common::domains::{admin_section, migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{quote, Legacy, LegacyOptions, MASTER_PASSWORD};
-use common::ops::{cli, state, stored, wait_state};
+use common::ops::{cli, state, stored, users_import, wait_state};
 use common::{wait_until, Daemon, TestConfig};
 use migrate_support::{assert_same, legacy_snapshot, local_snapshot, seed_maildir};
 
@@ -111,22 +111,10 @@ fn import_then_migrate_domain_moves_everyone_without_a_login_and_finish_sweeps()
     let (cfg, _secrets) = config(&legacy, Some("master"), "");
     let mut d = Daemon::start(&cfg.path(), &cfg.data_dir());
 
-    let list = cfg.dir.path().join("users.txt");
-    std::fs::write(
-        &list,
-        format!("# exported from the legacy server\nalice\nBob@Example.org\ncarol:{CAROL_HASH}\n"),
-    )
-    .unwrap();
-    let (code, out, err) = cli(
+    let (code, out, err) = users_import(
         &cfg,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.org",
-            list.to_str().unwrap(),
-        ],
-        "",
+        "example.org",
+        &format!("# exported from the legacy server\nalice\nBob@Example.org\ncarol:{CAROL_HASH}\n"),
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(
@@ -320,19 +308,7 @@ fn migrate_domain_of_200_users_stays_within_max_connections() {
     }
     let (cfg, _secrets) = config(&legacy, Some("master"), "max_connections = 3");
     let d = Daemon::start(&cfg.path(), &cfg.data_dir());
-    let list = cfg.dir.path().join("users.txt");
-    std::fs::write(&list, users.join("\n") + "\n").unwrap();
-    let (code, out, err) = cli(
-        &cfg,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.org",
-            list.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, out, err) = users_import(&cfg, "example.org", &(users.join("\n") + "\n"));
     assert_eq!(code, 0, "{out}{err}");
 
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -421,19 +397,7 @@ fn a_pending_user_is_relayed_to_and_moves_on_login_and_bulk_takes_bare_addresses
         &[("example.org", &domain)],
     );
     let d = Daemon::start(&cfg.path(), &cfg.data_dir());
-    let list = cfg.dir.path().join("users.txt");
-    std::fs::write(&list, "dave\nerin\nfred\n").unwrap();
-    let (code, out, err) = cli(
-        &cfg,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.org",
-            list.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, out, err) = users_import(&cfg, "example.org", "dave\nerin\nfred\n");
     assert_eq!(code, 0, "{out}{err}");
 
     // SMTP to a pending user reaches the legacy mailbox.

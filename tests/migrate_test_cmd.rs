@@ -13,7 +13,7 @@ use std::path::Path;
 
 use common::domains::{admin_section, migrating, server, MigratingDomain, PLAINTEXT};
 use common::legacy::{Legacy, LegacyOptions, MASTER_PASSWORD};
-use common::ops::cli;
+use common::ops::{cli, users_import};
 use common::TestConfig;
 
 const MIGRATION: &str = "timeout_secs = 10";
@@ -300,19 +300,7 @@ fn dry_run_reports_problems_and_changes_nothing() {
 
     // Without --user: the admin credential for the pending users, read-only.
     let cfg7 = config(&imap_pop3, Some("master"));
-    let users = cfg7.dir.path().join("users.txt");
-    std::fs::write(&users, "alice\nbob@example.org\n").unwrap();
-    let (code, _, err) = cli(
-        &cfg7,
-        &[
-            "users",
-            "import",
-            "--domain",
-            "example.org",
-            users.to_str().unwrap(),
-        ],
-        "",
-    );
+    let (code, _, err) = users_import(&cfg7, "example.org", "alice\nbob@example.org\n");
     assert_eq!(code, 0, "{err}");
     let files = snapshot(&cfg7.data_dir());
     let (code, out, err) = test(&cfg7, &[], "");

@@ -132,3 +132,21 @@ pub fn account_id(cfg: &TestConfig, address: &str) -> i64 {
         store.account(address).await.unwrap().unwrap().id
     })
 }
+
+/// `ferrymail users import --domain DOMAIN FILE` with `text` as the file
+/// (written into the test's folder): (exit code, stdout, stderr).
+pub fn users_import(cfg: &TestConfig, domain: &str, text: &str) -> (i32, String, String) {
+    let list = cfg.dir.path().join("users.txt");
+    std::fs::write(&list, text).unwrap();
+    cli(
+        cfg,
+        &[
+            "users",
+            "import",
+            "--domain",
+            domain,
+            list.to_str().unwrap(),
+        ],
+        "",
+    )
+}
