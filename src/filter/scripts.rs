@@ -212,6 +212,12 @@ impl Scripts {
         Ok(())
     }
 
+    /// Whether an active script is set (one `stat`; the cheap test a
+    /// delivery makes before anything else).
+    pub fn has_active(&self) -> bool {
+        self.dir.join("active").exists()
+    }
+
     pub fn active_name(&self) -> Result<Option<String>, ScriptError> {
         match std::fs::read(self.dir.join("active")) {
             Ok(v) => Ok(String::from_utf8(v).ok().filter(|n| valid_name(n))),
@@ -266,7 +272,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let s = Scripts::new(dir.path());
         assert!(s.list().unwrap().is_empty());
-        assert!(s.active().unwrap().is_none());
+        assert!(s.active().unwrap().is_none() && !s.has_active());
         for name in ["Urlaub", "Фильтры", "收件箱 rules", "a/b..\\c", "💌"] {
             s.put(name, format!("# {name}\nkeep;\n").as_bytes())
                 .unwrap();
@@ -277,6 +283,7 @@ mod tests {
         }
         assert_eq!(s.list().unwrap().len(), 5);
         s.set_active(Some("Фильтры")).unwrap();
+        assert!(s.has_active());
         assert_eq!(s.active().unwrap().unwrap().0, "Фильтры");
         assert!(matches!(s.delete("Фильтры"), Err(ScriptError::Active)));
         s.rename("Фильтры", "Filters").unwrap();

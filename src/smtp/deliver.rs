@@ -275,6 +275,10 @@ async fn filter_plan(
 ) -> Result<filter::Plan, StoreError> {
     let config = app.config();
     let scripts = filter::Scripts::of(&config.data_dir, account.id);
+    // Most accounts have no script: one stat, no mailbox listing.
+    if !scripts.has_active() {
+        return Ok(filter::Plan::inbox());
+    }
     let names: Vec<String> = ms.mailboxes().await?.into_iter().map(|m| m.name).collect();
     let separator: String = config
         .domain(&account.domain)
